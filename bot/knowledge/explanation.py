@@ -1,0 +1,98 @@
+"""What the bot says about one `/exitcode` query, as plain data.
+
+Every surface (Block Kit, console text, CLI JSON, the /runbooks HTML page) renders these objects;
+none of them re-derives a fact. Text fields hold the knowledge base's own words, unescaped: escaping
+is the renderer's job, per surface.
+
+Runbook commands may contain placeholders (`{namespace}`, `{pod}`, `{container}`, `{node}`,
+`{owner_kind}`, `{owner}`, `{code}`); `RunbookStep.filled` substitutes the values a diagnosis knows
+and shows the others as `<namespace>`-style hints.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+PLACEHOLDER = re.compile(r"\{(namespace|pod|container|node|owner_kind|owner|code)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class SignalInfo:
+    """A Linux signal as the kernel defines it (x86_64/arm64 numbering)."""
+
+    number: int
+    name: str
+    default_action: Literal["terminate", "core", "ignore", "stop", "continue"]
+    description: str
+
+    @property
+    def kills_by_default(self) -> bool:
+        return self.default_action in ("terminate", "core")
+
+
+@dataclass(frozen=True, slots=True)
+class RunbookStep:
+    """One thing to do; `command` is a shell line the engineer can paste."""
+
+    text: str
+    command: str | None = None
+
+    def filled(self, values: Mapping[str, str]) -> RunbookStep:
+        """The same step with known placeholders substituted and unknown ones shown as `<name>`."""
+        if self.command is None:
+            return self
+        command = PLACEHOLDER.sub(lambda m: values.get(m.group(1)) or f"<{m.group(1)}>", self.command)
+        return RunbookStep(text=self.text, command=command)
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeHint:
+    """What a particular runtime (Go, Node.js, JVM, …) means by this code."""
+
+    runtime: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """The answer to an exit code or a Kubernetes reason."""
+
+    query: str
+    subject: Literal["exit_code", "reason"]
+    title: str
+    summary: str
+    code: int | None = None
+    normalized_code: int | None = None
+    arithmetic: str | None = None
+    signal: SignalInfo | None = None
+    reason: str | None = None
+    typical_codes: tuple[int, ...] = ()
+    kubernetes: tuple[str, ...] = ()
+    causes: tuple[str, ...] = ()
+    runbook_steps: tuple[RunbookStep, ...] = ()
+    runtime_hints: tuple[RuntimeHint, ...] = ()
+    runbook_url: str | None = None
+    runbook_key: str = ""
+    application_defined: bool = False
+    share: bool = False
+
+    def with_placeholders(self, values: Mapping[str, str]) -> Explanation:
+        """A copy whose runbook commands name a real pod (used by diagnosis and alerts)."""
+        steps = tuple(step.filled(values) for step in self.runbook_steps)
+        return replace(self, runbook_steps=steps)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """The reply to `help`, or to a query the bot could not read: what to type instead."""
+
+    message: str
+    examples: tuple[str, ...] = field(default=())
+    is_help: bool = False
+    query: str = ""
+
+
+Reply = Explanation | Usage

@@ -1,0 +1,146 @@
+"""Every setting the bot reads, from the environment (and `.env`).
+
+One class, so the README's configuration reference can be checked against it by a test, and so no
+adapter reads `os.environ` on its own. Tokens are `SecretStr`: printing or logging the settings never
+shows them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: object) -> float:
+    """Read `90`, `90s`, `30m`, `1h` or `1d` as seconds: operators write durations the way kubectl does."""
+    if isinstance(value, int | float):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"not a duration: {value!r} (examples: 90, 90s, 30m, 1h)")
+    number, unit = match.groups()
+    return float(number) * _UNIT_SECONDS[(unit or "s").lower()]
+
+
+def split_list(value: object) -> list[str]:
+    """Accept `a,b c` (comma or space separated) as well as a real list from `.env` or JSON."""
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        return [str(item).strip() for item in value if str(item).strip()]
+    return [item for item in re.split(r"[,\s]+", str(value)) if item]
+
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    """The bot's configuration. Field names are the environment variable names, lower-cased."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Slack transport
+    slack_bot_token: SecretStr | None = Field(default=None, description="Bot token (xoxb-…).")
+    slack_app_token: SecretStr | None = Field(
+        default=None, description="App-level token (xapp-…); when set, the bot uses Socket Mode."
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, description="Signing secret; required for HTTP mode (no SLACK_APP_TOKEN)."
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", description="Slack Web API base URL (tests, proxies)."
+    )
+
+    # Web server
+    port: int = Field(default=3000, ge=1, le=65535, description="Port of the one HTTP server.")
+    public_url: str | None = Field(
+        default=None, description="Public base URL of this bot; enables links to its /runbooks pages."
+    )
+
+    # Knowledge
+    knowledge_file: Path | None = Field(
+        default=None, description="Operator YAML that extends or overrides config/exitcodes.yaml."
+    )
+    runbook_url_template: str | None = Field(
+        default=None, description="Runbook link per code, e.g. https://wiki.example.com/exit/{code}."
+    )
+    config_file: Path | None = Field(
+        default=None,
+        description="YAML with per-channel namespace access and per-namespace alert routing.",
+    )
+
+    # Cluster access
+    pod_namespace: str = Field(default="default", description="The bot's own namespace (Lease, ledger).")
+    default_namespace: str = Field(
+        default="default", description="Namespace for `/exitcode pod NAME` without a namespace."
+    )
+    allowed_namespaces: CommaList = Field(
+        default_factory=lambda: ["*"], description="Globs of namespaces that may be queried."
+    )
+    log_lines: int = Field(default=20, ge=0, le=500, description="Previous-log lines shown; 0 = off.")
+    kube_timeout_seconds: float = Field(default=10.0, gt=0, description="Timeout of each cluster call.")
+
+    # Alerting
+    alert_channel: str | None = Field(default=None, description="Default channel for crash alerts.")
+    watch_enabled: bool = Field(default=True, description="Run the crash watcher (needs a cluster).")
+    watch_namespaces: CommaList = Field(
+        default_factory=list, description="Namespaces to watch; empty = all namespaces."
+    )
+    watch_label_selector: str | None = Field(
+        default=None, description="Only pods matching this label selector are watched."
+    )
+    ignore_exit_codes: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, description="Exit codes never alerted."
+    )
+    ignore_namespaces: CommaList = Field(default_factory=list, description="Namespace globs never alerted.")
+    group_window: float = Field(
+        default=1800.0, description="Repeats within this window thread under one root (30m)."
+    )
+    storm_threshold: int = Field(
+        default=10, ge=1, description="Alerts per minute per channel above which a digest is posted."
+    )
+    lease_name: str = Field(default="exitcode-bot-leader", description="Leader-election Lease name.")
+    lease_duration_seconds: float = Field(default=15.0, gt=0, description="Leader Lease duration.")
+    ledger_configmap: str = Field(
+        default="exitcode-bot-ledger", description="ConfigMap that records what was alerted."
+    )
+
+    # Operations
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO")
+    log_format: Literal["json", "text"] = Field(default="text", description="Structured JSON or text logs.")
+
+    @field_validator("allowed_namespaces", "watch_namespaces", "ignore_namespaces", mode="before")
+    @classmethod
+    def _split_names(cls, value: object) -> list[str]:
+        return split_list(value)
+
+    @field_validator("ignore_exit_codes", mode="before")
+    @classmethod
+    def _split_codes(cls, value: object) -> list[int]:
+        return [int(item) for item in split_list(value)]
+
+    @field_validator("group_window", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> float:
+        return parse_duration(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def slack_enabled(self) -> bool:
+        """With no bot token the same bot runs in console mode."""
+        return self.slack_bot_token is not None
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
