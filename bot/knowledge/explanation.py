@@ -78,6 +78,8 @@ class Explanation:
     runbook_key: str = ""
     application_defined: bool = False
     share: bool = False
+    # For reasons: which status field carries it (a waiting reason such as CrashLoopBackOff is not an exit).
+    reason_kind: Literal["terminated", "waiting", "pod", "job"] | None = None
 
     def with_placeholders(self, values: Mapping[str, str]) -> Explanation:
         """A copy whose runbook commands name a real pod (used by diagnosis and alerts)."""

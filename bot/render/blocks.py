@@ -1,0 +1,158 @@
+"""An `/exitcode` reply as Slack Block Kit.
+
+Layout of an explanation, top to bottom, in the order an on-call engineer reads it: what it is
+(header, summary, the arithmetic, the signal), what it means in Kubernetes, why it usually happens,
+what to do (runbook steps with copyable commands), runtime-specific hints, then the buttons.
+
+Every string that comes from the Explanation is escaped here: knowledge text is operator-editable,
+the query is user input, and runbook commands contain `<namespace>`-style placeholders once
+`RunbookStep.filled` has run, which Slack would otherwise parse as links. Limits are enforced by
+`bot.render.limits`, so any Explanation, however large, renders to a message Slack accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bot.knowledge.explanation import Explanation, Reply, RunbookStep, Usage
+from bot.render.limits import (
+    MAX_FALLBACK_TEXT,
+    TRUNCATED_NOTICE,
+    Block,
+    actions,
+    button,
+    context,
+    divider,
+    fit_blocks,
+    header,
+    is_linkable_url,
+    section,
+    sections,
+)
+from bot.render.mrkdwn import bold, bullet_list, code_block, escape, inline_code, truncate
+from bot.render.text import describe_default_action, describe_reason_kind
+
+SHARE_ACTION_ID = "exitcode_share"
+"""Action id of the "Share in channel" button; its value is the query to answer visibly."""
+
+RUNBOOK_ACTION_ID = "exitcode_runbook"
+"""Action id of the runbook link button. Slack still sends an action when a link button is clicked,
+so the Slack adapter must acknowledge it (and do nothing else)."""
+
+ACTIONS_BLOCK_ID = "exitcode_actions"
+
+_QUERY_SHOWN = 100
+"""How much of the user's query the footer repeats (the full text is in the share button's value)."""
+
+
+def reply_blocks(reply: Reply, *, share_button: bool = True) -> list[Block]:
+    """The Block Kit message for a reply: at most 50 blocks, every text within Slack's limits.
+
+    `share_button` offers "Share in channel" on a private answer; an answer that is already shared
+    (`reply.share`) never offers it again.
+    """
+    if isinstance(reply, Usage):
+        return _usage_blocks(reply)
+    return _explanation_blocks(reply, share_button=share_button)
+
+
+def reply_fallback_text(reply: Reply) -> str:
+    """The message's top-level `text`: what notifications and screen readers show. Escaped."""
+    if isinstance(reply, Usage):
+        return truncate(escape(" ".join(reply.message.split())), MAX_FALLBACK_TEXT)
+    line = " ".join(f"{reply.title} — {reply.summary}".split())
+    return truncate(escape(line), MAX_FALLBACK_TEXT)
+
+
+def _usage_blocks(usage: Usage) -> list[Block]:
+    blocks: list[Block] = []
+    if usage.is_help:
+        blocks.append(header("/exitcode: what an exit code means and what to do"))
+    blocks.append(section(escape(usage.message)))
+    if usage.examples:
+        examples = bullet_list(inline_code(example) for example in usage.examples)
+        blocks.extend(sections(f"{bold('Try')}\n{examples}"))
+    return fit_blocks(blocks)
+
+
+def _explanation_blocks(explanation: Explanation, *, share_button: bool) -> list[Block]:
+    blocks: list[Block] = [header(explanation.title)]
+    blocks.append(section(escape(explanation.summary)))
+    facts = _fact_lines(explanation)
+    if facts:
+        blocks.extend(sections("\n".join(facts)))
+    blocks.extend(_bulleted("In Kubernetes", explanation.kubernetes))
+    blocks.extend(_bulleted("Likely causes", explanation.causes))
+    if explanation.runbook_steps:
+        blocks.append(divider())
+        blocks.extend(sections(f"{bold('Runbook')}\n{_steps(explanation.runbook_steps)}"))
+    if explanation.runtime_hints:
+        hints = bullet_list(
+            f"{bold(escape(hint.runtime) + ':')} {escape(hint.text)}" for hint in explanation.runtime_hints
+        )
+        blocks.extend(sections(f"{bold('Runtime hints')}\n{hints}"))
+    blocks.append(context(_footer(explanation)))
+    buttons: list[Block] = []
+    has_link = is_linkable_url(explanation.runbook_url)
+    if has_link:
+        buttons.append(button("Open runbook", RUNBOOK_ACTION_ID, url=explanation.runbook_url))
+    if share_button and not explanation.share:
+        buttons.append(button("Share in channel", SHARE_ACTION_ID, value=explanation.query, style="primary"))
+    if buttons:
+        blocks.append(actions(buttons, block_id=ACTIONS_BLOCK_ID))
+    notice = f"{TRUNCATED_NOTICE}: open the runbook for the rest." if has_link else TRUNCATED_NOTICE
+    return fit_blocks(blocks, notice=notice)
+
+
+def _fact_lines(explanation: Explanation) -> list[str]:
+    """The one-line facts under the summary: arithmetic, signal, reason, typical codes."""
+    lines: list[str] = []
+    if explanation.arithmetic:
+        lines.append(f"{bold('Arithmetic:')} {escape(explanation.arithmetic)}")
+    signal = explanation.signal
+    if signal is not None:
+        line = (
+            f"{bold('Signal:')} {escape(signal.name)} ({signal.number}), "
+            f"default action: {escape(describe_default_action(signal))}"
+        )
+        if signal.description:
+            line += f". {escape(signal.description)}"
+        lines.append(line)
+    if explanation.reason:
+        kind = describe_reason_kind(explanation.reason_kind)
+        note = f" ({escape(kind)})" if kind else ""
+        lines.append(f"{bold('Kubernetes reason:')} {inline_code(explanation.reason)}{note}")
+    if explanation.typical_codes:
+        codes = ", ".join(str(code) for code in explanation.typical_codes)
+        lines.append(f"{bold('Typical exit codes:')} {codes}")
+    return lines
+
+
+def _bulleted(title: str, items: Iterable[str]) -> list[Block]:
+    escaped = [escape(item) for item in items]
+    if not escaped:
+        return []
+    return sections(f"{bold(title)}\n{bullet_list(escaped)}")
+
+
+def _steps(steps: Iterable[RunbookStep]) -> str:
+    """Numbered steps, each command as its own code block so it can be copied in one click."""
+    lines: list[str] = []
+    for number, step in enumerate(steps, start=1):
+        lines.append(f"{number}. {escape(step.text)}")
+        if step.command:
+            lines.append(code_block(step.command))
+    return "\n".join(lines)
+
+
+def _footer(explanation: Explanation) -> list[str]:
+    query = explanation.query
+    if len(query) > _QUERY_SHOWN:
+        query = query[: _QUERY_SHOWN - 1] + "…"
+    elements: list[str] = []
+    if explanation.application_defined:
+        elements.append("No standard meaning: the program that exited chose this code.")
+    if explanation.runbook_url and not is_linkable_url(explanation.runbook_url):
+        elements.append(f"Runbook: {escape(explanation.runbook_url)}")
+    elements.append(f"exitcode-bot · {inline_code('/exitcode ' + query)}")
+    return elements

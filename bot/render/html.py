@@ -1,0 +1,123 @@
+"""Runbook pages as small, self-contained HTML5 documents, served at `/runbooks/…` when `PUBLIC_URL` is set.
+
+These pages are what a "Runbook" button opens when no wiki is configured, so they carry the same
+content as the Slack answer, in full (Slack truncates, a page does not). Everything is HTML-escaped
+(operators extend the knowledge base, and placeholders such as `<namespace>` must show as text), and
+the page declares a Content-Security-Policy that forbids scripts and remote loads, so even a mistake
+in escaping could not run code in a reader's browser.
+
+Links are relative by default: the index links `137`, a page links back to `./`, which is right when
+the web adapter serves the index at `/runbooks/` and the pages at `/runbooks/{key}`.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+from urllib.parse import quote
+
+from bot.knowledge.explanation import Explanation, RunbookStep
+from bot.render.text import describe_default_action, describe_reason_kind
+
+_STYLE = """
+body{font:16px/1.5 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1d1c1d;background:#fff}
+main{max-width:52rem;margin:0 auto;padding:1rem 1.25rem 3rem}
+h1{font-size:1.6rem;margin:.5rem 0}h2{font-size:1.2rem;margin-top:1.75rem;border-bottom:1px solid #ddd}
+pre{background:#f6f6f6;border:1px solid #ddd;border-radius:4px;padding:.6rem .8rem;overflow-x:auto}
+code{font:14px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+dt{font-weight:600}dd{margin:0 0 .5rem 0}.summary{font-size:1.1rem}nav,footer{color:#616061;font-size:.9rem}
+""".strip()
+
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+
+
+def _e(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _document(title: str, body: str) -> str:
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">\n'
+        '<meta name="referrer" content="no-referrer">\n'
+        f"<title>{_e(title)}</title>\n<style>{_STYLE}</style>\n</head>\n"
+        f"<body>\n<main>\n{body}</main>\n</body>\n</html>\n"
+    )
+
+
+def _list(tag: str, items: Iterable[str]) -> str:
+    """`items` are already-escaped HTML fragments."""
+    inner = "".join(f"<li>{item}</li>\n" for item in items)
+    return f"<{tag}>\n{inner}</{tag}>\n" if inner else ""
+
+
+def _section(title: str, content: str) -> str:
+    return f"<h2>{_e(title)}</h2>\n{content}" if content else ""
+
+
+def _facts(explanation: Explanation) -> str:
+    rows: list[tuple[str, str]] = []
+    if explanation.arithmetic:
+        rows.append(("Arithmetic", _e(explanation.arithmetic)))
+    signal = explanation.signal
+    if signal is not None:
+        text = f"{signal.name} ({signal.number}), default action: {describe_default_action(signal)}"
+        rows.append(("Signal", _e(f"{text}. {signal.description}" if signal.description else text)))
+    if explanation.reason:
+        kind = describe_reason_kind(explanation.reason_kind)
+        note = _e(f" ({kind})") if kind else ""
+        rows.append(("Kubernetes reason", f"<code>{_e(explanation.reason)}</code>{note}"))
+    if explanation.typical_codes:
+        rows.append(("Typical exit codes", _e(", ".join(str(code) for code in explanation.typical_codes))))
+    if explanation.application_defined:
+        rows.append(("Meaning", "No standard meaning: the program that exited chose this code."))
+    inner = "".join(f"<dt>{_e(term)}</dt><dd>{value}</dd>\n" for term, value in rows)
+    return f"<dl>\n{inner}</dl>\n" if inner else ""
+
+
+def _step(step: RunbookStep) -> str:
+    command = f"<pre><code>{_e(step.command)}</code></pre>" if step.command else ""
+    return f"<p>{_e(step.text)}</p>{command}"
+
+
+def runbook_page(explanation: Explanation, *, index_href: str = "./") -> str:
+    """The full runbook for one exit code or reason, as a complete HTML5 page."""
+    external = explanation.runbook_url
+    more = (
+        f'<p>Team runbook: <a href="{_e(external)}" rel="noopener noreferrer">{_e(external)}</a></p>\n'
+        if external and external.lower().startswith(("https://", "http://"))
+        else ""
+    )
+    hints = (f"<strong>{_e(hint.runtime)}</strong>: {_e(hint.text)}" for hint in explanation.runtime_hints)
+    parts = [
+        f'<nav><a href="{_e(index_href)}">All runbooks</a></nav>\n',
+        f"<h1>{_e(explanation.title)}</h1>\n",
+        f'<p class="summary">{_e(explanation.summary)}</p>\n',
+        _facts(explanation),
+        _section("In Kubernetes", _list("ul", (_e(item) for item in explanation.kubernetes))),
+        _section("Likely causes", _list("ul", (_e(item) for item in explanation.causes))),
+        _section("Runbook", _list("ol", (_step(step) for step in explanation.runbook_steps))),
+        _section("Runtime hints", _list("ul", hints)),
+        more,
+        "<footer><p>Generated by exitcode-bot from its knowledge base.</p></footer>\n",
+    ]
+    body = "".join(parts)
+    return _document(f"{explanation.title} · exitcode-bot runbook", body)
+
+
+def runbook_index(explanations: Iterable[Explanation], *, base: str = "") -> str:
+    """A page listing every runbook (in the order given) with a link to each.
+
+    Each link is `base` + the URL-encoded runbook key; entries without a key have no page and are
+    skipped.
+    """
+    items = [
+        f'<a href="{_e(base + quote(e.runbook_key, safe=""))}">{_e(e.runbook_key)}</a>: {_e(e.title)}'
+        for e in explanations
+        if e.runbook_key
+    ]
+    listing = _list("ul", items) or "<p>No runbooks are available.</p>\n"
+    body = f"<h1>Exit code runbooks</h1>\n{listing}"
+    return _document("Exit code runbooks · exitcode-bot", body)
