@@ -140,8 +140,9 @@ def _steps(steps: Iterable[RunbookStep]) -> str:
     lines: list[str] = []
     for number, step in enumerate(steps, start=1):
         lines.append(f"{number}. {escape(step.text)}")
-        if step.command:
-            lines.append(code_block(step.command))
+        command = step.filled({}).command
+        if command:
+            lines.append(code_block(command))
     return "\n".join(lines)
 
 

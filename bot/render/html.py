@@ -78,7 +78,8 @@ def _facts(explanation: Explanation) -> str:
 
 
 def _step(step: RunbookStep) -> str:
-    command = f"<pre><code>{_e(step.command)}</code></pre>" if step.command else ""
+    filled = step.filled({}).command
+    command = f"<pre><code>{_e(filled)}</code></pre>" if filled else ""
     return f"<p>{_e(step.text)}</p>{command}"
 
 

@@ -51,7 +51,9 @@ def explanation_json(explanation: Explanation) -> dict[str, Any]:
         "summary": explanation.summary,
         "causes": list(explanation.causes),
         "kubernetes": list(explanation.kubernetes),
-        "runbook_steps": [{"text": step.text, "command": step.command} for step in explanation.runbook_steps],
+        "runbook_steps": [
+            {"text": step.text, "command": step.filled({}).command} for step in explanation.runbook_steps
+        ],
         "runbook_url": explanation.runbook_url,
         "runtime_hints": [{"runtime": hint.runtime, "text": hint.text} for hint in explanation.runtime_hints],
         "application_defined": explanation.application_defined,

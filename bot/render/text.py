@@ -97,8 +97,9 @@ def _step_lines(steps: Iterable[RunbookStep]) -> list[str]:
     for number, step in enumerate(steps, start=1):
         marker = f"{_INDENT}{number}. "
         lines.extend(_wrap(step.text, marker, " " * len(marker)))
-        if step.command:
-            lines.extend(_command_lines(step.command, " " * (len(marker) + 2)))
+        command = step.filled({}).command
+        if command:
+            lines.extend(_command_lines(command, " " * (len(marker) + 2)))
     return lines
 
 
