@@ -1,0 +1,437 @@
+"""The planner's memory, sized for one ConfigMap value: what was alerted, open threads, storms, snoozes.
+
+The watcher restarts, loses its leader Lease, relists after `410 Gone`; each time it sees every visible
+termination again. Exactly-once alerting therefore needs a memory that survives the process, and in a
+ConfigMap (1 MiB for the whole object) that memory must stay small and bounded:
+
+- `alerted` maps a 64-bit digest of each handled termination key (16 hex characters instead of ~120)
+  to the termination's own time. Entries older than the retention (24 h) are pruned, and the oldest go
+  first when the cap is reached. `horizon` records how far back the ledger remembers: a termination
+  older than the horizon can no longer be proven new, so the planner counts it as *stale* instead of
+  alerting it again. This is what stops a three-day-old `lastState` from re-alerting after each relist.
+- `groups` holds the open episode of each alert group (root `ts`, count, last seen), pruned when its
+  `GROUP_WINDOW` has passed.
+- `channels` holds each channel's recent alert times (only as many as the storm rule needs) and its
+  storm digest, if one is running.
+- `snoozes` maps `namespace/Kind/name` to when the snooze ends.
+
+Serialisation is deterministic (sorted keys, no floats where seconds suffice), versioned, and validated
+on load: a corrupt or future ledger raises `LedgerError` with a sentence for the log. `merge` is a union,
+commutative and idempotent, for the optimistic-concurrency retry of a ConfigMap write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "LEDGER_VERSION",
+    "ChannelState",
+    "DigestState",
+    "GroupState",
+    "LedgerError",
+    "LedgerLimits",
+    "LedgerState",
+    "key_digest",
+    "pod_digest",
+]
+
+LEDGER_VERSION = 1
+_RECENT_HARD_CAP = 1000
+
+
+class LedgerError(ValueError):
+    """The stored ledger cannot be read; the message says what is wrong, for the operator's log."""
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerLimits:
+    """Bounds that keep the serialised ledger well under a ConfigMap's 1 MiB.
+
+    With every cap reached and every name at Kubernetes' maximum length the JSON stays under 0.625 MiB
+    (a test checks it); typical clusters use a few kilobytes.
+    """
+
+    retention_seconds: float = 86_400.0
+    max_alerted: int = 6_000
+    max_groups: int = 400
+    max_pods_per_group: int = 10
+    max_digest_rows: int = 40
+    max_channels: int = 200
+    max_snoozes: int = 300
+
+
+def key_digest(key: str) -> str:
+    """The ledger's name for a termination key: 64 bits of BLAKE2b, collision-free in practice at 10⁴ keys."""
+    return hashlib.blake2b(key.encode("utf-8"), digest_size=8).hexdigest()
+
+
+def pod_digest(uid: str) -> str:
+    """A group's short name for a pod: 32 bits suffice to tell apart the few pods one group remembers."""
+    return hashlib.blake2b(uid.encode("utf-8"), digest_size=4).hexdigest()
+
+
+@dataclass(slots=True)
+class GroupState:
+    """The open episode of one alert group (see `actions.GroupKey`)."""
+
+    opened_at: float
+    last_seen: float
+    count: int
+    root_ts: str | None = None
+    pods: list[str] = field(default_factory=list)
+    """`pod_digest` of the latest pods in the episode (evictions count each pod once)."""
+    pod_count: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "opened": self.opened_at,
+            "last": self.last_seen,
+            "count": self.count,
+            "ts": self.root_ts,
+            "pods": list(self.pods),
+            "pod_count": self.pod_count,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> GroupState:
+        record = _mapping(data, where)
+        return cls(
+            opened_at=_number(record.get("opened"), f"{where}.opened"),
+            last_seen=_number(record.get("last"), f"{where}.last"),
+            count=_count(record.get("count"), f"{where}.count"),
+            root_ts=_optional_text(record.get("ts"), f"{where}.ts"),
+            pods=_texts(record.get("pods", []), f"{where}.pods"),
+            pod_count=_count(record.get("pod_count", 1), f"{where}.pod_count"),
+        )
+
+
+@dataclass(slots=True)
+class DigestState:
+    """A running storm digest: row id → [count, last seen]; see `actions.DigestRow` for the row fields."""
+
+    started_at: float
+    last_flush: float
+    ts: str | None = None
+    dirty: bool = False
+    rows: dict[str, list[float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "started": self.started_at,
+            "flushed": self.last_flush,
+            "ts": self.ts,
+            "dirty": self.dirty,
+            "rows": {row: [int(values[0]), values[1]] for row, values in self.rows.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> DigestState:
+        record = _mapping(data, where)
+        rows: dict[str, list[float]] = {}
+        for row, values in _mapping(record.get("rows", {}), f"{where}.rows").items():
+            if not isinstance(values, list) or len(values) != 2:
+                raise LedgerError(f"ledger field {where}.rows[{row!r}] must be [count, last_seen]")
+            rows[row] = [
+                float(_count(values[0], f"{where}.rows[{row!r}]")),
+                _number(values[1], f"{where}.rows[{row!r}]"),
+            ]
+        dirty = record.get("dirty", False)
+        if not isinstance(dirty, bool):
+            raise LedgerError(f"ledger field {where}.dirty must be true or false")
+        return cls(
+            started_at=_number(record.get("started"), f"{where}.started"),
+            last_flush=_number(record.get("flushed"), f"{where}.flushed"),
+            ts=_optional_text(record.get("ts"), f"{where}.ts"),
+            dirty=dirty,
+            rows=rows,
+        )
+
+
+@dataclass(slots=True)
+class ChannelState:
+    """Recent alert times of one channel (for the storm rule) and its running digest, if any."""
+
+    recent: list[float] = field(default_factory=list)
+    digest: DigestState | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"recent": list(self.recent), "digest": self.digest.to_dict() if self.digest else None}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> ChannelState:
+        record = _mapping(data, where)
+        recent = record.get("recent", [])
+        if not isinstance(recent, list):
+            raise LedgerError(f"ledger field {where}.recent must be a list of times")
+        digest = record.get("digest")
+        return cls(
+            recent=sorted(_number(value, f"{where}.recent") for value in recent),
+            digest=DigestState.from_dict(digest, f"{where}.digest") if digest is not None else None,
+        )
+
+
+@dataclass(slots=True)
+class LedgerState:
+    """Everything the planner remembers; see the module docstring for each part."""
+
+    alerted: dict[str, float] = field(default_factory=dict)
+    horizon: float | None = None
+    groups: dict[str, GroupState] = field(default_factory=dict)
+    channels: dict[str, ChannelState] = field(default_factory=dict)
+    snoozes: dict[str, float] = field(default_factory=dict)
+    _oldest: float | None = field(default=None, repr=False, compare=False)
+
+    # --- the alerted-key set -------------------------------------------------------------------------
+
+    def knows(self, digest: str) -> bool:
+        return digest in self.alerted
+
+    def is_stale(self, event_time: float) -> bool:
+        """True when `event_time` is at or before the horizon: the ledger may have forgotten it."""
+        return self.horizon is not None and event_time <= self.horizon
+
+    def record(self, digest: str, event_time: float, limits: LedgerLimits) -> None:
+        """Remember a handled termination; drops the oldest entries (advancing the horizon) past the cap."""
+        stamp = float(int(event_time))
+        self.alerted[digest] = max(stamp, self.alerted.get(digest, stamp))
+        self._oldest = stamp if self._oldest is None else min(self._oldest, stamp)
+        if len(self.alerted) > limits.max_alerted:
+            self._evict_oldest(limits.max_alerted - max(1, limits.max_alerted // 10))
+
+    def advance(self, now: float, limits: LedgerLimits) -> None:
+        """Move the horizon to `now - retention` and forget what lies behind it (cheap when nothing does)."""
+        self._raise_horizon(now - limits.retention_seconds)
+        if self.horizon is None:
+            return
+        if self._oldest is None and self.alerted:
+            self._oldest = min(self.alerted.values())
+        if self._oldest is not None and self._oldest <= self.horizon:
+            horizon = self.horizon
+            self.alerted = {key: when for key, when in self.alerted.items() if when > horizon}
+            self._oldest = min(self.alerted.values()) if self.alerted else None
+
+    def _raise_horizon(self, when: float) -> None:
+        self.horizon = when if self.horizon is None else max(self.horizon, when)
+
+    def _evict_oldest(self, keep: int) -> None:
+        ordered = sorted(self.alerted.items(), key=lambda item: (item[1], item[0]))
+        dropped, kept = ordered[: len(ordered) - keep], ordered[len(ordered) - keep :]
+        if dropped:
+            self._raise_horizon(dropped[-1][1])
+        self.alerted = dict(kept)
+        self._oldest = kept[0][1] if kept else None
+
+    # --- housekeeping ----------------------------------------------------------------------------------
+
+    def prune(self, now: float, limits: LedgerLimits, group_window: float, storm_window: float) -> None:
+        """Forget expired groups, idle channels, ended snoozes and old keys; enforce every cap."""
+        self.advance(now, limits)
+        self.groups = {
+            gid: group for gid, group in self.groups.items() if group.opened_at + group_window > now
+        }
+        _cap(self.groups, limits.max_groups, lambda item: (item[1].last_seen, item[0]))
+        for channel in list(self.channels):
+            state = self.channels[channel]
+            state.recent = [when for when in state.recent if when > now - storm_window]
+            if state.digest is None and not state.recent:
+                del self.channels[channel]
+        _cap(self.channels, limits.max_channels, lambda item: (item[1].recent[-1:] or [0.0], item[0]))
+        self.snoozes = {key: until for key, until in self.snoozes.items() if until > now}
+        _cap(self.snoozes, limits.max_snoozes, lambda item: (item[1], item[0]))
+
+    # --- serialisation ---------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict; equal states give equal dicts."""
+        return {
+            "version": LEDGER_VERSION,
+            "horizon": self.horizon,
+            "alerted": {key: int(when) for key, when in sorted(self.alerted.items())},
+            "groups": {gid: self.groups[gid].to_dict() for gid in sorted(self.groups)},
+            "channels": {name: self.channels[name].to_dict() for name in sorted(self.channels)},
+            "snoozes": dict(sorted(self.snoozes.items())),
+        }
+
+    def to_json(self) -> str:
+        """Compact, key-sorted JSON: the ConfigMap value, byte-identical for equal states."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> LedgerState:
+        """Validate and load; raises `LedgerError` naming the bad field, or the unsupported version."""
+        record = _mapping(data, "ledger")
+        version = record.get("version")
+        if version != LEDGER_VERSION:
+            raise LedgerError(
+                f"ledger version {version!r} is not supported (this bot reads version {LEDGER_VERSION}); "
+                "delete the ledger ConfigMap to start afresh"
+            )
+        horizon = record.get("horizon")
+        alerted = {
+            _text(key, "ledger.alerted key"): float(int(_number(when, f"ledger.alerted[{key!r}]")))
+            for key, when in _mapping(record.get("alerted", {}), "ledger.alerted").items()
+        }
+        return cls(
+            alerted=alerted,
+            horizon=None if horizon is None else _number(horizon, "ledger.horizon"),
+            groups={
+                gid: GroupState.from_dict(value, f"ledger.groups[{gid!r}]")
+                for gid, value in _mapping(record.get("groups", {}), "ledger.groups").items()
+            },
+            channels={
+                name: ChannelState.from_dict(value, f"ledger.channels[{name!r}]")
+                for name, value in _mapping(record.get("channels", {}), "ledger.channels").items()
+            },
+            snoozes={
+                key: _number(until, f"ledger.snoozes[{key!r}]")
+                for key, until in _mapping(record.get("snoozes", {}), "ledger.snoozes").items()
+            },
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> LedgerState:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise LedgerError(f"ledger is not valid JSON: {error}") from error
+        return cls.from_dict(data)
+
+    # --- merge ------------------------------------------------------------------------------------------
+
+    def merge(self, other: LedgerState, limits: LedgerLimits | None = None) -> LedgerState:
+        """The union of two ledgers (ours and the one a concurrent writer stored), as a new state.
+
+        Keys: union, horizon: the later one. Groups: the newer episode, or for the same episode the
+        larger counts and whichever root `ts` is known. Channels: union of recent times and digest rows.
+        Snoozes: the later end. Commutative and idempotent, so retrying a conflicting write converges.
+        """
+        bounds = limits or LedgerLimits()
+        merged = LedgerState(horizon=_later(self.horizon, other.horizon))
+        for digest in self.alerted.keys() | other.alerted.keys():
+            when = max(self.alerted.get(digest, float("-inf")), other.alerted.get(digest, float("-inf")))
+            if not merged.is_stale(when):
+                merged.alerted[digest] = when
+        if len(merged.alerted) > bounds.max_alerted:
+            merged._evict_oldest(bounds.max_alerted)
+        for gid in self.groups.keys() | other.groups.keys():
+            merged.groups[gid] = _merge_groups(self.groups.get(gid), other.groups.get(gid), bounds)
+        _cap(merged.groups, bounds.max_groups, lambda item: (item[1].last_seen, item[0]))
+        for name in self.channels.keys() | other.channels.keys():
+            merged.channels[name] = _merge_channels(self.channels.get(name), other.channels.get(name), bounds)
+        for key in self.snoozes.keys() | other.snoozes.keys():
+            merged.snoozes[key] = max(
+                self.snoozes.get(key, float("-inf")), other.snoozes.get(key, float("-inf"))
+            )
+        return merged
+
+
+def _merge_groups(mine: GroupState | None, theirs: GroupState | None, limits: LedgerLimits) -> GroupState:
+    if mine is None or theirs is None:
+        only = mine or theirs
+        assert only is not None
+        return GroupState(
+            only.opened_at, only.last_seen, only.count, only.root_ts, list(only.pods), only.pod_count
+        )
+    if mine.opened_at != theirs.opened_at:
+        newer = mine if mine.opened_at > theirs.opened_at else theirs
+        return _merge_groups(newer, None, limits)
+    pods = sorted(set(mine.pods) | set(theirs.pods))[-limits.max_pods_per_group :]
+    known_ts = sorted(ts for ts in (mine.root_ts, theirs.root_ts) if ts is not None)
+    return GroupState(
+        opened_at=mine.opened_at,
+        last_seen=max(mine.last_seen, theirs.last_seen),
+        count=max(mine.count, theirs.count),
+        root_ts=known_ts[0] if known_ts else None,
+        pods=pods,
+        pod_count=max(mine.pod_count, theirs.pod_count, len(pods)),
+    )
+
+
+def _merge_channels(
+    mine: ChannelState | None, theirs: ChannelState | None, limits: LedgerLimits
+) -> ChannelState:
+    recent = sorted(set((mine.recent if mine else []) + (theirs.recent if theirs else [])))[
+        -_RECENT_HARD_CAP:
+    ]
+    digests = [state.digest for state in (mine, theirs) if state is not None and state.digest is not None]
+    if not digests:
+        return ChannelState(recent=recent)
+    if len(digests) == 1 or digests[0].started_at != digests[1].started_at:
+        first = min(digests, key=lambda digest: (digest.ts is None, digest.started_at, digest.ts or ""))
+        digest = DigestState(
+            first.started_at, first.last_flush, first.ts, first.dirty, _copy_rows(first.rows)
+        )
+        return ChannelState(recent=recent, digest=digest)
+    a, b = digests
+    rows = _copy_rows(a.rows)
+    for row, (count, last_seen) in b.rows.items():
+        mine_row = rows.get(row)
+        rows[row] = [max(count, mine_row[0]), max(last_seen, mine_row[1])] if mine_row else [count, last_seen]
+    known_ts = sorted(ts for ts in (a.ts, b.ts) if ts is not None)
+    merged = DigestState(
+        started_at=a.started_at,
+        last_flush=max(a.last_flush, b.last_flush),
+        ts=known_ts[0] if known_ts else None,
+        dirty=a.dirty or b.dirty,
+        rows=rows,
+    )
+    return ChannelState(recent=recent, digest=merged)
+
+
+def _copy_rows(rows: Mapping[str, list[float]]) -> dict[str, list[float]]:
+    return {row: list(values) for row, values in rows.items()}
+
+
+def _cap(items: dict[str, Any], limit: int, order: Callable[[tuple[str, Any]], Any]) -> None:
+    """Drop the lowest-ordered entries of `items` (in place) until at most `limit` remain."""
+    if len(items) <= limit:
+        return
+    for key, _ in sorted(items.items(), key=order)[: len(items) - limit]:
+        del items[key]
+
+
+def _later(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a, b)
+
+
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise LedgerError(f"ledger field {where} must be an object, not {type(value).__name__}")
+    return value
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise LedgerError(f"ledger field {where} must be a number, not {value!r}")
+    return float(value)
+
+
+def _count(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or value != int(value):
+        raise LedgerError(f"ledger field {where} must be a count (0, 1, 2, …), not {value!r}")
+    return int(value)
+
+
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise LedgerError(f"ledger field {where} must be a string, not {value!r}")
+    return value
+
+
+def _optional_text(value: Any, where: str) -> str | None:
+    return None if value is None else _text(value, where)
+
+
+def _texts(value: Any, where: str) -> list[str]:
+    if not isinstance(value, list):
+        raise LedgerError(f"ledger field {where} must be a list of strings")
+    return [_text(item, where) for item in value]

@@ -1,0 +1,247 @@
+"""Whole stories through detect → policy → planner, the way the watcher drives them.
+
+Each test plays the pod updates a real cluster sends for one situation (a rollout, a drain, a crash
+loop, a bot restart) and checks what would reach Slack.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.alerting import (
+    Action,
+    AlertKind,
+    AlertPlanner,
+    AlertRules,
+    Disposition,
+    LedgerState,
+    Outcome,
+    PostRoot,
+    PostThreadReply,
+    Suppression,
+    UpdateRoot,
+    assess,
+    compact_previous,
+    detect_terminations,
+)
+from tests.test_alerting_pods import (
+    T0,
+    Pod,
+    backoff,
+    churn,
+    crash_cycle,
+    deleting,
+    deployment_pod,
+    exited,
+    job_pod,
+    restarted,
+    with_condition,
+    with_pod_reason,
+)
+
+
+@dataclass
+class MiniWatcher:
+    """The adapter's loop in miniature: previous pod per uid, classify, plan, collect actions."""
+
+    planner: AlertPlanner = field(default_factory=AlertPlanner)
+    rules: AlertRules = field(default_factory=AlertRules)
+    channel: str = "#alerts"
+    previous: dict[str, Any] = field(default_factory=dict)
+    actions: list[Action] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def see(self, pod: Pod, now: float, *, relist: bool = False) -> None:
+        uid = pod["metadata"]["uid"]
+        previous = None if relist else self.previous.get(uid)
+        terminations = detect_terminations(previous, pod)
+        items = assess(
+            terminations,
+            pod,
+            self.rules,
+            now=now,
+            default_channel=self.channel,
+            snoozes=self.planner.state.snoozes,
+        )
+        plan = self.planner.plan(items, now)
+        for action in plan.actions:
+            if isinstance(action, PostRoot):
+                self.planner.root_posted(action.group, f"{now:.6f}")
+        self.actions.extend(plan.actions)
+        self.outcomes.extend(plan.outcomes)
+        self.previous[uid] = compact_previous(pod)
+
+    def play(self, events: list[Pod], start: float = 0.0, step: float = 1.0) -> None:
+        for index, pod in enumerate(events):
+            self.see(pod, T0 + start + index * step)
+
+    def posted(self) -> Counter[str]:
+        return Counter(type(action).__name__ for action in self.actions)
+
+    def crash_messages(self) -> list[Action]:
+        return [
+            action
+            for action in self.actions
+            if isinstance(action, PostRoot | PostThreadReply) and action.group.key.kind is AlertKind.CRASH
+        ]
+
+    def suppressed(self) -> Counter[Suppression]:
+        return self.planner.accounting.suppressed
+
+
+def test_rolling_update_kills_are_never_crash_alerts() -> None:
+    watcher = MiniWatcher()
+    old_pods = [deployment_pod(f"api-old-{index}", template_hash="aaaa1111") for index in range(3)]
+    for pod in old_pods:
+        watcher.see(pod, T0)
+    for index, pod in enumerate(old_pods):
+        at = 100 + index * 40
+        marked = deleting(pod, at)
+        watcher.see(marked, T0 + at)
+        # one app handles SIGTERM (143), one exits cleanly, one ignores it and is SIGKILLed after the grace
+        code = (143, 0, 137)[index]
+        watcher.see(exited(marked, "app", code, at + (31 if code == 137 else 2)), T0 + at + 31)
+
+    assert watcher.crash_messages() == []
+    assert watcher.actions == []
+    assert watcher.suppressed() == Counter({Suppression.DELETING: 3})
+
+
+def test_scale_down_and_kubectl_delete_are_never_crash_alerts() -> None:
+    watcher = MiniWatcher()
+    pod = deployment_pod()
+    watcher.play([pod, churn(pod, 5), deleting(pod, 10), exited(deleting(pod, 10), "app", 143, 12)])
+    assert watcher.actions == []
+    assert watcher.suppressed() == Counter({Suppression.DELETING: 1})
+
+
+def test_drain_eviction_api_and_scheduler_preemption_are_never_crash_alerts() -> None:
+    watcher = MiniWatcher()
+    for reason, name in (("EvictionByEvictionAPI", "drained"), ("PreemptionByScheduler", "preempted")):
+        pod = deployment_pod(f"api-{name}")
+        disrupted = deleting(with_condition(pod, "DisruptionTarget", reason, 50), 50)
+        watcher.play([pod, disrupted, exited(disrupted, "app", 137, 82)])
+    assert watcher.actions == []
+    assert watcher.suppressed() == Counter({Suppression.DISRUPTION_TARGET: 2})
+
+
+def test_node_shutdown_and_kubelet_preemption_are_never_crash_alerts() -> None:
+    watcher = MiniWatcher()
+    for reason, name in (("Terminated", "shutdown"), ("Preempting", "preempting")):
+        pod = deployment_pod(f"api-{name}")
+        stopped = with_pod_reason(pod, reason, "node going away")
+        watcher.play([pod, stopped, exited(stopped, "app", 143, 20)])
+    assert watcher.actions == []
+    assert watcher.suppressed() == Counter({Suppression.NODE_SHUTDOWN: 1, Suppression.PREEMPTED: 1})
+
+
+def test_a_kubelet_eviction_is_one_eviction_alert_and_no_crash_alert() -> None:
+    watcher = MiniWatcher()
+    pod = deployment_pod(containers=("app", "proxy"))
+    evicted = with_pod_reason(
+        with_condition(pod, "DisruptionTarget", "TerminationByKubelet", 50),
+        "Evicted",
+        "The node was low on resource: memory.",
+    )
+    both_dead = exited(exited(evicted, "app", 137, 52), "proxy", 143, 52)
+    watcher.play([pod, evicted, both_dead])
+
+    assert watcher.crash_messages() == []
+    roots = [action for action in watcher.actions if isinstance(action, PostRoot)]
+    assert [root.group.key.kind for root in roots] == [AlertKind.EVICTION]
+    assert [outcome.disposition for outcome in watcher.outcomes] == [Disposition.ROOT, Disposition.ROOT_COUNT]
+
+
+def crash_loop(turns: int, code: int = 1) -> list[Pod]:
+    events = [deployment_pod()]
+    for turn in range(turns):
+        events.extend(crash_cycle(events[-1], "app", code, 100 + turn * 120))
+        events.append(churn(events[-1], 150 + turn * 120))
+    return events
+
+
+def test_a_crash_loop_is_one_root_then_thread_replies_and_root_updates() -> None:
+    watcher = MiniWatcher()
+    for index, pod in enumerate(crash_loop(5)):
+        watcher.see(pod, T0 + 100 + index * 30)
+
+    assert watcher.posted() == Counter({"PostRoot": 1, "PostThreadReply": 4, "UpdateRoot": 4})
+    last_update = [action for action in watcher.actions if isinstance(action, UpdateRoot)][-1]
+    assert last_update.count == 5
+    assert last_update.latest.restart_count == 4
+
+
+def test_the_same_events_replayed_or_relisted_never_alert_twice() -> None:
+    watcher = MiniWatcher()
+    events = crash_loop(3)
+    watcher.play(events, start=100, step=30)
+    before = list(watcher.actions)
+
+    watcher.play(events, start=1000, step=1)  # watch reconnect replaying from an old resourceVersion
+    for pod in events:
+        watcher.see(pod, T0 + 2000, relist=True)  # 410 Gone: relist, no previous
+
+    assert watcher.actions == before
+    assert sum(1 for outcome in watcher.outcomes if outcome.disposition is not Disposition.DUPLICATE) == 3
+
+
+def test_a_restarted_bot_resumes_from_the_ledger_without_duplicates_and_in_the_same_thread() -> None:
+    first = MiniWatcher()
+    events = crash_loop(4)
+    first.play(events[:7], start=100, step=30)  # killed mid crash-loop, after two crashes
+    assert first.posted()["PostRoot"] == 1
+    stored = first.planner.state.to_json()
+
+    second = MiniWatcher(planner=AlertPlanner(state=LedgerState.from_json(stored)))
+    second.see(events[6], T0 + 400, relist=True)  # the new leader lists pods: nothing new
+    assert second.actions == []
+    for index, pod in enumerate(events[7:]):
+        second.see(pod, T0 + 420 + index * 30)
+
+    assert second.posted() == Counter({"PostThreadReply": 2, "UpdateRoot": 2})
+    replies = [action for action in second.actions if isinstance(action, PostThreadReply)]
+    assert all(second.planner.root_ts(reply.group) is not None for reply in replies)
+
+
+def test_a_crash_that_happened_while_the_bot_was_down_is_alerted_once() -> None:
+    first = MiniWatcher()
+    events = crash_loop(3)
+    first.play(events[:4], start=100, step=30)
+    stored = first.planner.state.to_json()
+
+    second = MiniWatcher(planner=AlertPlanner(state=LedgerState.from_json(stored)))
+    second.see(events[-1], T0 + 900, relist=True)  # two more crashes happened; only the last is visible
+
+    assert second.posted() == Counter({"PostThreadReply": 1, "UpdateRoot": 1})
+
+
+def test_a_failed_job_pod_is_one_alert_and_a_successful_one_is_none() -> None:
+    watcher = MiniWatcher()
+    failed = job_pod("migrate-aaaaa")
+    succeeded = job_pod("migrate-bbbbb")
+    watcher.play([failed, exited(failed, "main", 1, 30), succeeded, exited(succeeded, "main", 0, 40)])
+
+    assert watcher.posted() == Counter({"PostRoot": 1})
+    assert watcher.suppressed() == Counter({Suppression.EXIT_ZERO: 1})
+
+
+def test_an_exit_zero_loop_in_a_deployment_is_reported_as_completed_too_often() -> None:
+    watcher = MiniWatcher()
+    watcher.play(crash_loop(4, code=0), start=100, step=30)
+
+    roots = [action for action in watcher.actions if isinstance(action, PostRoot)]
+    assert [root.group.key.kind for root in roots] == [AlertKind.COMPLETED_TOO_OFTEN]
+    assert watcher.posted()["PostThreadReply"] == 1
+    assert watcher.suppressed() == Counter({Suppression.EXIT_ZERO: 2})
+
+
+def test_a_crash_just_before_a_delete_is_still_reported() -> None:
+    watcher = MiniWatcher()
+    pod = deployment_pod()
+    crashed = backoff(exited(pod, "app", 139, 60), "app")
+    removed = deleting(restarted(crashed, "app", 70), 600)
+    watcher.play([pod, removed], start=700)
+
+    assert [type(action).__name__ for action in watcher.actions] == ["PostRoot"]
