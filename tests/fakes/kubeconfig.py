@@ -1,0 +1,48 @@
+"""Kubeconfig files that point the official client (and so the bot) at a fake Kubernetes API server.
+
+The bot finds its cluster the way kubectl does (`KUBECONFIG`, then in-cluster), so tests give it a real
+kubeconfig file rather than a special code path: `write_kubeconfig(tmp_path / "kubeconfig", fake.url)` and
+`KUBECONFIG=<that path>`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+FAKE_TOKEN = "fake-kube-token"  # a bearer token the fake accepts (it checks none); never a real secret
+FAKE_CONTEXT = "fake-cluster"
+
+
+def kubeconfig_dict(
+    server_url: str,
+    *,
+    namespace: str = "default",
+    token: str = FAKE_TOKEN,
+    context: str = FAKE_CONTEXT,
+    insecure_skip_tls_verify: bool = False,
+) -> dict[str, Any]:
+    """A one-cluster, one-user kubeconfig, shaped as `kubectl config view` prints it."""
+    cluster: dict[str, Any] = {"server": server_url}
+    if insecure_skip_tls_verify:
+        cluster["insecure-skip-tls-verify"] = True
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "preferences": {},
+        "clusters": [{"name": context, "cluster": cluster}],
+        "users": [{"name": context, "user": {"token": token}}],
+        "contexts": [
+            {"name": context, "context": {"cluster": context, "user": context, "namespace": namespace}}
+        ],
+        "current-context": context,
+    }
+
+
+def write_kubeconfig(path: Path, server_url: str, **options: Any) -> Path:
+    """Write `kubeconfig_dict(server_url, **options)` as YAML to `path`; returns the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(kubeconfig_dict(server_url, **options), sort_keys=False), encoding="utf-8")
+    return path
