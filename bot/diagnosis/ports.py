@@ -7,7 +7,7 @@ the API's JSON as plain dicts (camelCase keys, exactly as `kubectl get -o json` 
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 JsonDict = dict[str, Any]
 
@@ -76,3 +76,17 @@ class ClusterReader(Protocol):
     ) -> str | None: ...
 
     async def get_owner(self, namespace: str, kind: str, name: str) -> JsonDict | None: ...
+
+
+@runtime_checkable
+class CurrentLogReader(Protocol):
+    """Optional extra for a `ClusterReader`: the log of a container's *current* instance.
+
+    A container that ended and was never restarted (a Job pod with `restartPolicy: Never`, a pod being
+    deleted) has no previous instance, so `read_previous_log` has nothing to return; its last words are
+    in the current log. Readers that implement this are asked for it; others are not.
+    """
+
+    async def read_current_log(
+        self, namespace: str, pod: str, container: str, *, tail_lines: int
+    ) -> str | None: ...

@@ -1,0 +1,185 @@
+"""Per-container facts: the spec (limits, probes) joined with the status (state, terminations, back-off).
+
+Only the fields the diagnosis shows are copied out of the pod. Environment variables, `envFrom`,
+command arguments and probe headers are never read here, so they cannot reach any rendering.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from datetime import datetime
+from typing import Literal
+
+from bot.diagnosis.backoff import back_off
+from bot.diagnosis.model import (
+    ContainerKind,
+    ContainerReport,
+    ContainerStateName,
+    ProbeKind,
+    ProbeSummary,
+    TerminationInfo,
+)
+from bot.diagnosis.podjson import dig, integer, obj, objects, text, timestamp
+from bot.diagnosis.ports import JsonDict
+from bot.knowledge.base import KnowledgeBase
+
+_PROBES: tuple[tuple[ProbeKind, str], ...] = (
+    ("liveness", "livenessProbe"),
+    ("readiness", "readinessProbe"),
+    ("startup", "startupProbe"),
+)
+# Kubernetes API defaults for probe fields that are left out.
+_DEFAULT_PERIOD = 10
+_DEFAULT_TIMEOUT = 1
+_DEFAULT_FAILURES = 3
+
+
+def container_reports(pod: JsonDict, kb: KnowledgeBase, now: datetime) -> tuple[ContainerReport, ...]:
+    """Init containers and native sidecars first (spec order), then the regular containers."""
+    spec = obj(pod.get("spec"))
+    status = obj(pod.get("status"))
+    init_statuses = _by_name(status.get("initContainerStatuses"))
+    statuses = _by_name(status.get("containerStatuses"))
+    reports: list[ContainerReport] = []
+    for container in objects(spec.get("initContainers")):
+        kind: ContainerKind = "sidecar" if container.get("restartPolicy") == "Always" else "init"
+        reports.append(_report(container, kind, init_statuses, kb, now))
+    for container in objects(spec.get("containers")):
+        reports.append(_report(container, "regular", statuses, kb, now))
+    return tuple(reports)
+
+
+def _by_name(value: object) -> dict[str, JsonDict]:
+    return {name: item for item in objects(value) if (name := text(item.get("name")))}
+
+
+def _report(
+    container: JsonDict, kind: ContainerKind, statuses: dict[str, JsonDict], kb: KnowledgeBase, now: datetime
+) -> ContainerReport:
+    name = text(container.get("name")) or "?"
+    status = statuses.get(name, {})
+    state, state_reason, state_message, state_since = _state(obj(status.get("state")))
+    termination = termination_info(dig(status, "state", "terminated"), "state.terminated", kb)
+    last = termination_info(dig(status, "lastState", "terminated"), "lastState.terminated", kb)
+    restarts = integer(status.get("restartCount")) or 0
+    latest = termination or last
+    crash_back_off = None
+    if state_reason == "CrashLoopBackOff":
+        finished = latest.finished_at if latest else None
+        crash_back_off = back_off(state_message, restarts, finished, now)
+    resources = obj(container.get("resources"))
+    limits = obj(resources.get("limits"))
+    requests = obj(resources.get("requests"))
+    return ContainerReport(
+        name=name,
+        kind=kind,
+        image=text(status.get("image")) or text(container.get("image")),
+        state=state,
+        state_reason=state_reason,
+        state_message=state_message,
+        state_since=state_since,
+        ready=status.get("ready") is True,
+        restart_count=restarts,
+        termination=termination,
+        last_termination=last,
+        back_off=crash_back_off,
+        memory_limit=quantity(limits.get("memory")),
+        memory_request=quantity(requests.get("memory")),
+        cpu_limit=quantity(limits.get("cpu")),
+        cpu_request=quantity(requests.get("cpu")),
+        probes=probe_summaries(container),
+    )
+
+
+def _state(state: JsonDict) -> tuple[ContainerStateName, str | None, str | None, datetime | None]:
+    running = state.get("running")
+    if isinstance(running, dict):
+        return "running", None, None, timestamp(running.get("startedAt"))
+    waiting = state.get("waiting")
+    if isinstance(waiting, dict):
+        return "waiting", text(waiting.get("reason")), text(waiting.get("message")), None
+    terminated = state.get("terminated")
+    if isinstance(terminated, dict):
+        reason = text(terminated.get("reason"))
+        return "terminated", reason, text(terminated.get("message")), timestamp(terminated.get("finishedAt"))
+    return "unknown", None, None, None
+
+
+def termination_info(
+    record: object, source: Literal["state.terminated", "lastState.terminated"], kb: KnowledgeBase
+) -> TerminationInfo | None:
+    """A `terminated` record with its exit code explained; None when there is no record or no code."""
+    if not isinstance(record, dict):
+        return None
+    code = integer(record.get("exitCode"))
+    if code is None:
+        return None
+    explanation = kb.explain_code(code)
+    reported_signal = integer(record.get("signal"))
+    signal = kb.signal(reported_signal) if reported_signal else explanation.signal
+    return TerminationInfo(
+        source=source,
+        exit_code=code,
+        reason=text(record.get("reason")),
+        message=text(record.get("message")),
+        signal=signal,
+        started_at=timestamp(record.get("startedAt")),
+        finished_at=timestamp(record.get("finishedAt")),
+        meaning_title=explanation.title,
+        meaning_summary=explanation.summary,
+    )
+
+
+def quantity(value: object) -> str | None:
+    """A resource quantity as written (`256Mi`, `500m`); numbers are shown as they came."""
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def probe_summaries(container: JsonDict) -> tuple[ProbeSummary, ...]:
+    summaries: list[ProbeSummary] = []
+    for kind, field in _PROBES:
+        probe = container.get(field)
+        if isinstance(probe, dict):
+            summaries.append(
+                ProbeSummary(
+                    kind=kind,
+                    action=probe_action(probe),
+                    period_seconds=integer(probe.get("periodSeconds")) or _DEFAULT_PERIOD,
+                    timeout_seconds=integer(probe.get("timeoutSeconds")) or _DEFAULT_TIMEOUT,
+                    failure_threshold=integer(probe.get("failureThreshold")) or _DEFAULT_FAILURES,
+                    initial_delay_seconds=integer(probe.get("initialDelaySeconds")) or 0,
+                )
+            )
+    return tuple(summaries)
+
+
+def probe_action(probe: JsonDict) -> str:
+    """What the probe does. HTTP headers and exec arguments are left out: they can hold credentials."""
+    http = probe.get("httpGet")
+    if isinstance(http, dict):
+        scheme = "HTTPS" if http.get("scheme") == "HTTPS" else "HTTP"
+        path = text(http.get("path")) or "/"
+        return f"{scheme} GET :{_port(http.get('port'))}{path}"
+    tcp = probe.get("tcpSocket")
+    if isinstance(tcp, dict):
+        return f"TCP :{_port(tcp.get('port'))}"
+    grpc = probe.get("grpc")
+    if isinstance(grpc, dict):
+        service = text(grpc.get("service"))
+        return f"gRPC :{_port(grpc.get('port'))}" + (f" ({service})" if service else "")
+    command = dig(probe, "exec", "command")
+    if isinstance(command, list) and command and isinstance(command[0], str):
+        program = posixpath.basename(command[0]) or command[0]
+        return f"exec {program}" + (" …" if len(command) > 1 else "")
+    return "unknown check"
+
+
+def _port(value: object) -> str:
+    number = integer(value)
+    if number is not None:
+        return str(number)
+    return text(value) or "?"

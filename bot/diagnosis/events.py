@@ -1,0 +1,146 @@
+"""Events as the diagnosis reads them: parsed once, then filtered to what explains a crash.
+
+core/v1 events come in two shapes: the classic one (`count`, `firstTimestamp`, `lastTimestamp`) and the
+events.k8s.io-backed one (`eventTime`, `series.count`, `series.lastObservedTime`); both are read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import datetime
+
+from bot.diagnosis.model import EventSummary
+from bot.diagnosis.podjson import dig, integer, obj, text, timestamp
+from bot.diagnosis.ports import JsonDict
+
+RELEVANT_REASONS = frozenset(
+    {
+        "Unhealthy",
+        "Killing",
+        "BackOff",
+        "OOMKilling",
+        "SystemOOM",
+        "Evicted",
+        "EvictionThresholdMet",
+        "FailedScheduling",
+        "Failed",
+        "Preempting",
+        "FailedMount",
+        "FailedAttachVolume",
+        "FailedCreatePodSandBox",
+        "FailedKillPod",
+        "FailedPreStopHook",
+        "FailedPostStartHook",
+        "ExceededGracePeriod",
+        "NodeNotReady",
+        "TaintManagerEviction",
+        "Rebooted",
+        "NodeHasInsufficientMemory",
+        "SandboxChanged",
+        "DeadlineExceeded",
+    }
+)
+"""Reasons worth showing even when the event type is Normal (Killing, Preempting are Normal)."""
+
+MAX_SHOWN_EVENTS = 10
+
+_FIELD_PATH_CONTAINER = re.compile(r"\{([^}]*)\}")
+
+
+def parse_events(raw_events: Iterable[JsonDict]) -> tuple[EventSummary, ...]:
+    """Every event, newest first."""
+    parsed = [_summary(event) for event in raw_events]
+    return tuple(sorted(parsed, key=_newest_first))
+
+
+def _newest_first(event: EventSummary) -> tuple[bool, float]:
+    seen = event.last_seen
+    return (seen is None, -seen.timestamp() if seen is not None else 0.0)
+
+
+def _summary(event: JsonDict) -> EventSummary:
+    involved = obj(event.get("involvedObject"))
+    series = obj(event.get("series"))
+    first = timestamp(event.get("firstTimestamp")) or timestamp(event.get("eventTime"))
+    last = (
+        timestamp(series.get("lastObservedTime"))
+        or timestamp(event.get("lastTimestamp"))
+        or timestamp(event.get("eventTime"))
+        or timestamp(dig(event, "metadata", "creationTimestamp"))
+    )
+    field_path = text(involved.get("fieldPath")) or ""
+    match = _FIELD_PATH_CONTAINER.search(field_path)
+    source = obj(event.get("source"))
+    component = text(source.get("component")) or text(event.get("reportingComponent"))
+    host = text(source.get("host"))
+    return EventSummary(
+        reason=text(event.get("reason")) or "?",
+        message=(text(event.get("message")) or "").strip(),
+        type=text(event.get("type")) or "Normal",
+        count=max(integer(series.get("count")) or 0, integer(event.get("count")) or 1),
+        first_seen=first or last,
+        last_seen=last,
+        object_kind=text(involved.get("kind")) or "Pod",
+        object_name=text(involved.get("name")) or "",
+        container=match.group(1) if match else None,
+        source=f"{component}, {host}" if component and host else component or host,
+    )
+
+
+def is_relevant(event: EventSummary) -> bool:
+    return event.reason in RELEVANT_REASONS or event.type == "Warning"
+
+
+def probe_kind(event: EventSummary) -> str:
+    """`liveness`, `readiness` or `startup` for an Unhealthy event, from its message."""
+    first_word = event.message.split(" ", 1)[0].lower()
+    return first_word if first_word in ("liveness", "readiness", "startup") else ""
+
+
+def relevant_events(
+    events: Iterable[EventSummary], since: datetime | None, limit: int = MAX_SHOWN_EVENTS
+) -> tuple[EventSummary, ...]:
+    """The events that explain a crash, newest first, one per reason (counts merged).
+
+    Unhealthy events stay apart per probe kind (a liveness failure is not a readiness failure) and
+    Failed events per message (a pull failure and a config error are different stories). Node events
+    from before the pod existed say nothing about it and are dropped.
+    """
+    merged: dict[tuple[str, str, str, str], EventSummary] = {}
+    for event in events:
+        if not is_relevant(event):
+            continue
+        if event.object_kind == "Node" and since and event.last_seen and event.last_seen < since:
+            continue
+        variant = probe_kind(event) if event.reason == "Unhealthy" else ""
+        if event.reason == "Failed":
+            variant = event.message
+        key = (event.object_kind, event.container or "", event.reason, variant)
+        kept = merged.get(key)
+        if kept is None:
+            merged[key] = event
+        elif _newest_first(kept) <= _newest_first(event):
+            merged[key] = _merge(kept, event)
+        else:
+            merged[key] = _merge(event, kept)
+    ordered = sorted(merged.values(), key=_newest_first)
+    return tuple(ordered[:limit])
+
+
+def _merge(newer: EventSummary, older: EventSummary) -> EventSummary:
+    first = newer.first_seen
+    if older.first_seen is not None and (first is None or older.first_seen < first):
+        first = older.first_seen
+    return EventSummary(
+        reason=newer.reason,
+        message=newer.message,
+        type=newer.type,
+        count=newer.count + older.count,
+        first_seen=first,
+        last_seen=newer.last_seen,
+        object_kind=newer.object_kind,
+        object_name=newer.object_name,
+        container=newer.container,
+        source=newer.source,
+    )

@@ -1,0 +1,202 @@
+"""The pod-level facts every rule consults, read once per diagnosis.
+
+Rules receive a `PodFacts` rather than raw JSON so that each of them stays a few lines of "if this
+evidence, then that story", and so the JSON is walked once however many rules look at it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.diagnosis.evidence import EVENTS, NODE_EVENTS, PodEvidence
+from bot.diagnosis.model import ContainerReport, EventSummary, OwnerRef, TerminationInfo
+from bot.diagnosis.podjson import integer, obj, objects, text, timestamp
+from bot.diagnosis.ports import JsonDict
+
+DEFAULT_GRACE_SECONDS = 30
+EVENT_WINDOW_SLACK = timedelta(seconds=60)
+"""Events are stamped by another component than the status; allow for clock and batching skew."""
+
+_EXCEPTION_LINE = re.compile(
+    r"(?:^|[\s.])[A-Za-z_][\w.]*(?:Error|Exception|Fault)\b[:(]|^panic: |fatal error|\bFATAL\b|^Caused by: "
+)
+_ERROR_LINE = re.compile(
+    r"error|exception|fatal|panic|failed|traceback|refused|denied|cannot|can't|could not|not found|invalid",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Disruption:
+    """The pod's `DisruptionTarget` condition: Kubernetes itself decided to stop this pod."""
+
+    reason: str
+    message: str | None
+    since: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class PodFacts:
+    """What the rules need to know about the pod, its owners, events and logs."""
+
+    namespace: str
+    name: str
+    node: str | None
+    phase: str | None
+    reason: str | None
+    message: str | None
+    qos_class: str | None
+    restart_policy: str
+    grace_seconds: int
+    created_at: datetime | None
+    deletion_at: datetime | None
+    deletion_grace_seconds: int | None
+    disruption: Disruption | None
+    conditions: Mapping[str, JsonDict]
+    owners: tuple[OwnerRef, ...]
+    owner_objects: tuple[JsonDict, ...]
+    containers: tuple[ContainerReport, ...]
+    container_specs: Mapping[str, JsonDict]
+    events: tuple[EventSummary, ...]
+    events_unavailable: bool
+    node_events_unavailable: bool
+    logs: Mapping[str, str]
+
+    @property
+    def deleting(self) -> bool:
+        return self.deletion_at is not None
+
+    @property
+    def deletion_requested_at(self) -> datetime | None:
+        """When the delete was asked for: `deletionTimestamp` is the *end* of the grace period."""
+        if self.deletion_at is None:
+            return None
+        return self.deletion_at - timedelta(seconds=self.deletion_grace_seconds or 0)
+
+    @property
+    def effective_grace_seconds(self) -> int:
+        """The grace period the stop had: the delete's own, else the pod spec's."""
+        if self.deletion_grace_seconds is not None and self.deletion_grace_seconds > 0:
+            return self.deletion_grace_seconds
+        return self.grace_seconds
+
+    def log(self, container: str) -> str:
+        return self.logs.get(container, "")
+
+    def container_events(
+        self, container: str, reasons: Iterable[str], termination: TerminationInfo | None = None
+    ) -> list[EventSummary]:
+        """Pod events about `container` with one of `reasons`, limited to the termination's lifetime."""
+        wanted = frozenset(reasons)
+        return [
+            event
+            for event in self.events
+            if event.reason in wanted
+            and event.object_kind == "Pod"
+            and event.container == container
+            and (termination is None or in_window(event, termination))
+        ]
+
+    def node_events(self, reasons: Iterable[str]) -> list[EventSummary]:
+        wanted = frozenset(reasons)
+        return [event for event in self.events if event.object_kind == "Node" and event.reason in wanted]
+
+
+def in_window(
+    event: EventSummary, termination: TerminationInfo, slack: timedelta = EVENT_WINDOW_SLACK
+) -> bool:
+    """True when the event may belong to this container instance (it overlaps its lifetime)."""
+    if event.last_seen is None:
+        return True
+    if termination.started_at is not None and event.last_seen < termination.started_at - slack:
+        return False
+    first = event.first_seen or event.last_seen
+    return termination.finished_at is None or first <= termination.finished_at + slack
+
+
+def pod_facts(
+    evidence: PodEvidence,
+    containers: tuple[ContainerReport, ...],
+    events: tuple[EventSummary, ...],
+    owners: tuple[OwnerRef, ...],
+) -> PodFacts:
+    pod = evidence.pod
+    meta = obj(pod.get("metadata"))
+    spec = obj(pod.get("spec"))
+    status = obj(pod.get("status"))
+    conditions = {kind: c for c in objects(status.get("conditions")) if (kind := text(c.get("type")))}
+    disruption = None
+    target = conditions.get("DisruptionTarget")
+    if target is not None and target.get("status") == "True":
+        disruption = Disruption(
+            reason=text(target.get("reason")) or "unknown",
+            message=text(target.get("message")),
+            since=timestamp(target.get("lastTransitionTime")),
+        )
+    specs = {
+        name: c
+        for c in objects(spec.get("initContainers")) + objects(spec.get("containers"))
+        if (name := text(c.get("name")))
+    }
+    grace = integer(spec.get("terminationGracePeriodSeconds"))
+    return PodFacts(
+        namespace=text(meta.get("namespace")) or "default",
+        name=text(meta.get("name")) or "?",
+        node=text(spec.get("nodeName")),
+        phase=text(status.get("phase")),
+        reason=text(status.get("reason")),
+        message=text(status.get("message")),
+        qos_class=text(status.get("qosClass")) or qos_class(spec),
+        restart_policy=text(spec.get("restartPolicy")) or "Always",
+        grace_seconds=DEFAULT_GRACE_SECONDS if grace is None else grace,
+        created_at=timestamp(meta.get("creationTimestamp")),
+        deletion_at=timestamp(meta.get("deletionTimestamp")),
+        deletion_grace_seconds=integer(meta.get("deletionGracePeriodSeconds")),
+        disruption=disruption,
+        conditions=conditions,
+        owners=owners,
+        owner_objects=evidence.owners,
+        containers=containers,
+        container_specs=specs,
+        events=events,
+        events_unavailable=evidence.failed(EVENTS),
+        node_events_unavailable=evidence.failed(NODE_EVENTS),
+        logs=evidence.log_tails,
+    )
+
+
+def qos_class(spec: JsonDict) -> str:
+    """The QoS class as the API server computes it, for pods whose status does not say."""
+    containers = objects(spec.get("containers")) + objects(spec.get("initContainers"))
+    any_set = False
+    guaranteed = True
+    for container in containers:
+        resources = obj(container.get("resources"))
+        limits = obj(resources.get("limits"))
+        requests = obj(resources.get("requests"))
+        any_set = any_set or bool(limits) or bool(requests)
+        for resource in ("cpu", "memory"):
+            limit = limits.get(resource)
+            if limit is None or requests.get(resource, limit) != limit:
+                guaranteed = False
+    if not any_set:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+def last_error_line(log: str) -> str | None:
+    """The line of a log tail most likely to say why the process died.
+
+    Runtimes print the fatal error last, just before exiting, but frameworks often add a generic
+    line after it ("Worker failed to boot"). So: the last line naming an exception or a fatal error,
+    else the last line that reads like an error, else the last non-empty line.
+    """
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    for pattern in (_EXCEPTION_LINE, _ERROR_LINE):
+        for line in reversed(lines):
+            if pattern.search(line):
+                return line
+    return lines[-1] if lines else None

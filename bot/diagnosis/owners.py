@@ -1,0 +1,55 @@
+"""The owner chain: who created the pod and who created that (ReplicaSet → Deployment, Job → CronJob).
+
+Only controller owner references are followed: they are the ones that recreate the pod, so they decide
+whether an exit 0 is a misconfiguration and which workload an engineer should look at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bot.diagnosis.model import OwnerRef
+from bot.diagnosis.podjson import dig, objects, text
+from bot.diagnosis.ports import JsonDict
+
+MAX_CHAIN = 4
+"""Deeper chains do not exist among built-in controllers; the cap guards against reference cycles."""
+
+FOLLOWED_KINDS = frozenset({"ReplicaSet", "Deployment", "Job", "CronJob"})
+"""Owners worth reading: their objects say something a pod cannot (a Deployment above a ReplicaSet,
+a Job's BackoffLimitExceeded or DeadlineExceeded condition)."""
+
+LONG_RUNNING_KINDS = frozenset(
+    {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "ReplicationController"}
+)
+"""Controllers that only allow `restartPolicy: Always`: every exit, even 0, is restarted."""
+
+
+def controller_ref(obj: JsonDict) -> OwnerRef | None:
+    """The controller owner reference of any object (the first reference if none is marked controller)."""
+    references = objects(dig(obj, "metadata", "ownerReferences"))
+    chosen = next((ref for ref in references if ref.get("controller") is True), None)
+    if chosen is None and references:
+        chosen = references[0]
+    if chosen is None:
+        return None
+    kind = text(chosen.get("kind"))
+    name = text(chosen.get("name"))
+    return OwnerRef(kind, name) if kind and name else None
+
+
+def owner_chain(pod: JsonDict, owners: Iterable[JsonDict]) -> tuple[OwnerRef, ...]:
+    """From the pod's direct controller upwards, as far as the fetched owner objects reach."""
+    by_ref = {(text(o.get("kind")), text(dig(o, "metadata", "name"))): o for o in owners}
+    chain: list[OwnerRef] = []
+    current = controller_ref(pod)
+    while current is not None and len(chain) < MAX_CHAIN and current not in chain:
+        chain.append(current)
+        owner = by_ref.get((current.kind, current.name))
+        current = controller_ref(owner) if owner is not None else None
+    return tuple(chain)
+
+
+def find_owner(owners: Iterable[JsonDict], kind: str) -> JsonDict | None:
+    """The fetched owner object of `kind`, if any."""
+    return next((o for o in owners if o.get("kind") == kind), None)

@@ -1,0 +1,261 @@
+"""From pod facts to one verdict: which container's story matters, told in context, with next steps.
+
+The pod-level stories that explain everything come first (evicted, unschedulable, cannot create,
+Job gave up); then the failing container that matters most (an init container blocks the pod, else
+the most recent crash); then, when nothing failed, what the pod is doing.
+"""
+
+from __future__ import annotations
+
+from bot.diagnosis.classify import classify
+from bot.diagnosis.facts import PodFacts
+from bot.diagnosis.findings import Finding, duration, event_fact, stamp
+from bot.diagnosis.model import ContainerReport, OwnerRef, Verdict
+from bot.diagnosis.podlevel import (
+    cannot_create,
+    evicted,
+    init_blocked,
+    job_failure,
+    job_gave_up,
+    pod_deadline,
+    pod_failure_policy_step,
+    sidecar_crashing,
+    unschedulable,
+)
+from bot.diagnosis.stops import EVENTS_STEP, LOGS_STEP
+from bot.knowledge.base import KnowledgeBase
+from bot.knowledge.explanation import RunbookStep
+
+MAX_STEPS = 8
+
+
+def decide(facts: PodFacts) -> Finding:
+    """The finding that best explains the pod as it is now."""
+    if facts.reason == "Evicted":
+        return evicted(facts)
+    job = job_failure(facts)
+    if facts.reason == "DeadlineExceeded" and job is None:
+        return pod_deadline(facts)
+    blocked = unschedulable(facts) or cannot_create(facts)
+    if blocked is not None:
+        return blocked
+    report = failing_container(facts)
+    if report is not None:
+        finding = container_finding(facts, report)
+        if job is not None:
+            return job_gave_up(job, finding)
+        return _with_job_hint(facts, finding)
+    if job is not None:
+        return job_gave_up(job, None)
+    return quiet_pod(facts)
+
+
+def is_failing(report: ContainerReport, restart_policy: str) -> bool:
+    """Crash-looping, or last ended non-zero, or ended 0 where it is restarted anyway."""
+    if report.crash_looping:
+        return True
+    latest = report.latest_termination
+    if latest is None:
+        return False
+    if latest.exit_code != 0:
+        return True
+    if report.kind == "init":
+        return False
+    restarted = report.kind == "sidecar" or restart_policy == "Always"
+    return restarted and report.restart_count > 0
+
+
+def failing_container(facts: PodFacts) -> ContainerReport | None:
+    """A failing init container first (it blocks the pod), else the container that failed most recently."""
+    failing = [r for r in facts.containers if is_failing(r, facts.restart_policy)]
+    if not failing:
+        return None
+    blocking = [r for r in failing if r.kind == "init"]
+    if blocking:
+        return blocking[0]
+    return max(failing, key=_finished_key)
+
+
+def _finished_key(report: ContainerReport) -> float:
+    latest = report.latest_termination
+    if latest is None or latest.finished_at is None:
+        return float("-inf")
+    return latest.finished_at.timestamp()
+
+
+def container_finding(facts: PodFacts, report: ContainerReport) -> Finding:
+    termination = report.latest_termination
+    if termination is None:
+        finding = Finding(
+            cause="crash_loop",
+            headline=f"Container {report.name} is crash-looping, but the kubelet kept no record of its exit",
+            confidence="low",
+            evidence=(
+                f"state.waiting.reason = {report.state_reason}",
+                f"restartCount = {report.restart_count}",
+            ),
+            steps=(LOGS_STEP, EVENTS_STEP),
+            container=report.name,
+        )
+    else:
+        finding = classify(facts, report, termination)
+    if report.kind == "init":
+        finding = init_blocked(report, facts, finding)
+    elif report.kind == "sidecar" and finding.is_failure:
+        finding = sidecar_crashing(report, finding)
+    return finding.adding(evidence=_now_facts(report))
+
+
+def _now_facts(report: ContainerReport) -> tuple[str, ...]:
+    """What the container is doing now, when that adds to the story (running again, back-off)."""
+    if report.state == "running" and report.last_termination is not None and report.state_since is not None:
+        return (f"running again since {stamp(report.state_since)}",)
+    back_off = report.back_off
+    if back_off is None:
+        return ()
+    source = "the kubelet's back-off" if back_off.from_kubelet else "estimated back-off"
+    when = ""
+    if back_off.next_restart_in is not None:
+        when = (
+            "; next restart any moment now"
+            if not back_off.next_restart_in
+            else f"; next restart in about {duration(back_off.next_restart_in)}"
+        )
+    return (f"CrashLoopBackOff: {source} is {duration(back_off.delay)}{when}",)
+
+
+def _with_job_hint(facts: PodFacts, finding: Finding) -> Finding:
+    """A failing pod of a Job that has not given up yet: suggest podFailurePolicy for its exit code."""
+    job = next((owner for owner in facts.owners if owner.kind == "Job"), None)
+    if job is None or not finding.is_failure or not finding.exit_code:
+        return finding
+    return finding.adding(steps=(pod_failure_policy_step(job.name, finding.container, finding.exit_code),))
+
+
+def quiet_pod(facts: PodFacts) -> Finding:
+    """Nothing failed: say what the pod is doing, and whether anything is wrong at all."""
+    phase = facts.phase or "Unknown"
+    regular = [r for r in facts.containers if r.kind != "init"]
+    if facts.deleting:
+        return Finding(
+            cause="normal_shutdown",
+            headline="The pod is being deleted; no container failed",
+            confidence="high",
+            evidence=(
+                f"metadata.deletionTimestamp = {stamp(facts.deletion_at)}" if facts.deletion_at else "",
+            ),
+            is_failure=False,
+        )
+    if phase == "Succeeded":
+        return Finding(
+            cause="completed",
+            headline="Completed successfully: every container exited 0",
+            confidence="high",
+            evidence=("status.phase = Succeeded",),
+            is_failure=False,
+        )
+    if phase == "Running" and regular and all(r.ready for r in regular):
+        restarts = sum(r.restart_count for r in facts.containers)
+        return Finding(
+            cause="healthy",
+            headline="Healthy: the pod is running and every container is ready",
+            confidence="high",
+            evidence=(
+                "status.phase = Running",
+                f"{len(regular)} of {len(regular)} containers ready, {restarts} restarts",
+            ),
+            is_failure=False,
+        )
+    if phase == "Running":
+        unready = [r.name for r in regular if not r.ready]
+        probes = [e for e in facts.events if e.reason == "Unhealthy" and e.message.startswith("Readiness")]
+        return Finding(
+            cause="not_ready",
+            headline=f"Running but not ready: {', '.join(unready)} "
+            + ("fail their readiness probe" if probes else "are not ready yet"),
+            confidence="medium" if probes else "low",
+            evidence=(f"not ready: {', '.join(unready)}", *(event_fact(e) for e in probes[:2])),
+            steps=(EVENTS_STEP,),
+        )
+    waiting = [f"{r.name}: {r.state_reason}" for r in facts.containers if r.state_reason]
+    return Finding(
+        cause="pending" if phase == "Pending" else "unknown",
+        headline=f"The pod is {phase}"
+        + (f" ({'; '.join(waiting)})" if waiting else "")
+        + "; no container has failed",
+        confidence="low",
+        evidence=(f"status.phase = {phase}", f"status.reason = {facts.reason}" if facts.reason else ""),
+        steps=(EVENTS_STEP,),
+        is_failure=phase != "Pending",
+    )
+
+
+def build_verdict(finding: Finding, facts: PodFacts, kb: KnowledgeBase) -> Verdict:
+    """The finding with its knowledge-base explanation: runbook steps filled for this pod, and the link.
+
+    A reason's runbook (OOMKilled, Evicted, BackoffLimitExceeded…) is specific to the story and is
+    appended to the rule's own steps. An exit code's runbook covers every story that code can tell
+    (the 137 runbook starts with memory), so it is appended only when the rule has no steps of its
+    own; otherwise the runbook link carries it.
+    """
+    reason_explanation = kb.explain_reason(finding.reason_key) if finding.reason_key else None
+    explanation = reason_explanation
+    if explanation is None and finding.exit_code is not None:
+        explanation = kb.explain_code(finding.exit_code)
+    values = placeholder_values(facts, finding)
+    steps = [step.filled(values) for step in finding.steps]
+    if explanation is not None and (reason_explanation is not None or not steps):
+        steps.extend(explanation.with_placeholders(values).runbook_steps)
+    return Verdict(
+        cause=finding.cause,
+        headline=finding.headline,
+        confidence=finding.confidence,
+        evidence=tuple(dict.fromkeys(line for line in finding.evidence if line)),
+        next_steps=_unique(steps)[:MAX_STEPS],
+        runbook_url=explanation.runbook_url if explanation is not None else None,
+        container=finding.container,
+        exit_code=finding.exit_code,
+        underlying=finding.underlying,
+        explanation_title=explanation.title if explanation is not None else None,
+        is_failure=finding.is_failure,
+    )
+
+
+def placeholder_values(facts: PodFacts, finding: Finding) -> dict[str, str]:
+    """Values for runbook placeholders; unknown ones stay visible as `<node>`-style hints.
+
+    `{owner}` is the pod's own controller (the Job of a CronJob's pod, the StatefulSet), except that a
+    ReplicaSet is skipped for its Deployment: that is the object an engineer runs kubectl against.
+    """
+    values = {"namespace": facts.namespace, "pod": facts.name}
+    if finding.container:
+        values["container"] = finding.container
+    if facts.node:
+        values["node"] = facts.node
+    owner = managing_owner(facts.owners)
+    if owner is not None:
+        values["owner_kind"] = owner.kind.lower()
+        values["owner"] = owner.name
+    if finding.exit_code is not None:
+        values["code"] = str(finding.exit_code)
+    return values
+
+
+def managing_owner(owners: tuple[OwnerRef, ...]) -> OwnerRef | None:
+    """The controller an engineer manages: the Deployment above a ReplicaSet, else the direct owner."""
+    if not owners:
+        return None
+    if owners[0].kind == "ReplicaSet" and len(owners) > 1:
+        return owners[1]
+    return owners[0]
+
+
+def _unique(steps: list[RunbookStep]) -> tuple[RunbookStep, ...]:
+    seen: set[tuple[str, str | None]] = set()
+    unique: list[RunbookStep] = []
+    for step in steps:
+        key = (step.text, step.command)
+        if key not in seen and (step.command is None or step.command not in {s.command for s in unique}):
+            seen.add(key)
+            unique.append(step)
+    return tuple(unique)
