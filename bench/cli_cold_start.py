@@ -1,0 +1,50 @@
+"""Cold start of `exitcode-bot explain 137`, against `python -c pass` in the same run.
+
+Each run is a fresh interpreter (no warm imports), interleaved with the baseline so both see the same
+machine load. The CLI must stay well under half a second because it does not import the Slack,
+Kubernetes, aiohttp or Prometheus libraries (tests/test_cli.py checks that it does not).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.figures import figure, median
+
+RUNS = 15
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def wall_time(command: list[str], cwd: str, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    cli = [sys.executable, "-m", "bot", "explain", "137"]
+    baseline_cmd = [sys.executable, "-c", "pass"]
+    with tempfile.TemporaryDirectory() as cwd:  # no .env from the repository
+        wall_time(cli, cwd, env)  # warm the OS file cache and __pycache__, as any second run would be
+        cli_times: list[float] = []
+        baseline_times: list[float] = []
+        for _ in range(RUNS):
+            cli_times.append(wall_time(cli, cwd, env))
+            baseline_times.append(wall_time(baseline_cmd, cwd, env))
+    cold = median(cli_times)
+    base = median(baseline_times)
+    figure("exitcode-bot explain 137 (median)", cold, "s", target="<= 0.5 s", met=cold <= 0.5)
+    figure("exitcode-bot explain 137 (slowest)", max(cli_times), "s")
+    figure("python -c pass baseline (median)", base, "s")
+    figure("explain 137 minus interpreter start", cold - base, "s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,16 @@
+"""`python -m bot` and the `exitcode-bot` script: the command line in `bot.cli`."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    """Console-script entry point; exits with the code `bot.cli.main` returns."""
+    from bot.cli import main as cli_main
+
+    raise SystemExit(cli_main(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""Console mode: the same bot without Slack, on stdin/stdout.
+
+`make run` with no Slack tokens lands here, so anyone can try the bot (or script it:
+`printf '137\\n143\\n' | exitcode-bot`) before creating a Slack app. Lines are read in a daemon thread
+and handed to the event loop, so the loop stays free for other work (the crash watcher prints its
+alerts here through `ConsoleOutput.print_alert`) and a signal never waits for a blocked `readline`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import sys
+import threading
+from collections.abc import Awaitable, Callable
+from typing import TextIO
+
+LineHandler = Callable[[str], Awaitable[str]]
+"""Answers one command (already stripped of `/exitcode`) with the text to print."""
+
+COMMAND_PREFIX = "/exitcode"
+_QUIT_WORDS = frozenset({"quit", "exit", ":q"})
+
+BANNER = """\
+exitcode-bot · console mode: no SLACK_BOT_TOKEN is set, so answers print here.
+Type what you would type after /exitcode: 137, 143 share, sigsegv, OOMKilled, -1, help.
+One command per line; Ctrl-D (or "quit") leaves.
+
+To connect to Slack instead, set SLACK_BOT_TOKEN (xoxb-…) and either SLACK_APP_TOKEN (xapp-…, Socket
+Mode, no public URL needed) or SLACK_SIGNING_SECRET (HTTP mode on PORT). See README.md, "Slack setup".
+"""
+
+
+class ConsoleOutput:
+    """Where console mode writes: replies to commands, and alerts from the watcher."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream if stream is not None else sys.stdout
+        _tolerate_encoding_errors(self._stream)
+
+    def print_reply(self, text: str) -> None:
+        self._write(text.rstrip("\n") + "\n\n")
+
+    def print_alert(self, text: str) -> None:
+        """The alert sink for console mode: one alert, framed so it stands out between replies."""
+        rule = "─" * 60
+        self._write(f"{rule}\n{text.rstrip()}\n{rule}\n")
+
+    def print_banner(self, text: str) -> None:
+        self._write(text.rstrip("\n") + "\n\n")
+
+    def prompt(self, text: str) -> None:
+        self._stream.write(text)
+        self._stream.flush()
+
+    def _write(self, text: str) -> None:
+        self._stream.write(text)
+        self._stream.flush()
+
+
+def strip_command_prefix(line: str) -> str | None:
+    """`/exitcode 137` and `137` both give `137`; another slash command gives None."""
+    text = line.strip()
+    if not text.startswith("/"):
+        return text
+    command, _, rest = text.partition(" ")
+    if command.casefold() != COMMAND_PREFIX:
+        return None
+    return rest.strip()
+
+
+async def run_console(
+    handle: LineHandler,
+    *,
+    stdin: TextIO | None = None,
+    output: ConsoleOutput | None = None,
+    banner: str = BANNER,
+) -> int:
+    """Answer lines from stdin until end of input; returns the process exit code (0)."""
+    source = stdin if stdin is not None else sys.stdin
+    out = output if output is not None else ConsoleOutput()
+    _tolerate_encoding_errors(source)
+    interactive = source.isatty()
+    out.print_banner(banner)
+    lines = _read_lines_in_background(source)
+    while True:
+        if interactive:
+            out.prompt("exitcode> ")
+        line = await lines.get()
+        if line is None:
+            return 0
+        text = strip_command_prefix(line)
+        if text is None:
+            out.print_reply(
+                f"Only /exitcode is available here; try: /exitcode 137 (you typed {line.strip()[:80]!r})."
+            )
+            continue
+        if text.casefold() in _QUIT_WORDS:
+            return 0
+        if not text and not line.strip():
+            continue
+        out.print_reply(await handle(text))
+
+
+def _read_lines_in_background(source: TextIO) -> asyncio.Queue[str | None]:
+    """A queue fed by a daemon thread; None marks end of input (or an unreadable stdin)."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def reader() -> None:
+        try:
+            for line in source:
+                loop.call_soon_threadsafe(queue.put_nowait, line)
+        except (OSError, ValueError):  # stdin closed under us: treat as end of input
+            pass
+        finally:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    threading.Thread(target=reader, name="console-stdin", daemon=True).start()
+    return queue
+
+
+def _tolerate_encoding_errors(stream: TextIO) -> None:
+    """Undecodable input or unprintable output becomes `?`/U+FFFD instead of a crash."""
+    if isinstance(stream, io.TextIOWrapper):
+        stream.reconfigure(errors="replace")

@@ -1,0 +1,347 @@
+"""The Bolt app: `/exitcode`, the "Share in channel" button, and the routing of cluster subcommands.
+
+Explanations are computed in microseconds, so they go straight into the acknowledgement (one round
+trip, no `response_url`, no token needed to answer). Slower work (posting a shared answer, diagnosing
+a pod) is acknowledged first and answered through the `response_url` from a background task.
+
+Every handler ends in a reply the user sees: an unexpected exception becomes an apology (and a log
+line and a counter), never Slack's "dispatch_failed" and never silence.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.knowledge.explanation import Explanation, Reply, Usage
+from bot.metrics import BotMetrics, CommandKind
+from bot.render.blocks import RUNBOOK_ACTION_ID, SHARE_ACTION_ID, reply_blocks, reply_fallback_text
+from bot.render.limits import Block, context, fit_blocks
+from bot.render.mrkdwn import inline_code
+from bot.slack.commands import DiagnoseCommand, DiagnoseKind, ExplainCommand, parse_command_text
+from bot.slack.responder import Responder
+from bot.slack.tasks import BackgroundTasks
+
+log = logging.getLogger(__name__)
+
+SLASH_COMMAND = "/exitcode"
+
+APOLOGY = (
+    "Sorry, something went wrong while answering that. It has been logged; please try again, "
+    "or type `/exitcode help`."
+)
+NOT_CONFIGURED = (
+    "Cluster diagnosis is not configured for this bot, so it cannot look at pods or namespaces; "
+    "`/exitcode 137` (or any exit code, signal or Kubernetes reason) still explains what it means."
+)
+DIAGNOSE_USAGE: dict[DiagnoseKind, str] = {
+    "pod": "Usage: `/exitcode pod NAMESPACE/POD` (or `/exitcode pod POD` for the default namespace).",
+    "ns": "Usage: `/exitcode ns NAMESPACE` lists the crashing pods of one namespace.",
+}
+_MAX_QUERY = 2000  # a share button's value can never be longer; anything longer is not ours
+_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
+
+
+class Answers(Protocol):
+    """The part of the knowledge base the Slack adapter needs."""
+
+    def answer(self, text: str) -> Reply: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DiagnoseRequest:
+    """A `/exitcode pod …` or `/exitcode ns …` invocation, for the diagnosis handler.
+
+    `argument` is the user's raw text after the subcommand (untrusted: validate, and escape it in
+    replies). `channel_id` lets the handler apply per-channel namespace permissions.
+    """
+
+    kind: DiagnoseKind
+    argument: str
+    share: bool
+    user_id: str
+    channel_id: str
+    team_id: str | None
+
+
+DiagnoseHandler = Callable[[DiagnoseRequest, Responder], Awaitable[None]]
+"""Diagnoses and answers through the `Responder` (ephemeral, or `in_channel=True` when `share`).
+Called after the command was acknowledged, in a background task; exceptions become an apology."""
+
+
+class ExitcodeCommands:
+    """The listeners, as methods so tests and benchmarks can see what the app is made of."""
+
+    def __init__(
+        self,
+        knowledge: Answers,
+        metrics: BotMetrics,
+        tasks: BackgroundTasks,
+        diagnose: DiagnoseHandler | None = None,
+    ) -> None:
+        self.knowledge = knowledge
+        self.metrics = metrics
+        self.tasks = tasks
+        self.diagnose = diagnose
+        # The knowledge base is immutable, so the same text always renders the same answer; on-call
+        # engineers ask the same few questions (137, 143, 1, OOMKilled), so those are rendered once.
+        self._rendered_cached = functools.lru_cache(maxsize=_CACHED_ANSWERS)(self._rendered)
+
+    async def on_command(self, ack: AsyncAck, command: dict[str, Any]) -> BoltResponse | None:
+        """`/exitcode …`: answer in the acknowledgement, or acknowledge and answer later.
+
+        An explanation is returned as the acknowledgement itself (a `BoltResponse`, which Bolt's
+        listener contract allows with `process_before_response=True`), so its cached JSON is sent
+        as is instead of being serialized again for every request.
+        """
+        acknowledged = False
+
+        async def acknowledge(text: str, blocks: list[Block] | None = None, in_channel: bool = False) -> None:
+            nonlocal acknowledged
+            await ack(text=text, blocks=blocks, response_type="in_channel" if in_channel else "ephemeral")
+            acknowledged = True
+
+        text = str(command.get("text") or "")
+        try:
+            parsed = parse_command_text(text)
+            if isinstance(parsed, DiagnoseCommand):
+                await self._route_diagnose(parsed, command, acknowledge)
+                return None
+            return self._explain(parsed)
+        except Exception:
+            log.exception("/exitcode failed for text %r", text[:200])
+            self.metrics.error("command")
+            if not acknowledged:
+                await ack(text=APOLOGY, response_type="ephemeral")
+            else:
+                await Responder(_str_or_none(command.get("response_url"))).send(APOLOGY)
+            return None
+
+    def _explain(self, parsed: ExplainCommand) -> BoltResponse:
+        if len(parsed.query) <= _CACHED_QUERY_CHARS:
+            answer = self._rendered_cached(parsed.query)
+        else:
+            answer = self._rendered(parsed.query)
+        self.metrics.command_answered(answer.kind)
+        return BoltResponse(status=200, body=answer.json, headers={"content-type": _JSON})
+
+    def _rendered(self, query: str) -> _RenderedAnswer:
+        """The acknowledgement for an explain query: a pure function of the text, hence cacheable."""
+        reply = self.knowledge.answer(query)
+        visible = isinstance(reply, Explanation) and reply.share
+        message = {
+            "response_type": "in_channel" if visible else "ephemeral",
+            "text": reply_fallback_text(reply),
+            "blocks": reply_blocks(reply, share_button=not visible),
+        }
+        return _RenderedAnswer(json.dumps(message), _kind_of(reply, shared=visible))
+
+    async def _route_diagnose(
+        self, parsed: DiagnoseCommand, command: dict[str, Any], acknowledge: _Acknowledge
+    ) -> None:
+        if self.diagnose is None:
+            await acknowledge(NOT_CONFIGURED)
+            self.metrics.command_answered("not_configured")
+            return
+        if not parsed.argument:
+            await acknowledge(DIAGNOSE_USAGE[parsed.kind])
+            self.metrics.command_answered("usage")
+            return
+        target = "pod" if parsed.kind == "pod" else "namespace"
+        await acknowledge(f"Looking at {target} {inline_code(parsed.argument[:200])}…")
+        self.metrics.command_answered(parsed.kind)
+        request = DiagnoseRequest(
+            kind=parsed.kind,
+            argument=parsed.argument,
+            share=parsed.share,
+            user_id=str(command.get("user_id") or ""),
+            channel_id=str(command.get("channel_id") or ""),
+            team_id=_str_or_none(command.get("team_id")),
+        )
+        responder = Responder(_str_or_none(command.get("response_url")))
+        self.tasks.spawn(
+            self._run_diagnose(self.diagnose, request, responder), name=f"diagnose-{parsed.kind}"
+        )
+
+    async def _run_diagnose(
+        self, handler: DiagnoseHandler, request: DiagnoseRequest, responder: Responder
+    ) -> None:
+        try:
+            await handler(request, responder)
+        except Exception:
+            log.exception("/exitcode %s failed for %r", request.kind, request.argument[:200])
+            self.metrics.error("diagnose")
+            await responder.send(APOLOGY)
+
+    async def on_share(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        """The "Share in channel" button: acknowledge, then post the same answer visibly."""
+        await ack()
+        self.tasks.spawn(self._share(body, client), name="share")
+
+    async def on_runbook_link(self, ack: AsyncAck) -> None:
+        """Slack sends an action even for a link button; it only needs acknowledging."""
+        await ack()
+
+    async def _share(self, body: dict[str, Any], client: AsyncWebClient) -> None:
+        responder = Responder(_str_or_none(body.get("response_url")))
+        try:
+            actions = body.get("actions") or [{}]
+            query = str(actions[0].get("value") or "")[:_MAX_QUERY]
+            reply = self.knowledge.answer(query)
+            if isinstance(reply, Usage):  # not a value we produced; say what to type instead, privately
+                await responder.send(reply_fallback_text(reply), reply_blocks(reply), replace_original=False)
+                return
+            blocks = _with_shared_by(reply_blocks(reply, share_button=False), _user_id(body))
+            text = reply_fallback_text(reply)
+            posted = await responder.send(text, blocks, in_channel=True, replace_original=False)
+            if not posted:
+                posted = await self._post_to_channel(client, _channel_id(body), text, blocks)
+            if posted:
+                self.metrics.command_answered("share")
+            else:
+                self.metrics.error("response_url")
+        except Exception:
+            log.exception("sharing an answer failed")
+            self.metrics.error("share_button")
+            await responder.send(APOLOGY, replace_original=False)
+
+    async def _post_to_channel(
+        self, client: AsyncWebClient, channel: str | None, text: str, blocks: list[Block]
+    ) -> bool:
+        """Fallback when the `response_url` has expired (older than 30 minutes) or was used up."""
+        if not channel:
+            return False
+        try:
+            await client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+        except SlackApiError as error:
+            code = error.response.get("error") if error.response is not None else "unknown"
+            hint = " (invite the bot to the channel)" if code == "not_in_channel" else ""
+            log.warning("could not share in channel %s: %s%s", channel, code, hint)
+            return False
+        return True
+
+
+_Acknowledge = Callable[..., Awaitable[None]]
+
+_CACHED_ANSWERS = 1024
+_CACHED_QUERY_CHARS = 100  # longer texts are rare and would make the cache costly in memory
+
+
+_JSON = "application/json;charset=utf-8"
+
+
+@dataclass(frozen=True, slots=True)
+class _RenderedAnswer:
+    """A rendered explain acknowledgement (the slash command response as JSON) and how to count it."""
+
+    json: str
+    kind: CommandKind
+
+
+def _kind_of(reply: Reply, *, shared: bool) -> CommandKind:
+    if isinstance(reply, Usage):
+        return "help" if reply.is_help else "usage"
+    return "share" if shared else "explain"
+
+
+def _str_or_none(value: object) -> str | None:
+    return str(value) if value else None
+
+
+def _user_id(body: dict[str, Any]) -> str | None:
+    user = body.get("user")
+    value = user.get("id") if isinstance(user, dict) else None
+    return value if isinstance(value, str) and _SLACK_USER_ID.match(value) else None
+
+
+def _channel_id(body: dict[str, Any]) -> str | None:
+    channel = body.get("channel")
+    if isinstance(channel, dict) and channel.get("id"):
+        return str(channel["id"])
+    container = body.get("container")
+    if isinstance(container, dict) and container.get("channel_id"):
+        return str(container["channel_id"])
+    return None
+
+
+def _with_shared_by(blocks: list[Block], user_id: str | None) -> list[Block]:
+    """Say who shared the answer (a validated user id, so the mention cannot be forged)."""
+    if user_id is None:
+        return blocks
+    return fit_blocks([context([f"Shared by <@{user_id}>"]), *blocks])
+
+
+class _IgnoreTokenFromEnvironmentWarning(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment by itself and then warns that the client we pass
+    takes precedence. That is exactly what we intend (the client carries the same token, plus retries),
+    so the warning would only alarm operators at every start."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("As you gave `client` as well")
+
+
+def build_app(
+    *,
+    client: AsyncWebClient,
+    knowledge: Answers,
+    signing_secret: str | None,
+    metrics: BotMetrics | None = None,
+    tasks: BackgroundTasks | None = None,
+    diagnose: DiagnoseHandler | None = None,
+) -> AsyncApp:
+    """The Bolt app with `/exitcode` and its buttons registered.
+
+    `signing_secret` is required in HTTP mode (Bolt rejects unsigned or stale requests with 401); in
+    Socket Mode requests arrive over the authenticated websocket and it may be None.
+    """
+    bolt_logger = logging.getLogger("bot.slack.bolt")
+    if not any(isinstance(f, _IgnoreTokenFromEnvironmentWarning) for f in bolt_logger.filters):
+        bolt_logger.addFilter(_IgnoreTokenFromEnvironmentWarning())
+    app = AsyncApp(
+        name="exitcode-bot",
+        client=client,
+        signing_secret=signing_secret or "",
+        request_verification_enabled=bool(signing_secret),
+        # Listeners finish before Bolt responds: an explanation is the response itself (no 10 ms ack
+        # polling), and slow work is handed to `BackgroundTasks` after acknowledging.
+        process_before_response=True,
+        logger=bolt_logger,
+    )
+    commands = ExitcodeCommands(
+        knowledge,
+        metrics if metrics is not None else BotMetrics(process_collectors=False),
+        tasks if tasks is not None else BackgroundTasks(),
+        diagnose,
+    )
+    app.command(SLASH_COMMAND)(commands.on_command)
+    app.action(SHARE_ACTION_ID)(commands.on_share)
+    app.action(RUNBOOK_ACTION_ID)(commands.on_runbook_link)
+
+    @app.error
+    async def on_unhandled_error(error: Exception, body: dict[str, Any]) -> None:
+        log.error("unhandled Slack request error: %r (request type %s)", error, body.get("type"))
+        commands.metrics.error("command")
+
+    return app
+
+
+__all__ = [
+    "APOLOGY",
+    "NOT_CONFIGURED",
+    "SLASH_COMMAND",
+    "Answers",
+    "DiagnoseHandler",
+    "DiagnoseRequest",
+    "ExitcodeCommands",
+    "build_app",
+]
