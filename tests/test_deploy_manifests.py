@@ -65,11 +65,7 @@ BOT_READS = {
     ("", "events"): {"get", "list", "watch"},
     ("", "namespaces"): {"get", "list", "watch"},
     ("apps", "replicasets"): {"get"},
-    ("apps", "deployments"): {"get"},
-    ("apps", "statefulsets"): {"get"},
-    ("apps", "daemonsets"): {"get"},
     ("batch", "jobs"): {"get"},
-    ("batch", "cronjobs"): {"get"},
 }
 BOT_STATE_WRITES = {
     ("", "configmaps"): {"get", "create", "update", "patch"},
@@ -420,7 +416,7 @@ def test_single_namespace_mode_can_read_its_own_namespace_only() -> None:
         ("GET", "/api/v1/namespaces/{ns}", {}, True, True),
         ("GET", "/api/v1/namespaces", {"watch": "true"}, True, False),
         ("GET", "/apis/apps/v1/namespaces/{ns}/replicasets/api-7d9c", {}, True, True),
-        ("GET", "/apis/batch/v1/namespaces/{ns}/cronjobs/nightly", {}, True, True),
+        ("GET", "/apis/batch/v1/namespaces/{ns}/cronjobs/nightly", {}, False, False),
         ("PUT", "/api/v1/namespaces/{ns}/configmaps/exitcode-bot-ledger", {}, True, True),
         ("POST", "/api/v1/namespaces/{ns}/configmaps", {}, True, True),
         ("PUT", "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/exitcode-bot-leader", {}, True, True),

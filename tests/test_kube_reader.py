@@ -30,7 +30,7 @@ from bot.diagnosis.ports import (
 from bot.kube import reader as reader_module
 from bot.kube.client import USER_AGENT, build_api_client
 from bot.kube.errors import ApiCall, translate_error
-from bot.kube.reader import KubeClusterReader
+from bot.kube.reader import OWNER_KINDS, KubeClusterReader
 from tests.fakes.kube_api import FakeKubeApi
 from tests.fakes.kube_fixtures import fake_kube_fixture  # noqa: F401
 from tests.fakes.kubeconfig import write_kubeconfig
@@ -204,12 +204,25 @@ async def test_owner_chain_is_readable_for_every_owner_kind(
     namespace = loaded["pod"]["metadata"]["namespace"]
     chain = []
     references = loaded["pod"]["metadata"].get("ownerReferences", [])
-    while references:
+    while references and references[0]["kind"] in OWNER_KINDS:
         owner = await reader.get_owner(namespace, references[0]["kind"], references[0]["name"])
         assert owner is not None
         chain.append(owner["kind"])
         references = owner["metadata"].get("ownerReferences", [])
-    assert chain == [owner["kind"] for owner in loaded["owners"]]
+    fetched = [owner["kind"] for owner in loaded["owners"] if owner["kind"] in OWNER_KINDS]
+    assert chain == fetched
+
+
+async def test_owner_kinds_the_diagnosis_does_not_fetch_are_not_read(
+    reader: KubeClusterReader, fake_kube: FakeKubeApi, oom: JsonDict
+) -> None:
+    """Deployments, StatefulSets, DaemonSets and CronJobs are named from ownerReferences, never read:
+    the bot's RBAC does not grant `get` on them."""
+    namespace, _ = pod_ref(oom)
+    before = len(fake_kube.requests.entries)
+    for kind in ("Deployment", "StatefulSet", "DaemonSet", "CronJob"):
+        assert await reader.get_owner(namespace, kind, "web") is None
+    assert len(fake_kube.requests.entries) == before
 
 
 async def test_owner_that_is_gone_or_not_a_workload_is_none(reader: KubeClusterReader, oom: JsonDict) -> None:

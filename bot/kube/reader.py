@@ -27,14 +27,13 @@ from bot.kube.errors import ApiCall, translate_error
 
 LIST_PAGE_SIZE = 500  # the apiserver's own default chunk size for kubectl
 
-# kind -> (API group attribute, read method, RBAC resource) for the owners a pod's chain can contain
+# kind -> (API group attribute, read method, RBAC resource) for the owners the diagnosis reads. Only
+# ReplicaSets (for the Deployment above them) and Jobs (backoffLimit, deadline, CronJob above them) are
+# fetched: the rest of the chain is named from ownerReferences. Adding a kind here needs a `get` grant in
+# k8s/base/clusterrole.yaml; tests/test_rbac_matches_code.py fails until both agree.
 _OWNER_READS: dict[str, tuple[str, str, str]] = {
     "ReplicaSet": ("_apps", "read_namespaced_replica_set", "replicasets"),
-    "Deployment": ("_apps", "read_namespaced_deployment", "deployments"),
-    "StatefulSet": ("_apps", "read_namespaced_stateful_set", "statefulsets"),
-    "DaemonSet": ("_apps", "read_namespaced_daemon_set", "daemonsets"),
     "Job": ("_batch", "read_namespaced_job", "jobs"),
-    "CronJob": ("_batch", "read_namespaced_cron_job", "cronjobs"),
 }
 OWNER_KINDS = frozenset(_OWNER_READS)
 
