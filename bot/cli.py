@@ -5,8 +5,9 @@ from the shell, for scripts and for engineers who are not in Slack. Everything h
 inside the function that needs it: `exitcode-bot explain 137` must start in well under half a second,
 so it never loads the Slack, Kubernetes, aiohttp or Prometheus libraries it does not use.
 
-Subcommands are entries in `SUBCOMMANDS`, so a feature adds its own (`pod`, `ns`) without touching the
-parser logic.
+Subcommands are entries in `SUBCOMMANDS`, so a feature adds its own without touching the parser logic:
+`explain`, and `pod`/`ns`, which read the cluster of the current kubeconfig (exit 0 with an answer, 1 when
+the cluster said no, 2 for bad input or a namespace ALLOWED_NAMESPACES excludes).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Literal, TextIO
 
 if TYPE_CHECKING:
+    from bot.knowledge import KnowledgeBase
     from bot.settings import Settings
 
 EXIT_OK = 0
@@ -74,19 +76,24 @@ def _explain_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the answer as JSON")
 
 
-def _run_explain(args: argparse.Namespace) -> int:
+def load_knowledge_base(settings: Settings) -> KnowledgeBase:
+    """The knowledge base with the operator's file; a broken file is a `StartupError` naming it."""
     from bot.knowledge import KnowledgeError, RunbookLinks, load_knowledge
-    from bot.knowledge.explanation import Usage
-    from bot.render.json_view import reply_json
-    from bot.render.text import reply_text
 
-    settings = load_settings()
     try:
-        kb = load_knowledge(
+        return load_knowledge(
             settings.knowledge_file, RunbookLinks(settings.runbook_url_template, settings.public_url)
         )
     except KnowledgeError as error:
         raise StartupError(str(error)) from None
+
+
+def _run_explain(args: argparse.Namespace) -> int:
+    from bot.knowledge.explanation import Usage
+    from bot.render.json_view import reply_json
+    from bot.render.text import reply_text
+
+    kb = load_knowledge_base(load_settings())
     reply = kb.answer(" ".join(args.query))
     out = _stdout()
     if args.json:
@@ -104,7 +111,57 @@ EXPLAIN = Subcommand(
     run=_run_explain,
 )
 
-SUBCOMMANDS: list[Subcommand] = [EXPLAIN]
+
+def _pod_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "target",
+        metavar="NAMESPACE/POD",
+        help="a pod (POD alone means DEFAULT_NAMESPACE); a Deployment, StatefulSet or Job name, or a pod "
+        "name prefix, diagnoses its most recently crashed pod",
+    )
+    parser.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
+
+
+def _ns_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("namespace", metavar="NAMESPACE", help="the namespace to triage")
+    parser.add_argument("--json", action="store_true", help="print the triage as JSON")
+
+
+def _run_cluster_query(kind: Literal["pod", "ns"], argument: str, as_json: bool) -> int:
+    """Diagnose or triage with the current kubeconfig; Kubernetes is imported only now, for these."""
+    from bot.access import NamespaceAccess
+    from bot.diagnose_service import run_cli_command
+
+    settings = load_settings()
+    return run_cli_command(
+        kind,
+        argument,
+        knowledge=load_knowledge_base(settings),
+        access=NamespaceAccess(settings.allowed_namespaces),
+        default_namespace=settings.default_namespace,
+        log_lines=settings.log_lines,
+        timeout_seconds=settings.kube_timeout_seconds,
+        as_json=as_json,
+        out=_stdout(),
+        err=sys.stderr,
+    )
+
+
+POD = Subcommand(
+    name="pod",
+    help="diagnose why a pod's containers died, from the live cluster (current kubeconfig)",
+    add_arguments=_pod_arguments,
+    run=lambda args: _run_cluster_query("pod", args.target, args.json),
+)
+
+NS = Subcommand(
+    name="ns",
+    help="list a namespace's crashing pods, newest failure first (current kubeconfig)",
+    add_arguments=_ns_arguments,
+    run=lambda args: _run_cluster_query("ns", args.namespace, args.json),
+)
+
+SUBCOMMANDS: list[Subcommand] = [EXPLAIN, POD, NS]
 
 
 def build_parser(subcommands: Sequence[Subcommand] = SUBCOMMANDS) -> argparse.ArgumentParser:

@@ -1,7 +1,8 @@
 """Console mode: the same bot without Slack, on stdin/stdout.
 
 `make run` with no Slack tokens lands here, so anyone can try the bot (or script it:
-`printf '137\\n143\\n' | exitcode-bot`) before creating a Slack app. Lines are read in a daemon thread
+`printf '137\\n143\\n' | exitcode-bot`) before creating a Slack app; `pod NS/NAME` and `ns NS` read
+the cluster of the current kubeconfig, as in Slack. Lines are read in a daemon thread
 and handed to the event loop, so the loop stays free for other work (the crash watcher prints its
 alerts here through `ConsoleOutput.print_alert`) and a signal never waits for a blocked `readline`.
 """
@@ -24,7 +25,8 @@ _QUIT_WORDS = frozenset({"quit", "exit", ":q"})
 
 BANNER = """\
 exitcode-bot · console mode: no SLACK_BOT_TOKEN is set, so answers print here.
-Type what you would type after /exitcode: 137, 143 share, sigsegv, OOMKilled, -1, help.
+Type what you would type after /exitcode: 137, 143 share, sigsegv, OOMKilled, -1, help,
+pod NAMESPACE/POD, ns NAMESPACE (these two read the cluster of your kubeconfig).
 One command per line; Ctrl-D (or "quit") leaves.
 
 To connect to Slack instead, set SLACK_BOT_TOKEN (xoxb-…) and either SLACK_APP_TOKEN (xapp-…, Socket

@@ -57,3 +57,124 @@ class BotMetrics:
     def exposition(self) -> tuple[bytes, str]:
         """The text exposition format and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class DiagnoseMetrics:
+    """`/exitcode pod` and `/exitcode ns` (and an alert's re-diagnosis): how each ended, and how long it took.
+
+    Outcomes are `diagnosis`, `triage`, or why there was none (`invalid`, `denied`, `not_found`,
+    `forbidden`, `timeout`, `unreachable`, `not_configured`, `cluster_error`), so an operator can tell a
+    missing RBAC verb or a slow apiserver from users mistyping pod names.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        from prometheus_client import Histogram  # imported here: this class is appended to the module
+
+        self.outcomes = Counter(
+            "exitcode_bot_diagnoses",
+            "Pod diagnoses and namespace triages answered, by kind (pod, ns) and outcome.",
+            ["kind", "outcome"],
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "exitcode_bot_diagnose_seconds",
+            "Time from the request to the answer being ready (cluster reads included), by kind.",
+            ["kind"],
+            buckets=(0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+            registry=registry,
+        )
+
+    def observe(self, kind: str, outcome: str, seconds: float) -> None:
+        self.outcomes.labels(kind=kind, outcome=outcome).inc()
+        self.seconds.labels(kind=kind).observe(seconds)
+
+
+# --- crash alerts (the watcher, the planner, the Slack poster) --------------------------------------
+
+
+class AlertMetrics:
+    """What the crash watcher saw and did, on the bot's registry: `AlertMetrics(bot_metrics.registry)`.
+
+    Every termination is counted once in `terminations`, then once more under what became of it: posted
+    in some message (`alerts`), suppressed for a reason, or deduplicated (already alerted, or older than
+    the ledger remembers). So "nothing dropped" can be checked on a dashboard, not just in the tests.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        from prometheus_client import Gauge  # imported here: this class is appended to the module
+
+        self.terminations = Counter(
+            "exitcode_bot_terminations",
+            "Container terminations detected, by namespace, exit code and reason.",
+            ["namespace", "exit_code", "reason"],
+            registry=registry,
+        )
+        self.alerts = Counter(
+            "exitcode_bot_alerts",
+            "Terminations reported in Slack (or console) messages, by how: root, reply, root_count, digest.",
+            ["disposition"],
+            registry=registry,
+        )
+        self.suppressed = Counter(
+            "exitcode_bot_alerts_suppressed",
+            "Terminations not alerted, by why (deleting, disruption_target, snoozed, ignored_namespace, …).",
+            ["reason"],
+            registry=registry,
+        )
+        self.deduplicated = Counter(
+            "exitcode_bot_terminations_deduplicated",
+            "Terminations seen again (relist, restart, failover) or too old for the ledger, by which.",
+            ["why"],
+            registry=registry,
+        )
+        self.messages = Counter(
+            "exitcode_bot_alert_messages",
+            "Alert messages sent, by kind: root, reply, root_update, digest, digest_update.",
+            ["kind"],
+            registry=registry,
+        )
+        self.slack_errors = Counter(
+            "exitcode_bot_slack_errors",
+            "Failed Slack calls while sending alerts (each retried), by kind: ratelimited, server_error, "
+            "timeout, connection, or Slack's error code.",
+            ["kind"],
+            registry=registry,
+        )
+        self.watch_restarts = Counter(
+            "exitcode_bot_watch_restarts",
+            "Pod watch restarts, by reason: closed, dropped, expired (410 Gone), unreachable, forbidden, "
+            "error.",
+            ["reason"],
+            registry=registry,
+        )
+        self.watch_events = Counter(
+            "exitcode_bot_watch_events", "Pod watch events received, by type.", ["type"], registry=registry
+        )
+        self.ledger_writes = Counter(
+            "exitcode_bot_ledger_writes",
+            "Writes of the alert ledger ConfigMap, by outcome: created, updated, conflict, failed.",
+            ["outcome"],
+            registry=registry,
+        )
+        self.leader = Gauge(
+            "exitcode_bot_leader",
+            "1 while this replica holds the leader Lease (watches and posts), else 0.",
+            registry=registry,
+        )
+        self.outbox = Gauge(
+            "exitcode_bot_alert_outbox",
+            "Alert messages planned and not yet sent (waiting for pacing, retries or the ledger).",
+            registry=registry,
+        )
+
+    def slack_error(self, kind: str) -> None:
+        self.slack_errors.labels(kind=kind).inc()
+
+    def watch_restart(self, reason: str) -> None:
+        self.watch_restarts.labels(reason=reason).inc()
+
+    def watch_event(self, kind: str) -> None:
+        self.watch_events.labels(type=kind).inc()
+
+    def ledger_write(self, outcome: str) -> None:
+        self.ledger_writes.labels(outcome=outcome).inc()

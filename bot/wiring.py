@@ -6,6 +6,10 @@ import each other, they are handed what they need here. Modes, decided once at s
 - SLACK_APP_TOKEN set: Socket Mode, plus the web server for probes, metrics and runbook pages;
 - otherwise HTTP mode: the web server also receives Slack's signed requests on `/slack/events`.
 
+The Kubernetes client is built once here, before either mode starts, from the cluster kubectl would use
+(KUBECONFIG, ~/.kube/config, in-cluster). Without one the bot still runs: explanations need no cluster,
+and `/exitcode pod|ns` answer with the sentence saying why there is none. It is closed at shutdown.
+
 Exit codes: 0 after SIGTERM/SIGINT or end of console input (the bot must never itself exit with the
 137 it explains), 2 for configuration an operator must fix, 1 for anything unexpected.
 """
@@ -17,17 +21,20 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from bot.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, StartupError
-from bot.knowledge import KnowledgeBase, KnowledgeError, RunbookLinks, load_knowledge
+from bot.access import BotConfig, ConfigFileError, NamespaceAccess, load_bot_config
+from bot.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, StartupError, load_knowledge_base
+from bot.knowledge import KnowledgeBase
 from bot.knowledge.explanation import Explanation
 from bot.logs import configure_logging
 from bot.settings import Settings
 
 if TYPE_CHECKING:
+    from bot.diagnose_service import ClusterConnection, DiagnoseService
+    from bot.metrics import BotMetrics
     from bot.slack import DiagnoseHandler
     from bot.web import RunbookPages
 
@@ -43,9 +50,15 @@ def run_bot(settings: Settings) -> int:
     try:
         check_transport(settings)
         knowledge = load_knowledge_base(settings)
-        if not settings.slack_enabled:
-            return asyncio.run(run_console_mode(knowledge))
-        return asyncio.run(run_slack_mode(settings, knowledge))
+        config = load_config_file(settings)
+        cluster = open_cluster(settings)
+        try:
+            if not settings.slack_enabled:
+                service = build_diagnose_service(settings, knowledge, cluster, config)
+                return asyncio.run(run_console_mode(knowledge, diagnose_service=service))
+            return asyncio.run(run_slack_mode(settings, knowledge, cluster=cluster, config=config))
+        finally:
+            cluster.close()
     except StartupError as error:
         sys.stderr.write(f"exitcode-bot: {error}\n")
         return EXIT_USAGE
@@ -69,16 +82,46 @@ def check_transport(settings: Settings) -> None:
         )
 
 
-def load_knowledge_base(settings: Settings) -> KnowledgeBase:
-    """The knowledge base with the operator's file; a broken file is a `StartupError` naming it."""
+def load_config_file(settings: Settings) -> BotConfig:
+    """`CONFIG_FILE` (channel access, alert routing); a broken file is a `StartupError` naming it."""
     try:
-        return load_knowledge(settings.knowledge_file, runbook_links(settings))
-    except KnowledgeError as error:
+        return load_bot_config(settings.config_file)
+    except ConfigFileError as error:
         raise StartupError(str(error)) from None
 
 
-def runbook_links(settings: Settings) -> RunbookLinks:
-    return RunbookLinks(template=settings.runbook_url_template, public_url=settings.public_url)
+def open_cluster(settings: Settings) -> ClusterConnection:
+    """The Kubernetes client, built once; without a cluster the bot runs on and says so when asked."""
+    from bot.diagnose_service import connect_cluster
+
+    cluster = connect_cluster(settings.kube_timeout_seconds)
+    if cluster.api_client is not None:
+        log.info("reading the Kubernetes cluster at %s", cluster.api_client.configuration.host)
+    else:
+        log.warning("no Kubernetes cluster: /exitcode pod and ns will say so. %s", cluster.problem)
+    return cluster
+
+
+def build_diagnose_service(
+    settings: Settings,
+    knowledge: KnowledgeBase,
+    cluster: ClusterConnection,
+    config: BotConfig,
+    metrics: BotMetrics | None = None,
+) -> DiagnoseService:
+    """`/exitcode pod|ns` with the settings' namespaces, log lines and access policy."""
+    from bot.diagnose_service import DiagnoseService
+    from bot.metrics import DiagnoseMetrics
+
+    return DiagnoseService(
+        knowledge,
+        cluster.reader,
+        access=NamespaceAccess.from_config(settings.allowed_namespaces, config),
+        default_namespace=settings.default_namespace,
+        log_lines=settings.log_lines,
+        unavailable=cluster.problem,
+        metrics=DiagnoseMetrics(metrics.registry) if metrics is not None else None,
+    )
 
 
 def stop_on_signals() -> asyncio.Event:
@@ -106,8 +149,11 @@ async def run_until_stopped(stop: asyncio.Event, work: asyncio.Task[int]) -> int
 # --- console mode ---------------------------------------------------------------------------------
 
 
-async def run_console_mode(knowledge: KnowledgeBase) -> int:
-    """Answer stdin lines until end of input or a signal.
+async def run_console_mode(
+    knowledge: KnowledgeBase, *, diagnose_service: DiagnoseService | None = None
+) -> int:
+    """Answer stdin lines until end of input or a signal: explanations, and `pod …`/`ns …` through
+    `diagnose_service` (without one, those lines are explained as queries, i.e. answered with usage).
 
     `output` is also the alert sink of console mode: the crash watcher, when it runs here, prints its
     alerts with `output.print_alert(text)` between the replies.
@@ -118,6 +164,14 @@ async def run_console_mode(knowledge: KnowledgeBase) -> int:
     output = ConsoleOutput()
 
     async def answer(text: str) -> str:
+        if diagnose_service is not None:
+            try:
+                diagnosed = await diagnose_service.console_answer(text)
+            except Exception:  # a bug must cost one answer, not the console session
+                log.exception("console: %r failed", text[:200])
+                return "Sorry, something went wrong while answering that; it has been logged.\n"
+            if diagnosed is not None:
+                return diagnosed
         return reply_text(knowledge.answer(text))
 
     stop = stop_on_signals()
@@ -145,10 +199,20 @@ class SlackBot:
 
     `web_app` is the one aiohttp application (served on PORT by `run_slack_mode`, or by a test
     server); `start()` checks the tokens and connects Socket Mode; `close()` shuts down in bounded time.
+
+    `/exitcode pod|ns` are answered by `diagnose` when given, else by a `DiagnoseService` over `cluster`
+    (with `config`'s channel access) when given, else with the adapter's "not configured" sentence. The
+    caller owns `cluster` and closes it after `close()`.
     """
 
     def __init__(
-        self, settings: Settings, knowledge: KnowledgeBase, *, diagnose: DiagnoseHandler | None = None
+        self,
+        settings: Settings,
+        knowledge: KnowledgeBase,
+        *,
+        diagnose: DiagnoseHandler | None = None,
+        cluster: ClusterConnection | None = None,
+        config: BotConfig | None = None,
     ) -> None:
         from bot.metrics import BotMetrics
         from bot.slack import (
@@ -165,6 +229,12 @@ class SlackBot:
         self.lifecycle = Lifecycle()
         self.metrics = BotMetrics()
         self.tasks = BackgroundTasks()
+        self.diagnose_service: DiagnoseService | None = None
+        if diagnose is None and cluster is not None:
+            self.diagnose_service = build_diagnose_service(
+                settings, knowledge, cluster, config if config is not None else BotConfig(), self.metrics
+            )
+            diagnose = self.diagnose_service.handle_slack
         self.client = build_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
         self.app = build_app(
@@ -175,6 +245,8 @@ class SlackBot:
             tasks=self.tasks,
             diagnose=diagnose,
         )
+        if self.diagnose_service is not None:
+            self.app.middleware(channel_name_recorder(self.diagnose_service))
         self.socket: SocketModeConnection | None = None
         if settings.slack_app_token is not None:
             self.socket = SocketModeConnection(
@@ -226,12 +298,32 @@ class SlackBot:
                 log.warning("shutdown step did not finish cleanly: %r", error)
 
 
-async def run_slack_mode(settings: Settings, knowledge: KnowledgeBase) -> int:
-    """Serve PORT, connect to Slack, and run until SIGTERM/SIGINT."""
+def channel_name_recorder(service: DiagnoseService) -> Callable[..., Awaitable[Any]]:
+    """Bolt middleware: hands each slash command's channel name to the diagnose service, so the
+    `#channel-name` keys of CONFIG_FILE's `channel_namespaces` can be matched (requests carry only the
+    channel ID through to the handler)."""
+
+    async def record(body: dict[str, Any], next_: Callable[[], Awaitable[Any]]) -> Any:
+        channel_id, name = body.get("channel_id"), body.get("channel_name")
+        if isinstance(channel_id, str) and isinstance(name, str) and channel_id and name:
+            service.remember_channel_name(channel_id, name)
+        return await next_()
+
+    return record
+
+
+async def run_slack_mode(
+    settings: Settings,
+    knowledge: KnowledgeBase,
+    *,
+    cluster: ClusterConnection | None = None,
+    config: BotConfig | None = None,
+) -> int:
+    """Serve PORT, connect to Slack, and run until SIGTERM/SIGINT (`cluster` is closed by the caller)."""
     from bot.web import start_web_server
 
     stop = stop_on_signals()
-    bot = SlackBot(settings, knowledge)
+    bot = SlackBot(settings, knowledge, cluster=cluster, config=config)
     try:
         server = await start_web_server(bot.web_app, settings.port)
     except OSError as error:

@@ -1,0 +1,239 @@
+"""`CONFIG_FILE` and the namespace access policy of `/exitcode pod` and `/exitcode ns`.
+
+The bot reads live pods with its own service account, so whoever can type in a channel where the bot
+answers can read crash details of every namespace the bot sees. Two layers narrow that, and both must
+allow a namespace before anything is fetched:
+- `ALLOWED_NAMESPACES` (globs, default `*`): what the bot may ever be asked about, from any surface;
+- `channel_namespaces` in `CONFIG_FILE`: which namespaces each Slack channel may ask about. Once the map
+  has entries it is an allow-list: a channel not listed (and no `"*"` entry) may query nothing.
+
+The same file carries `namespace_channels`, the per-namespace alert routing, so operators keep one file:
+
+    channel_namespaces:                 # keys: "#channel-name", a channel ID (C0123ABCD), or "*"
+      "#payments-oncall": ["payments-*", "shared"]
+      "C0123ABCD": ["*"]
+    namespace_channels:                 # namespace glob -> channel; the first matching glob wins
+      "payments-*": "#payments-alerts"
+
+A typo must stop the bot at startup, not silently open or close access at 3 a.m., so the file is validated
+strictly and every problem is a `ConfigFileError` naming the file and the field (as the knowledge loader
+does). `{}` or an empty file is a valid, empty configuration.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+ANY_CHANNEL = "*"
+"""The `channel_namespaces` key that applies to every channel not listed by name or ID."""
+
+_CHANNEL_NAME = re.compile(r"^#[a-z0-9][a-z0-9._-]{0,79}$")
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,30}$")
+_NAMESPACE_GLOB = re.compile(r"^[a-z0-9*?\[\]!-]{1,63}$")
+_CHANNEL_HINT = "write a channel as #channel-name or as its ID (C0123ABCD)"
+
+
+class ConfigFileError(Exception):
+    """`CONFIG_FILE` cannot be used; the message names the file and the field."""
+
+    def __init__(self, path: Path, problem: str, field: str | None = None) -> None:
+        self.path = path
+        self.problem = problem
+        self.field = field
+        where = f"{path}, field '{field}'" if field else str(path)
+        super().__init__(f"{where}: {problem}")
+
+
+def _channel(value: str) -> str:
+    """A channel reference: `#name` (normalised to lower case, as Slack stores names) or an ID."""
+    cleaned = value.strip()
+    if _CHANNEL_ID.match(cleaned):
+        return cleaned
+    if cleaned.startswith("#") and _CHANNEL_NAME.match(cleaned.lower()):
+        return cleaned.lower()
+    raise ValueError(f"{cleaned!r} is not a channel: {_CHANNEL_HINT}")
+
+
+def _channel_key(value: str) -> str:
+    return ANY_CHANNEL if value.strip() == ANY_CHANNEL else _channel(value)
+
+
+def _namespace_glob(value: str) -> str:
+    cleaned = value.strip()
+    if not cleaned:
+        raise ValueError("a namespace glob cannot be empty")
+    if cleaned != cleaned.lower():
+        raise ValueError(f"{cleaned!r}: namespaces are lower case, so this glob would never match")
+    if not _NAMESPACE_GLOB.match(cleaned):
+        raise ValueError(
+            f"{cleaned!r} is not a namespace glob: use lower-case letters, digits, '-' and the glob "
+            "characters * ? [ ]"
+        )
+    return cleaned
+
+
+def _one_or_many(value: Any) -> Any:
+    """`"#team": "payments-*"` means the same as `"#team": ["payments-*"]`."""
+    return [value] if isinstance(value, str) else value
+
+
+ChannelRef = Annotated[str, AfterValidator(_channel)]
+ChannelKey = Annotated[str, AfterValidator(_channel_key)]
+NamespaceGlob = Annotated[str, AfterValidator(_namespace_glob)]
+NamespaceGlobs = Annotated[tuple[NamespaceGlob, ...], BeforeValidator(_one_or_many)]
+
+
+class BotConfig(BaseModel):
+    """The content of `CONFIG_FILE`. Both maps are optional; key order is the file's order."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    channel_namespaces: dict[ChannelKey, NamespaceGlobs] = Field(default_factory=dict)
+    """Channel (`#name`, ID or `*`) → namespace globs it may query with `/exitcode pod|ns`."""
+    namespace_channels: dict[NamespaceGlob, ChannelRef] = Field(default_factory=dict)
+    """Namespace glob → the channel its crash alerts go to (first matching glob wins)."""
+
+    def alert_channel_for(self, namespace: str) -> str | None:
+        """The channel `namespace_channels` routes `namespace`'s alerts to; None when no glob matches
+        (the caller then uses `ALERT_CHANNEL`)."""
+        for glob, channel in self.namespace_channels.items():
+            if fnmatch.fnmatchcase(namespace, glob):
+                return channel
+        return None
+
+
+def load_bot_config(path: Path | None) -> BotConfig:
+    """`CONFIG_FILE` validated; no file configured means an empty configuration. Raises `ConfigFileError`."""
+    if path is None:
+        return BotConfig()
+    raw = _read_yaml(path)
+    if not isinstance(raw, Mapping):
+        raise ConfigFileError(
+            path, "the file must be a mapping with channel_namespaces and/or namespace_channels"
+        )
+    try:
+        return BotConfig.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        problem = str(first["msg"]).removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            problem = "unknown field (the file knows channel_namespaces and namespace_channels)"
+        elif first["type"] in ("tuple_type", "list_type"):
+            problem = 'must be a list of namespace globs, e.g. ["payments-*", "shared"]'
+        elif first["type"] == "dict_type":
+            problem = "must be a mapping (see the example in k8s/base/configmap.yaml)"
+        raise ConfigFileError(path, problem, _field_path(first["loc"])) from None
+
+
+def _read_yaml(path: Path) -> object:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigFileError(path, "config file not found (CONFIG_FILE)") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigFileError(path, f"cannot read the config file ({error})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigFileError(path, f"YAML syntax error{where}: {error.problem or 'invalid YAML'}") from None
+    except yaml.YAMLError as error:
+        raise ConfigFileError(path, f"YAML syntax error: {error}") from None
+    return {} if data is None else data
+
+
+def _field_path(loc: Sequence[int | str]) -> str:
+    """`('channel_namespaces', '#team', 0)` → `channel_namespaces["#team"][0]`; a bad key → `…[key]`."""
+    if not loc:
+        return ""
+    parts = [str(loc[0])]
+    for part in loc[1:]:
+        if part == "[key]":
+            parts.append(" (the key)")
+        elif isinstance(part, int):
+            parts.append(f"[{part}]")
+        else:
+            parts.append(f'["{part}"]')
+    return "".join(parts)
+
+
+# ------------------------------------------------------------------------------------- the policy
+
+
+@dataclass(frozen=True, slots=True)
+class SlackChannel:
+    """Where a Slack request came from: the channel ID, and its name (without `#`) when known."""
+
+    id: str
+    name: str | None = None
+
+
+class NamespaceAccess:
+    """May a namespace be queried (from this channel)? `denial()` answers with the sentence to show."""
+
+    def __init__(
+        self,
+        allowed_namespaces: Sequence[str] = ("*",),
+        channel_namespaces: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        self.allowed_namespaces = tuple(allowed_namespaces)
+        self.channel_namespaces = dict(channel_namespaces or {})
+
+    @classmethod
+    def from_config(cls, allowed_namespaces: Sequence[str], config: BotConfig) -> NamespaceAccess:
+        return cls(allowed_namespaces, config.channel_namespaces)
+
+    def channel_globs(self, channel: SlackChannel) -> tuple[str, ...] | None:
+        """The globs `channel` may query; None when the file restricts no channel at all."""
+        if not self.channel_namespaces:
+            return None
+        by_name = f"#{channel.name.lower()}" if channel.name else None
+        for key in (channel.id, by_name, ANY_CHANNEL):
+            if key is not None and key in self.channel_namespaces:
+                return tuple(self.channel_namespaces[key])
+        return ()
+
+    def denial(self, namespace: str, channel: SlackChannel | None = None) -> str | None:
+        """None when `namespace` may be queried; else why not, in one or two sentences (raw text).
+
+        `channel` is None outside Slack (console mode, the CLI): only `ALLOWED_NAMESPACES` applies there.
+        """
+        if not _matches(namespace, self.allowed_namespaces):
+            if not self.allowed_namespaces:
+                return "This bot may not look at any namespace: ALLOWED_NAMESPACES is empty."
+            return (
+                f"This bot may not look at namespace “{namespace}”: it is limited to "
+                f"{_listed(self.allowed_namespaces)} (ALLOWED_NAMESPACES)."
+            )
+        if channel is None:
+            return None
+        globs = self.channel_globs(channel)
+        if globs is None or _matches(namespace, globs):
+            return None
+        if not globs:
+            return (
+                "Pods and namespaces cannot be queried from this channel: the bot's CONFIG_FILE "
+                "(channel_namespaces) does not list it. Ask the bot's operator, or ask in a channel that "
+                "may query this namespace."
+            )
+        return (
+            f"Namespace “{namespace}” cannot be queried from this channel; this channel may query "
+            f"{_listed(globs)} (CONFIG_FILE, channel_namespaces)."
+        )
+
+
+def _matches(namespace: str, globs: Sequence[str]) -> bool:
+    return any(fnmatch.fnmatchcase(namespace, glob) for glob in globs)
+
+
+def _listed(globs: Sequence[str]) -> str:
+    return ", ".join(globs[:10]) + (f" and {len(globs) - 10} more" if len(globs) > 10 else "")
