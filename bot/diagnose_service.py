@@ -16,8 +16,8 @@ Public API:
   diagnose one pod; raises a `ClusterError` (its `user_message` is the sentence to show). This is what an
   alert's "Re-diagnose" button should call (or `DiagnoseService.diagnose_pod`, which uses the service's
   reader and settings).
-- `DiagnoseService`: `answer(kind, argument, channel=)`, `handle_slack` (a `bot.slack.DiagnoseHandler`),
-  `remember_channel_name(id, name)` (fed by a Bolt middleware in `bot.wiring`), `console_answer(text)`.
+- `DiagnoseService`: `answer(kind, argument, channel=)`, `handle_slack` (a `bot.slack.DiagnoseHandler`;
+  the channel's ID and `#name` come with the command), `console_answer(text)`.
 - `answer_message(answer)` (Slack text + blocks), `answer_text(answer)`, `answer_json(answer)`.
 - `run_cli_command(kind, argument, …) -> int`: `exitcode-bot pod|ns` (0 answered, 1 cluster error,
   2 bad input or denied).
@@ -102,8 +102,6 @@ BAD_INPUT: frozenset[RefusalKind] = frozenset({"invalid", "denied"})
 NS_USAGE = "Use `/exitcode ns NAMESPACE` (one namespace name)."
 POD_USAGE = USAGE
 MAX_OTHER_PODS_SHOWN = 15
-MAX_CHANNEL_NAMES = 10_000
-"""Channel names remembered for `#name` access keys; a workspace has fewer channels that use the bot."""
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
 _SUBCOMMANDS: dict[str, QueryKind] = {"pod": "pod", "ns": "ns", "namespace": "ns"}
 _SHARE_WORD = "share"
@@ -279,7 +277,6 @@ class DiagnoseService:
         self.unavailable = unavailable or NO_CLUSTER
         self.clock = clock if clock is not None else utc_now
         self.metrics = metrics
-        self._channel_names: dict[str, str] = {}
 
     async def diagnose_pod(self, namespace: str, name: str) -> Diagnosis:
         """`diagnose_pod()` with this service's reader, log lines and clock; raises `ClusterError`
@@ -377,18 +374,11 @@ class DiagnoseService:
         A diagnosis is posted in the channel when the user asked to `share`; a refusal is always private
         (a typo need not be broadcast).
         """
-        channel = SlackChannel(request.channel_id, self._channel_names.get(request.channel_id))
+        channel = SlackChannel(request.channel_id, request.channel_name)
         answer = await self.answer(request.kind, request.argument, channel=channel)
         shared = request.share and not isinstance(answer, Refusal)
         text, blocks = answer_message(answer, shared_by=request.user_id if shared else None)
         await responder.send(text, blocks, in_channel=shared)
-
-    def remember_channel_name(self, channel_id: str, name: str) -> None:
-        """Slack sends a channel's name with each slash command; `#name` keys of `channel_namespaces` are
-        matched against it (the bot has no scope to look names up). Names change: the latest one wins."""
-        if len(self._channel_names) >= MAX_CHANNEL_NAMES and channel_id not in self._channel_names:
-            self._channel_names.clear()
-        self._channel_names[channel_id] = name
 
     async def console_answer(self, line: str) -> str | None:
         """The printed answer to a console line that is a `pod`/`ns` query; None for anything else."""

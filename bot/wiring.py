@@ -21,7 +21,7 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -245,8 +245,6 @@ class SlackBot:
             tasks=self.tasks,
             diagnose=diagnose,
         )
-        if self.diagnose_service is not None:
-            self.app.middleware(channel_name_recorder(self.diagnose_service))
         self.socket: SocketModeConnection | None = None
         if settings.slack_app_token is not None:
             self.socket = SocketModeConnection(
@@ -296,20 +294,6 @@ class SlackBot:
                 await asyncio.wait_for(step, timeout=SHUTDOWN_GRACE_SECONDS + 1)
             except Exception as error:  # shutdown must finish; a stuck step is logged, not awaited forever
                 log.warning("shutdown step did not finish cleanly: %r", error)
-
-
-def channel_name_recorder(service: DiagnoseService) -> Callable[..., Awaitable[Any]]:
-    """Bolt middleware: hands each slash command's channel name to the diagnose service, so the
-    `#channel-name` keys of CONFIG_FILE's `channel_namespaces` can be matched (requests carry only the
-    channel ID through to the handler)."""
-
-    async def record(body: dict[str, Any], next_: Callable[[], Awaitable[Any]]) -> Any:
-        channel_id, name = body.get("channel_id"), body.get("channel_name")
-        if isinstance(channel_id, str) and isinstance(name, str) and channel_id and name:
-            service.remember_channel_name(channel_id, name)
-        return await next_()
-
-    return record
 
 
 async def run_slack_mode(

@@ -123,6 +123,7 @@ async def test_injected_diagnose_handler_answers_later_through_response_url(
             user_id=USER_ID,
             channel_id=CHANNEL_ID,
             team_id="T0FAKETEAM",
+            channel_name="incident-123",
         )
     ]
 

@@ -26,6 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.knowledge.explanation import Explanation, Reply, Usage
 from bot.metrics import BotMetrics, CommandKind
 from bot.render.blocks import RUNBOOK_ACTION_ID, SHARE_ACTION_ID, reply_blocks, reply_fallback_text
+from bot.render.diagnosis_blocks import RUNBOOK_ACTION_ID as DIAGNOSIS_RUNBOOK_ACTION_ID
 from bot.render.limits import Block, context, fit_blocks
 from bot.render.mrkdwn import inline_code
 from bot.slack.commands import DiagnoseCommand, DiagnoseKind, ExplainCommand, parse_command_text
@@ -63,7 +64,8 @@ class DiagnoseRequest:
     """A `/exitcode pod …` or `/exitcode ns …` invocation, for the diagnosis handler.
 
     `argument` is the user's raw text after the subcommand (untrusted: validate, and escape it in
-    replies). `channel_id` lets the handler apply per-channel namespace permissions.
+    replies). `channel_id` and `channel_name` (Slack sends both with every slash command) let the
+    handler apply per-channel namespace permissions keyed by ID or `#name`.
     """
 
     kind: DiagnoseKind
@@ -72,6 +74,7 @@ class DiagnoseRequest:
     user_id: str
     channel_id: str
     team_id: str | None
+    channel_name: str | None = None
 
 
 DiagnoseHandler = Callable[[DiagnoseRequest, Responder], Awaitable[None]]
@@ -167,6 +170,7 @@ class ExitcodeCommands:
             user_id=str(command.get("user_id") or ""),
             channel_id=str(command.get("channel_id") or ""),
             team_id=_str_or_none(command.get("team_id")),
+            channel_name=_str_or_none(command.get("channel_name")),
         )
         responder = Responder(_str_or_none(command.get("response_url")))
         self.tasks.spawn(
@@ -326,6 +330,7 @@ def build_app(
     app.command(SLASH_COMMAND)(commands.on_command)
     app.action(SHARE_ACTION_ID)(commands.on_share)
     app.action(RUNBOOK_ACTION_ID)(commands.on_runbook_link)
+    app.action(DIAGNOSIS_RUNBOOK_ACTION_ID)(commands.on_runbook_link)
 
     @app.error
     async def on_unhandled_error(error: Exception, body: dict[str, Any]) -> None:
