@@ -149,3 +149,17 @@ def test_a_pod_name_prefix_is_the_fallback_and_nothing_matches_nothing() -> None
     pod = load_scenario("go_panic_exit2").pod
     assert select_pods_by_prefix(everything, pod["metadata"]["name"][:-3]) == [pod]
     assert select_pods_by_prefix(everything, "no-such-workload") == []
+
+
+def test_a_pod_stopping_for_a_rollout_is_not_picked_as_the_crashed_one() -> None:
+    """A replica shutting down with 143 during a rollout finished *later* than any crash, but it did
+    not crash: the replica that really crashed is diagnosed first."""
+    crashed = _replica("accounts-api-7d9f8-bbbbb", "2025-06-12T03:10:00Z")
+    stopping = _replica("accounts-api-7d9f8-ddddd", "2025-06-12T03:30:00Z")
+    stopping["metadata"]["deletionTimestamp"] = "2025-06-12T03:29:30Z"
+    record = stopping["status"]["containerStatuses"][0]["lastState"].pop("terminated")
+    record.update(exitCode=143, reason="Error")
+    stopping["status"]["containerStatuses"][0]["state"] = {"terminated": record}
+    stopping["status"]["containerStatuses"][0]["lastState"] = {}
+    chosen = select_pods_by_prefix([stopping, crashed], "accounts-api")
+    assert [p["metadata"]["name"] for p in chosen] == ["accounts-api-7d9f8-bbbbb", "accounts-api-7d9f8-ddddd"]

@@ -88,11 +88,10 @@ def triage_namespace(
 
 def _row(pod: JsonDict, now: datetime, kb: KnowledgeBase | None) -> TriageRow | None:
     failure = latest_failure(pod)
-    deleting = dig(pod, "metadata", "deletionTimestamp") is not None
     pod_reason = text(dig(pod, "status", "reason"))
     if failure is None and pod_reason is None:
         return None
-    if failure is not None and deleting and failure.exit_code in _CLEAN_STOP_CODES and failure.state is None:
+    if failure is not None and _stopped_for_deletion(pod, failure):
         return None
     if failure is None and text(dig(pod, "status", "phase")) != "Failed":
         return None
@@ -196,8 +195,16 @@ def _owned_by(pod: JsonDict, name: str) -> bool:
     return any(text(ref.get("name")) == name for ref in references)
 
 
+def _stopped_for_deletion(pod: JsonDict, failure: _Failure) -> bool:
+    """A pod being deleted whose container stopped cleanly (0, 143): a rollout or scale-down, not a crash."""
+    deleting = dig(pod, "metadata", "deletionTimestamp") is not None
+    return deleting and failure.exit_code in _CLEAN_STOP_CODES and failure.state is None
+
+
 def _crash_recency(pod: JsonDict) -> tuple[bool, float, float]:
     failure = latest_failure(pod)
+    if failure is not None and _stopped_for_deletion(pod, failure):
+        failure = None
     crashed_at = failure.when.timestamp() if failure and failure.when else float("-inf")
     created = timestamp(dig(pod, "metadata", "creationTimestamp"))
     return (failure is not None, crashed_at, created.timestamp() if created else float("-inf"))
