@@ -32,7 +32,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from kubernetes.client import ApiClient, CoreV1Api
 from kubernetes.client.exceptions import ApiException
@@ -52,8 +52,8 @@ DATA_BUDGET_BYTES = 768 * 1024
 _LABELS = {"app.kubernetes.io/name": "exitcode-bot", "app.kubernetes.io/component": "alert-ledger"}
 _SHRINK_STEPS = 12
 
-WriteOutcome = str
-"""What `on_write` is told: "created", "updated", "conflict" (a 409 that led to a merge) or "failed"."""
+WriteOutcome = Literal["created", "updated", "conflict", "failed"]
+"""What `on_write` (the ledger-writes metric) is told; "conflict" is a 409 that led to a re-read and merge."""
 
 
 def _ignore(_: WriteOutcome) -> None:
@@ -129,7 +129,7 @@ class ConfigMapLedger:
         async with self._lock:
             ours = _copy(state)
             for _ in range(self._max_attempts):
-                text = self._bounded(ours)
+                ours, text = self._bounded(ours)
                 try:
                     await self._write(text)
                 except _Conflict:
@@ -150,8 +150,8 @@ class ConfigMapLedger:
 
     # --- bounds ---------------------------------------------------------------------------------------
 
-    def _bounded(self, state: LedgerState) -> str:
-        """Prune `state` in place and serialise it, pruning harder until it fits the budget."""
+    def _bounded(self, state: LedgerState) -> tuple[LedgerState, str]:
+        """`state` pruned and serialised; pruned harder (halving every cap) until it fits the budget."""
         config = self._config
         limits = config.limits
         now = self._clock()
@@ -160,9 +160,15 @@ class ConfigMapLedger:
         steps = 0
         while len(text.encode("utf-8")) > self._budget and steps < _SHRINK_STEPS:
             limits = _halved(limits)
+            # `merge` enforces `max_alerted` (oldest first, advancing the horizon); `prune` the rest.
+            state = state.merge(LedgerState(), limits)
             state.prune(now, limits, config.group_window_seconds, config.storm_window_seconds)
             text = state.to_json()
             steps += 1
+        if len(text.encode("utf-8")) > self._budget:  # only with absurd names: keep just the horizon
+            horizon = max(state.alerted.values(), default=now)
+            state = LedgerState(horizon=max(state.horizon or horizon, horizon))
+            text = state.to_json()
         if steps:
             log.warning(
                 "the alert ledger was over %d KiB and was pruned harder (kept %d alerted keys, %d groups); "
@@ -171,15 +177,7 @@ class ConfigMapLedger:
                 len(state.alerted),
                 len(state.groups),
             )
-        if len(text.encode("utf-8")) > self._budget:  # only with absurd names: keep just the horizon
-            horizon = max(state.alerted.values(), default=now)
-            state.alerted.clear()
-            state.groups.clear()
-            state.channels.clear()
-            state.snoozes.clear()
-            state.horizon = max(state.horizon or horizon, horizon)
-            text = state.to_json()
-        return text
+        return state, text
 
     # --- API calls --------------------------------------------------------------------------------------
 
@@ -225,7 +223,7 @@ class ConfigMapLedger:
                 self._core.create_namespaced_config_map,
                 (self.namespace, body),
             )
-            outcome = "created"
+            outcome: WriteOutcome = "created"
         else:
             metadata["resourceVersion"] = self._resource_version
             call = ApiCall("update", "configmaps", self.namespace, self.name, kind="ConfigMap")

@@ -12,6 +12,10 @@ storm must not turn into a storm of namespace reads, so the annotations are cach
 - **none**: if `get` is forbidden too, the bot carries on with no namespace annotations and says so in
   one warning (pod annotations and the settings still work).
 
+Whether the bot may list namespaces is probed with one `list` (a 403 means get mode) unless the
+caller knows and says so with `may_list=` (the single-namespace install: `False`, so the audit log
+shows no denied call).
+
 Use: `cache = NamespaceAnnotations(api_client, namespaces=settings.watch_namespaces)`,
 `await cache.start()`, then `cache.annotations(ns)` (never blocks; `{}` when unknown) or
 `await cache.lookup(ns)` (reads an unknown namespace in get mode; waits briefly for the first list in
@@ -88,8 +92,10 @@ class NamespaceAnnotations:
         refresh_seconds: float = 300.0,
         hooks: WatchHooks | None = None,
         watch_settings: WatchSettings | None = None,
+        may_list: bool | None = None,
     ) -> None:
         self._core = CoreV1Api(api_client)
+        self._may_list_hint = may_list
         self._namespaces = tuple(dict.fromkeys(namespaces))
         self._timeout = timeout_seconds
         self._refresh = refresh_seconds
@@ -133,7 +139,8 @@ class NamespaceAnnotations:
         """Pick the source (can the bot list namespaces?) and start keeping the cache current."""
         if self._source is not None:
             return
-        if await self._may_list():
+        may_list = self._may_list_hint if self._may_list_hint is not None else await self._may_list()
+        if may_list:
             self._source = AnnotationSource.WATCH
             stream: ResourceStream[_NamespaceEvent] = ResourceStream(
                 resource="namespaces",

@@ -17,14 +17,16 @@ watch timeouts and etcd compactions, and a cluster outage must never stop the pr
   the iterator never raises for a cluster problem: it logs (first failure a warning, then quietly, then
   "recovered") and reports each restart to `WatchHooks.on_restart`.
 - **Raw bytes, not models**: the body is read with `_preload_content=False`, split into lines and
-  `json.loads`-ed, yielding the API's camelCase dicts. The client's `Watch.stream` builds a model object
+  `json`-decoded, yielding the API's camelCase dicts. The client's `Watch.stream` builds a model object
   per event, which costs far more than everything else the watcher does (see `bench/watch_detect.py`).
 
 Threads: each scope (all namespaces, or each namespace of `namespaces`) runs its blocking list/watch loop
-on a daemon thread that hands *batches* of parsed events to the loop (`call_soon_threadsafe`), at most
-`max_pending_batches` at a time, so a slow consumer slows the reader instead of filling memory. The loop
-only ever pops from a queue. `aclose()` shuts the open socket for reading, so a thread blocked on a quiet
-watch returns at once and is joined; the watch's `timeoutSeconds` and the read timeout bound the rest.
+on a daemon thread that hands *batches* to the loop (`call_soon_threadsafe`), at most
+`max_pending_batches` at a time, so a slow consumer slows the reader instead of filling memory. The
+thread does the I/O, splits lines and tracks the resourceVersion; each event's JSON is decoded when the
+iterator yields it. `aclose()` shuts the open socket for reading, so a thread blocked on a quiet watch
+returns at once and is joined; the watch's `timeoutSeconds` and the read timeout bound the rest.
+Per scope, events come in the apiserver's order; scopes interleave.
 
 Use (the alert service):
 
@@ -47,6 +49,7 @@ import asyncio
 import json
 import logging
 import random
+import re
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -187,6 +190,22 @@ E = TypeVar("E")
 EventFactory = Callable[[EventType, JsonDict, bool], E]
 
 
+_EVENT_HEAD = re.compile(r'\{"type":"(ADDED|MODIFIED|DELETED)","object":')
+_RESOURCE_VERSION = re.compile(r'"resourceVersion":"([^"\\]*)"')
+_TYPES: dict[str, EventType] = {"ADDED": "ADDED", "MODIFIED": "MODIFIED", "DELETED": "DELETED"}
+_JSON = json.JSONDecoder()
+
+
+class _RawEvent:
+    """A watch event still in its wire form; the consumer decodes it (see `_ScopeReader._deliver`)."""
+
+    __slots__ = ("line", "type")
+
+    def __init__(self, type: EventType, line: str) -> None:
+        self.type = type
+        self.line = line
+
+
 @dataclass(frozen=True, slots=True)
 class _Restart:
     reason: RestartReason
@@ -197,6 +216,7 @@ class _End:
 
 
 _END = _End()
+_Batch = list[E | Synced | _Restart | _End | _RawEvent]
 
 
 class _Expired(Exception):
@@ -218,9 +238,9 @@ class _Sink(Generic[E]):
         self._loop = loop
         self._stopping = stopping
         self._slots = threading.Semaphore(max(1, max_batches))
-        self.queue: asyncio.Queue[list[E | Synced | _Restart | _End]] = asyncio.Queue()
+        self.queue: asyncio.Queue[_Batch[E]] = asyncio.Queue()
 
-    def put(self, batch: list[E | Synced | _Restart | _End]) -> bool:
+    def put(self, batch: _Batch[E]) -> bool:
         """Called on a reader thread; blocks while the consumer is behind. False once stopping."""
         while not self._slots.acquire(timeout=0.2):
             if self._stopping.is_set():
@@ -234,7 +254,7 @@ class _Sink(Generic[E]):
             return False
         return True
 
-    async def get(self) -> list[E | Synced | _Restart | _End]:
+    async def get(self) -> _Batch[E]:
         batch = await self.queue.get()
         if not (len(batch) == 1 and batch[0] is _END):
             self._slots.release()
@@ -272,6 +292,7 @@ class _ScopeReader(Generic[E]):
         self._active: Any = None  # the urllib3 response being read, for `interrupt()`
         self._active_lock = threading.Lock()
         self._phase = "list"  # the verb in progress, for error sentences
+        self._last_seen: str | None = None  # resourceVersion of the last line `_decode` read
         self._progressed = False  # whether the current attempt delivered anything
         self._failures = 0  # failed attempts since the apiserver last answered
         self._warned = False  # one warning per outage, then quieter lines
@@ -399,7 +420,7 @@ class _ScopeReader(Generic[E]):
                 raise
             metadata = body.get("metadata") or {}
             resource_version = str(metadata.get("resourceVersion") or resource_version)
-            batch: list[E | Synced | _Restart | _End] = []
+            batch: _Batch[E] = []
             kind = str(body.get("kind") or "").removesuffix("List")
             api_version = str(body.get("apiVersion") or "")
             for item in body.get("items") or ():
@@ -461,7 +482,8 @@ class _ScopeReader(Generic[E]):
                 end = buffer.rfind(b"\n")
                 if end < 0:
                     continue
-                complete = bytes(buffer[:end])
+                # Decoded once per read, not per line: a newline never splits a UTF-8 sequence.
+                complete = buffer[:end].decode("utf-8", "replace")
                 del buffer[: end + 1]
                 self._progressed = True
                 if not self._deliver(complete):
@@ -475,37 +497,66 @@ class _ScopeReader(Generic[E]):
             _close(response)
         return RestartReason.CLOSED
 
-    def _deliver(self, lines: bytes) -> bool:
-        """Parse complete lines, advance the resume point, hand the events over. False when stopping."""
-        batch: list[E | Synced | _Restart | _End] = []
-        make_event = self._make_event
+    def _deliver(self, lines: str) -> bool:
+        """Hand complete lines over and advance the resume point. False when stopping.
+
+        An ADDED/MODIFIED/DELETED line goes over as its text, decoded on the consumer's side: this
+        thread only finds the event type at the head and the first `"resourceVersion":"…"`, which for
+        every Kubernetes object is its own (the apiserver writes `metadata` before `spec`/`status`,
+        and `resourceVersion` before any nested object). Decoding where the event is used keeps the
+        two threads from trading the GIL per event, which cost more than the decoding itself
+        (`bench/watch_detect.py`). Anything else (BOOKMARK, ERROR, an unusual layout) is decoded here.
+        """
+        batch: _Batch[E] = []
+        append = batch.append
         resource_version = self.resource_version
+        head_match = _EVENT_HEAD.match
+        version_search = _RESOURCE_VERSION.search
+        last_version: str | None = None
         try:
-            for line in lines.split(b"\n"):
+            for line in lines.split("\n"):
+                head = head_match(line)
+                if head is not None:
+                    found = version_search(line, head.end())
+                    if found is not None:
+                        last_version = found.group(1)
+                        append(_RawEvent(_TYPES[head.group(1)], line))
+                        continue
                 if not line or line.isspace():
                     continue
-                try:
-                    event = json.loads(line)
-                    kind = event["type"]
-                    obj = event["object"]
-                    if kind == "ERROR":
-                        self._raise_status(obj)
-                    metadata = obj.get("metadata")
-                    if metadata:
-                        resource_version = metadata.get("resourceVersion") or resource_version
-                except (ValueError, LookupError, TypeError, AttributeError) as error:
-                    raise _StreamError(
-                        f"the watch of {self.resource} {self._where} sent an unreadable event "
-                        f"({type(error).__name__}: {error})"
-                    ) from None
-                if kind in _EVENT_TYPES:
-                    batch.append(make_event(kind, obj, False))
+                if last_version is not None:
+                    resource_version, last_version = last_version, None
+                event = self._decode(line)
+                if event is not None:
+                    append(event)
+                resource_version = self._last_seen or resource_version
         finally:
-            # What was parsed before a failure is delivered, and the resume point is right after it.
+            if last_version is not None:
+                resource_version = last_version
+            # What was read before a failure is delivered, and the resume point is right after it.
             delivered = not batch or self._sink.put(batch)
             if delivered:
                 self.resource_version = resource_version
         return delivered
+
+    def _decode(self, line: str) -> E | None:
+        """Decode one line here (BOOKMARK, ERROR, or a layout the fast path does not recognise)."""
+        self._last_seen = None
+        try:
+            event = json.loads(line)
+            kind = event["type"]
+            obj = event["object"]
+            if kind == "ERROR":
+                self._raise_status(obj)
+            metadata = obj.get("metadata")
+            if metadata:
+                self._last_seen = metadata.get("resourceVersion") or None
+        except (ValueError, LookupError, TypeError, AttributeError) as error:
+            raise _StreamError(
+                f"the watch of {self.resource} {self._where} sent an unreadable event "
+                f"({type(error).__name__}: {error})"
+            ) from None
+        return self._make_event(kind, obj, False) if kind in _EVENT_TYPES else None
 
     def _raise_status(self, status: Any) -> None:
         code = status.get("code") if isinstance(status, dict) else None
@@ -573,7 +624,7 @@ class ResourceStream(Generic[E]):
         self._readers: list[_ScopeReader[E]] = []
         self._threads: list[threading.Thread] = []
         self._sink: _Sink[E] | None = None
-        self._pending: deque[E | Synced | _Restart | _End] = deque()
+        self._pending: deque[E | Synced | _Restart | _End | _RawEvent] = deque()
         self._closed = False
 
     # --- lifecycle ------------------------------------------------------------------------------------
@@ -643,6 +694,12 @@ class ResourceStream(Generic[E]):
         while True:
             while pending:
                 item = pending.popleft()
+                if isinstance(item, _RawEvent):
+                    event = self._decode(item)
+                    if event is None:
+                        continue
+                    self._hooks.on_event(item.type)
+                    return event
                 if isinstance(item, Synced):
                     return item
                 if isinstance(item, _Restart):
@@ -661,6 +718,15 @@ class ResourceStream(Generic[E]):
             if self._closed and self._sink.queue.empty():
                 raise StopAsyncIteration
             pending.extend(await self._sink.get())
+
+    def _decode(self, raw: _RawEvent) -> E | None:
+        try:
+            obj = _JSON.raw_decode(raw.line)[0]["object"]
+        except (ValueError, LookupError, TypeError) as error:
+            # Its resourceVersion was already passed, so it cannot be fetched again: say so loudly.
+            log.error("skipped an unreadable %s watch event (%s): %.200r", self._resource, error, raw.line)
+            return None
+        return self._make_event(raw.type, obj, False)
 
     # --- introspection --------------------------------------------------------------------------------
 

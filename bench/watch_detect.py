@@ -1,0 +1,180 @@
+"""Watch → detection over the wire: the bot's raw pod stream against the client's deserializing watch.
+
+One recorded stream of pod watch events (default 100,000; `bench.detect_core.record_stream`: 2,000
+realistic pods, mostly readiness/condition churn, about 2 % crash-looping, seeded so every run is the
+same) is served as one chunked watch response by a tiny apiserver stand-in in a child process (so its
+CPU does not compete with the measured process). The same bytes are then consumed twice, in this run:
+
+- **bot path**: `bot.kube.watch.PodStream` (raw body, a line split and `json.loads` per event on a reader
+  thread, handed to the event loop in batches) plus `detect_terminations` with a `compact_previous`
+  cache, i.e. everything the watcher does per event before the policy;
+- **client default**: `kubernetes.watch.Watch().stream(CoreV1Api.list_pod_for_all_namespaces)`, which
+  builds a `V1Pod` model per event; the loop does nothing else with it (so the ratio understates the
+  difference: this path has not even looked for a termination yet).
+
+Figures: events/s of each (best of `--passes`, interleaved) and their ratio (target ≥ 5×).
+Run: `.venv/bin/python -m bench.watch_detect [--events N]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import tempfile
+import time
+from multiprocessing.queues import Queue
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+from kubernetes import watch
+from kubernetes.client import CoreV1Api
+
+from bench.detect_core import record_stream
+from bench.figures import figure
+from bot.alerting import compact_previous, detect_terminations
+from bot.kube.client import build_api_client
+from bot.kube.watch import PodEvent, PodStream, WatchSettings
+
+RECORDING_RESOURCE_VERSION = "1"
+SEND_CHUNK_BYTES = 64 * 1024
+TARGET_RATIO = 5.0
+
+
+# --- the apiserver stand-in (child process) ------------------------------------------------------------
+
+
+def serve(recording: Path, ports: Queue[int]) -> None:
+    """Serve `GET /api/v1/pods`: an empty list, and the recording as the watch from resourceVersion 1.
+
+    A watch from any other resourceVersion (the bot's stream resuming after the recording ended) stays
+    open and silent until its `timeoutSeconds`, as a quiet apiserver's would.
+    """
+
+    async def pods(request: web.Request) -> web.StreamResponse:
+        if request.query.get("watch") not in ("1", "true", "True"):
+            body = {"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": []}
+            return web.json_response(body)
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        if request.query.get("resourceVersion") == RECORDING_RESOURCE_VERSION:
+            with recording.open("rb") as source:
+                while chunk := source.read(SEND_CHUNK_BYTES):
+                    await response.write(chunk)
+        else:
+            await asyncio.sleep(float(request.query.get("timeoutSeconds") or 60))
+        await response.write_eof()
+        return response
+
+    async def run() -> None:
+        app = web.Application()
+        app.router.add_get("/api/v1/pods", pods)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        ports.put(int(runner.addresses[0][1]))
+        await asyncio.Event().wait()
+
+    asyncio.run(run())
+
+
+def write_kubeconfig(path: Path, port: int) -> Path:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "bench", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+        "users": [{"name": "bench", "user": {"token": "bench-token"}}],
+        "contexts": [{"name": "bench", "context": {"cluster": "bench", "user": "bench"}}],
+        "current-context": "bench",
+    }
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+# --- the two consumers ----------------------------------------------------------------------------------
+
+
+async def bot_path(kubeconfig: Path, events: int) -> tuple[float, int]:
+    """Seconds to consume `events` through `PodStream` + detection, and the terminations found."""
+    api_client = build_api_client(config_file=kubeconfig)
+    stream = PodStream(api_client, settings=WatchSettings(watch_timeout_seconds=3600))
+    cache: dict[str, Any] = {}
+    found = seen = 0
+    started = time.perf_counter()
+    async for item in stream:
+        if not isinstance(item, PodEvent):
+            continue
+        pod = item.pod
+        uid = pod["metadata"]["uid"]
+        if item.type == "DELETED":
+            cache.pop(uid, None)
+        else:
+            found += len(detect_terminations(cache.get(uid), pod))
+            cache[uid] = compact_previous(pod)
+        seen += 1
+        if seen == events:
+            break
+    elapsed = time.perf_counter() - started
+    await stream.aclose()
+    api_client.close()  # type: ignore[no-untyped-call]
+    return elapsed, found
+
+
+def client_default(kubeconfig: Path, events: int) -> float:
+    """Seconds to consume `events` through the client's `Watch.stream` (a `V1Pod` per event)."""
+    api_client = build_api_client(config_file=kubeconfig)
+    core = CoreV1Api(api_client)
+    watcher: Any = watch.Watch()  # type: ignore[no-untyped-call]
+    started = time.perf_counter()
+    stream = watcher.stream(
+        core.list_pod_for_all_namespaces, resource_version=RECORDING_RESOURCE_VERSION, timeout_seconds=3600
+    )
+    for seen, _event in enumerate(stream, start=1):
+        if seen == events:
+            break
+    elapsed = time.perf_counter() - started
+    stream.close()
+    api_client.close()  # type: ignore[no-untyped-call]
+    return elapsed
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--events", type=int, default=100_000, help="watch events (default 100,000)")
+    parser.add_argument("--passes", type=int, default=2, help="passes of each path (the best counts)")
+    options = parser.parse_args(argv)
+    context = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory() as folder:
+        recording = Path(folder) / "pod-watch.jsonl"
+        exits = record_stream(recording, options.events)
+        with recording.open("rb") as lines:
+            events = sum(1 for _ in lines)  # a replaced pod adds a DELETED line to the recording
+        size_mib = recording.stat().st_size / 2**20
+        print(f"   stream: {events:,} events, {size_mib:,.1f} MiB, {exits} container exits", flush=True)
+        ports: Queue[int] = context.Queue()
+        server = context.Process(target=serve, args=(recording, ports), daemon=True)
+        server.start()
+        try:
+            kubeconfig = write_kubeconfig(Path(folder) / "kubeconfig", ports.get(timeout=30))
+            best, default_seconds, found = float("inf"), float("inf"), 0
+            for _ in range(max(1, options.passes)):  # interleaved, so drift in the machine hits both
+                seconds, found = asyncio.run(bot_path(kubeconfig, events))
+                best = min(best, seconds)
+                default_seconds = min(default_seconds, client_default(kubeconfig, events))
+        finally:
+            server.terminate()
+            server.join(10)
+    bot_rate, default_rate = events / best, events / default_seconds
+    ratio = bot_rate / default_rate
+    figure("bot path (PodStream + detect, compact cache)", bot_rate, "events/s")
+    figure("client default (Watch.stream → V1Pod)", default_rate, "events/s")
+    figure("ratio", ratio, "×", target=f"≥ {TARGET_RATIO:g}×", met=ratio >= TARGET_RATIO)
+    print(f"   terminations found by the bot path: {found} (container exits recorded: {exits})", flush=True)
+
+
+if __name__ == "__main__":
+    main()
