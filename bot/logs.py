@@ -82,7 +82,7 @@ def configure_logging(
 
     Replaces handlers installed earlier (a second call reconfigures instead of duplicating lines).
     Library loggers that are chatty at INFO (aiohttp access lines for every health probe) are kept at
-    WARNING unless the operator asks for DEBUG.
+    WARNING, urllib3's per-retry warnings at ERROR, unless the operator asks for DEBUG.
     """
     redactor = Redactor(secrets)
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
@@ -98,4 +98,9 @@ def configure_logging(
     quiet = logging.DEBUG if level.upper() == "DEBUG" else logging.WARNING
     for name in ("aiohttp.access", "slack_bolt", "slack_sdk"):
         logging.getLogger(name).setLevel(quiet)
+    # urllib3 warns on every reconnect attempt while the API server is down; the watcher already logs
+    # the outage once and counts restarts in a metric.
+    logging.getLogger("urllib3.connectionpool").setLevel(
+        logging.DEBUG if quiet == logging.DEBUG else logging.ERROR
+    )
     return handler
