@@ -14,6 +14,10 @@ ConfigMap (1 MiB for the whole object) that memory must stay small and bounded:
 - `channels` holds each channel's recent alert times (only as many as the storm rule needs) and its
   storm digest, if one is running.
 - `snoozes` maps `namespace/Kind/name` to when the snooze ends.
+- `outbox` holds the Slack actions planned but not yet confirmed sent (records made by
+  `bot.alerting.outbox`, opaque here), and `outbox_done` the ids of recently sent ones, so that a merge
+  with an older copy cannot bring a sent action back: planned work survives a restart or a failover and
+  is executed once.
 
 Serialisation is deterministic (sorted keys, no floats where seconds suffice), versioned, and validated
 on load: a corrupt or future ledger raises `LedgerError` with a sentence for the log. `merge` is a union,
@@ -63,6 +67,9 @@ class LedgerLimits:
     max_digest_rows: int = 40
     max_channels: int = 200
     max_snoozes: int = 300
+    outbox_done_seconds: float = 3_600.0
+    """How long a sent outbox entry's id is remembered (longer than any write race between replicas)."""
+    max_outbox_done: int = 1_000
 
 
 def key_digest(key: str) -> str:
@@ -184,6 +191,10 @@ class LedgerState:
     groups: dict[str, GroupState] = field(default_factory=dict)
     channels: dict[str, ChannelState] = field(default_factory=dict)
     snoozes: dict[str, float] = field(default_factory=dict)
+    outbox: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Entry id → record of an action planned but not yet sent (see `bot.alerting.outbox`)."""
+    outbox_done: dict[str, float] = field(default_factory=dict)
+    """Entry id → when it was sent; a merge drops outbox records whose id is here."""
     _oldest: float | None = field(default=None, repr=False, compare=False)
 
     # --- the alerted-key set -------------------------------------------------------------------------
@@ -243,6 +254,10 @@ class LedgerState:
         _cap(self.channels, limits.max_channels, lambda item: (item[1].recent[-1:] or [0.0], item[0]))
         self.snoozes = {key: until for key, until in self.snoozes.items() if until > now}
         _cap(self.snoozes, limits.max_snoozes, lambda item: (item[1], item[0]))
+        self.outbox_done = {
+            key: when for key, when in self.outbox_done.items() if when > now - limits.outbox_done_seconds
+        }
+        _cap(self.outbox_done, limits.max_outbox_done, lambda item: (item[1], item[0]))
 
     # --- serialisation ---------------------------------------------------------------------------------
 
@@ -255,7 +270,16 @@ class LedgerState:
             "groups": {gid: self.groups[gid].to_dict() for gid in sorted(self.groups)},
             "channels": {name: self.channels[name].to_dict() for name in sorted(self.channels)},
             "snoozes": dict(sorted(self.snoozes.items())),
-        }
+        } | self._outbox_dict()
+
+    def _outbox_dict(self) -> dict[str, Any]:
+        """The outbox fields, only when there is something in them (older ledgers stay byte-identical)."""
+        extra: dict[str, Any] = {}
+        if self.outbox:
+            extra["outbox"] = {key: self.outbox[key] for key in sorted(self.outbox)}
+        if self.outbox_done:
+            extra["outbox_done"] = dict(sorted(self.outbox_done.items()))
+        return extra
 
     def to_json(self) -> str:
         """Compact, key-sorted JSON: the ConfigMap value, byte-identical for equal states."""
@@ -291,6 +315,14 @@ class LedgerState:
                 key: _number(until, f"ledger.snoozes[{key!r}]")
                 for key, until in _mapping(record.get("snoozes", {}), "ledger.snoozes").items()
             },
+            outbox={
+                _text(key, "ledger.outbox key"): dict(_mapping(value, f"ledger.outbox[{key!r}]"))
+                for key, value in _mapping(record.get("outbox", {}), "ledger.outbox").items()
+            },
+            outbox_done={
+                _text(key, "ledger.outbox_done key"): _number(when, f"ledger.outbox_done[{key!r}]")
+                for key, when in _mapping(record.get("outbox_done", {}), "ledger.outbox_done").items()
+            },
         )
 
     @classmethod
@@ -308,7 +340,8 @@ class LedgerState:
 
         Keys: union, horizon: the later one. Groups: the newer episode, or for the same episode the
         larger counts and whichever root `ts` is known. Channels: union of recent times and digest rows.
-        Snoozes: the later end. Commutative and idempotent, so retrying a conflicting write converges.
+        Snoozes: the later end. Outbox: the union of records, minus every id either side has sent.
+        Commutative and idempotent, so retrying a conflicting write converges.
         """
         bounds = limits or LedgerLimits()
         merged = LedgerState(horizon=_later(self.horizon, other.horizon))
@@ -327,6 +360,18 @@ class LedgerState:
             merged.snoozes[key] = max(
                 self.snoozes.get(key, float("-inf")), other.snoozes.get(key, float("-inf"))
             )
+        for key in self.outbox_done.keys() | other.outbox_done.keys():
+            merged.outbox_done[key] = max(
+                self.outbox_done.get(key, float("-inf")), other.outbox_done.get(key, float("-inf"))
+            )
+        _cap(merged.outbox_done, bounds.max_outbox_done, lambda item: (item[1], item[0]))
+        for key in self.outbox.keys() | other.outbox.keys():
+            if key in merged.outbox_done:
+                continue
+            records = [dict(side.outbox[key]) for side in (self, other) if key in side.outbox]
+            # Two planners may have written the same action with different timestamps: pick one
+            # deterministically, so that the merge stays commutative.
+            merged.outbox[key] = min(records, key=lambda record: json.dumps(record, sort_keys=True))
         return merged
 
 

@@ -1,0 +1,404 @@
+"""The buttons on a crash alert: Re-diagnose, Previous logs, Snooze 1 h / 24 h, Runbook.
+
+Each click is acknowledged at once (Slack wants an answer within 3 seconds) and the work continues in a
+background task. Results that concern everyone in the channel (a fresh diagnosis, the logs, the runbook
+steps, a snooze) go into the alert's thread; a problem only the clicker needs to know about (the pod is
+gone, RBAC forbids reading logs, the button's data is unreadable) goes back to them privately through
+the click's `response_url`. Whatever happens, the clicker gets an answer, never silence.
+
+The button `value` comes back from Slack as untrusted input: it is parsed by `AlertTarget.from_value`
+and every name is validated as a Kubernetes name before it reaches the cluster.
+
+Register with `register_alert_actions(app, AlertActions(...))` after `build_app(...)`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.alerting.termination import Workload
+from bot.diagnosis.model import Diagnosis
+from bot.diagnosis.names import validate_namespace, validate_pod_name
+from bot.diagnosis.ports import ClusterError, CurrentLogReader
+from bot.knowledge.explanation import Explanation
+from bot.render.alert_blocks import (
+    LOGS_ACTION_ID,
+    REDIAGNOSE_ACTION_ID,
+    RUNBOOK_LINK_ACTION_ID,
+    RUNBOOK_STEPS_ACTION_ID,
+    SNOOZE_ACTION_IDS,
+    AlertTarget,
+    snooze_note,
+    with_snooze_note,
+)
+from bot.render.alert_text import utc
+from bot.render.blocks import reply_blocks, reply_fallback_text
+from bot.render.diagnosis_blocks import diagnosis_blocks, diagnosis_fallback_text
+from bot.render.limits import MAX_SECTION_TEXT, Block, context, fit_blocks, section
+from bot.render.mrkdwn import bold, code_block, escape, inline_code
+from bot.slack.responder import Responder
+from bot.slack.tasks import BackgroundTasks
+
+__all__ = [
+    "AlertActions",
+    "LogReader",
+    "PodDiagnoser",
+    "RunbookSource",
+    "SnoozeStore",
+    "register_alert_actions",
+]
+
+log = logging.getLogger(__name__)
+
+PodDiagnoser = Callable[[str, str], Awaitable[Diagnosis]]
+"""`(namespace, pod) -> Diagnosis` of the live pod; raises `ClusterError` with a user-facing sentence."""
+
+LOG_BUDGET = 8000
+"""Characters of log posted for "Previous logs" (the newest lines), well inside one message."""
+_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
+_UNREADABLE = "This button's data could not be read, so nothing was done. Try `/exitcode pod NAMESPACE/POD`."
+
+
+class SnoozeStore(Protocol):
+    """Where snoozes are kept (the alert ledger); the watcher honours them."""
+
+    async def snooze(self, namespace: str, workload: Workload, until: float) -> None: ...
+
+
+class LogReader(Protocol):
+    """The part of a `ClusterReader` the Previous logs button needs."""
+
+    async def read_previous_log(
+        self, namespace: str, pod: str, container: str, *, tail_lines: int
+    ) -> str | None: ...
+
+
+class RunbookSource(Protocol):
+    """The part of the knowledge base the Runbook button needs."""
+
+    def explain_code(self, code: int) -> Explanation: ...
+
+    def explain_reason(self, name: str) -> Explanation | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Click:
+    """One button click, with what the handlers need from Slack's payload."""
+
+    target: AlertTarget | None
+    action_id: str
+    channel_id: str | None
+    message_ts: str | None
+    thread_ts: str | None
+    user_id: str | None
+    message: dict[str, Any] | None
+    responder: Responder
+
+    @classmethod
+    def read(cls, body: dict[str, Any]) -> _Click:
+        action = (body.get("actions") or [{}])[0]
+        try:
+            target: AlertTarget | None = AlertTarget.from_value(str(action.get("value") or ""))
+        except ValueError:
+            target = None
+        container = _mapping(body.get("container"))
+        channel = _mapping(body.get("channel"))
+        message = body.get("message") if isinstance(body.get("message"), dict) else None
+        message_ts = _text(container.get("message_ts")) or (_text(message.get("ts")) if message else None)
+        thread_ts = (_text(message.get("thread_ts")) if message else None) or message_ts
+        user = _mapping(body.get("user"))
+        user_id = _text(user.get("id"))
+        return cls(
+            target=target,
+            action_id=str(action.get("action_id") or ""),
+            channel_id=_text(container.get("channel_id")) or _text(channel.get("id")),
+            message_ts=message_ts,
+            thread_ts=thread_ts,
+            user_id=user_id if user_id and _SLACK_USER_ID.match(user_id) else None,
+            message=message,
+            responder=Responder(_text(body.get("response_url"))),
+        )
+
+    @property
+    def by(self) -> str:
+        return f" (asked by <@{self.user_id}>)" if self.user_id else ""
+
+
+@dataclass
+class AlertActions:
+    """The handlers; each dependency is optional, and a missing one is said, not crashed on."""
+
+    knowledge: RunbookSource
+    tasks: BackgroundTasks
+    diagnose_pod: PodDiagnoser | None = None
+    logs: LogReader | None = None
+    snoozes: SnoozeStore | None = None
+    log_lines: int = 100
+    clock: Callable[[], float] = time.time
+    on_error: Callable[[str], None] = field(default=lambda _site: None)
+
+    # --- listeners (acknowledge, then work in the background) ---------------------------------------
+
+    async def on_rediagnose(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        self._spawn(self._rediagnose, body, client, "alert-rediagnose")
+
+    async def on_logs(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        self._spawn(self._previous_logs, body, client, "alert-logs")
+
+    async def on_snooze(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        self._spawn(self._snooze, body, client, "alert-snooze")
+
+    async def on_runbook_steps(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        self._spawn(self._runbook_steps, body, client, "alert-runbook")
+
+    async def on_runbook_link(self, ack: AsyncAck) -> None:
+        """Slack sends an action for a link button too; opening the link is the browser's job."""
+        await ack()
+
+    def _spawn(
+        self,
+        work: Callable[[_Click, AsyncWebClient], Awaitable[None]],
+        body: dict[str, Any],
+        client: AsyncWebClient,
+        name: str,
+    ) -> None:
+        click = _Click.read(body)
+
+        async def run() -> None:
+            try:
+                if click.target is None:
+                    await click.responder.send(_UNREADABLE, replace_original=False)
+                    return
+                await work(click, client)
+            except Exception:
+                log.exception("the %s button failed", click.action_id)
+                self.on_error(name)
+                await click.responder.send(
+                    "Sorry, that did not work; it has been logged. Please try again.", replace_original=False
+                )
+
+        self.tasks.spawn(run(), name=name)
+
+    # --- the work ---------------------------------------------------------------------------------------
+
+    async def _rediagnose(self, click: _Click, client: AsyncWebClient) -> None:
+        target = _checked(click)
+        if self.diagnose_pod is None:
+            await click.responder.send(
+                "Cluster diagnosis is not configured for this bot.", replace_original=False
+            )
+            return
+        try:
+            validate_namespace(target.namespace)
+            validate_pod_name(target.pod)
+            diagnosis = await self.diagnose_pod(target.namespace, target.pod)
+        except ClusterError as error:
+            await click.responder.send(
+                f"Could not re-diagnose {inline_code(f'{target.namespace}/{target.pod}')}: "
+                f"{escape(error.user_message)}",
+                replace_original=False,
+            )
+            return
+        blocks = fit_blocks([context([f"Live diagnosis{click.by}"]), *diagnosis_blocks(diagnosis)])
+        await self._in_thread(click, client, diagnosis_fallback_text(diagnosis), blocks)
+
+    async def _previous_logs(self, click: _Click, client: AsyncWebClient) -> None:
+        target = _checked(click)
+        pod = f"{target.namespace}/{target.pod}"
+        if self.logs is None:
+            await click.responder.send("Reading logs is not configured for this bot.", replace_original=False)
+            return
+        try:
+            validate_namespace(target.namespace)
+            validate_pod_name(target.pod)
+            text = await self.logs.read_previous_log(
+                target.namespace, target.pod, target.container, tail_lines=self.log_lines
+            )
+            source = "previous instance"
+            if not text and isinstance(self.logs, CurrentLogReader):
+                text = await self.logs.read_current_log(
+                    target.namespace, target.pod, target.container, tail_lines=self.log_lines
+                )
+                source = "current instance (it was not restarted)"
+        except ClusterError as error:
+            await click.responder.send(
+                f"Could not read the logs of {inline_code(pod)}: {escape(error.user_message)}",
+                replace_original=False,
+            )
+            return
+        if not text:
+            await click.responder.send(
+                f"{inline_code(pod)} container {inline_code(target.container)} has no log to show: the pod "
+                "may have been replaced, or its log rotated away.",
+                replace_original=False,
+            )
+            return
+        title = bold(f"Log of {escape(target.container)} in {escape(pod)}, {source}") + click.by
+        blocks = [section(title), *_log_sections(text)]
+        await self._in_thread(click, client, escape(f"Log of {pod} {target.container}"), fit_blocks(blocks))
+
+    async def _snooze(self, click: _Click, client: AsyncWebClient) -> None:
+        target = _checked(click)
+        hours = SNOOZE_ACTION_IDS.get(click.action_id)
+        if hours is None or self.snoozes is None:
+            await click.responder.send("Snoozing is not available on this bot.", replace_original=False)
+            return
+        try:
+            validate_namespace(target.namespace)
+            workload = Workload.parse(target.workload)
+        except (ClusterError, ValueError):
+            await click.responder.send(_UNREADABLE, replace_original=False)
+            return
+        until = self.clock() + hours * 3600
+        try:
+            await self.snoozes.snooze(target.namespace, workload, until)
+        except ClusterError as error:
+            await click.responder.send(
+                f"Could not snooze {inline_code(f'{target.namespace}/{workload.ref}')}: "
+                f"{escape(error.user_message)}",
+                replace_original=False,
+            )
+            return
+        log.info(
+            "alerts for %s/%s snoozed until %s by %s",
+            target.namespace,
+            workload.ref,
+            utc(until),
+            click.user_id,
+        )
+        note = snooze_note(target.namespace, workload.ref, until, click.user_id)
+        if await self._show_on_message(click, client, note):
+            return
+        text = f"Alerts for {target.namespace}/{workload.ref} snoozed until {utc(until)}"
+        await self._in_thread(click, client, escape(text), [note])
+
+    async def _runbook_steps(self, click: _Click, client: AsyncWebClient) -> None:
+        target = _checked(click)
+        explanation: Explanation | None = None
+        if target.exit_code is not None:
+            explanation = self.knowledge.explain_code(target.exit_code)
+        elif target.reason:
+            explanation = self.knowledge.explain_reason(target.reason)
+        if explanation is None:
+            await click.responder.send(
+                "There is no runbook for an unknown exit code; try Re-diagnose.", replace_original=False
+            )
+            return
+        values = {
+            "namespace": target.namespace,
+            "pod": target.pod,
+            "container": target.container,
+            "owner_kind": target.workload.partition("/")[0],
+            "owner": target.workload.partition("/")[2],
+        }
+        if target.node:
+            values["node"] = target.node
+        filled = explanation.with_placeholders(values)
+        blocks = reply_blocks(filled, share_button=False)
+        await self._in_thread(click, client, reply_fallback_text(filled), blocks)
+
+    # --- posting ------------------------------------------------------------------------------------------
+
+    async def _in_thread(self, click: _Click, client: AsyncWebClient, text: str, blocks: list[Block]) -> None:
+        """Reply in the alert's thread; if Slack refuses, show it to the clicker privately instead."""
+        if click.channel_id and click.thread_ts:
+            try:
+                await client.chat_postMessage(
+                    channel=click.channel_id,
+                    thread_ts=click.thread_ts,
+                    text=text,
+                    blocks=blocks,
+                    unfurl_links=False,
+                )
+                return
+            except SlackApiError as error:
+                log.warning("could not reply in the alert's thread: %s", _error_code(error))
+        await click.responder.send(text, blocks, replace_original=False)
+
+    async def _show_on_message(self, click: _Click, client: AsyncWebClient, note: Block) -> bool:
+        """Put `note` on the alert itself (replacing an older snooze note); False if that failed."""
+        message = click.message
+        if not message or not click.channel_id or not click.message_ts:
+            return False
+        blocks = message.get("blocks")
+        if not isinstance(blocks, list) or not blocks:
+            return False
+        try:
+            await client.chat_update(
+                channel=click.channel_id,
+                ts=click.message_ts,
+                text=str(message.get("text") or "Crash alert"),
+                blocks=with_snooze_note(blocks, note),
+            )
+        except SlackApiError as error:
+            log.warning("could not show the snooze on the alert: %s", _error_code(error))
+            return False
+        return True
+
+
+def register_alert_actions(app: AsyncApp, handlers: AlertActions) -> None:
+    """Listen for the alert buttons on `app` (the Bolt app of `build_app`)."""
+    app.action(REDIAGNOSE_ACTION_ID)(handlers.on_rediagnose)
+    app.action(LOGS_ACTION_ID)(handlers.on_logs)
+    for action_id in SNOOZE_ACTION_IDS:
+        app.action(action_id)(handlers.on_snooze)
+    app.action(RUNBOOK_STEPS_ACTION_ID)(handlers.on_runbook_steps)
+    app.action(RUNBOOK_LINK_ACTION_ID)(handlers.on_runbook_link)
+
+
+def _checked(click: _Click) -> AlertTarget:
+    assert click.target is not None  # `_spawn` answered unreadable values already
+    return click.target
+
+
+def _log_sections(text: str) -> list[Block]:
+    """The newest lines of `text` that fit `LOG_BUDGET`, as code blocks of at most one section each."""
+    lines = text.rstrip("\n").split("\n")
+    kept: list[str] = []
+    size = 0
+    for line in reversed(lines):
+        size += len(escape(line)) + 1
+        if size > LOG_BUDGET and kept:
+            break
+        kept.append(line[:2000])
+    kept.reverse()
+    chunks: list[list[str]] = [[]]
+    room = MAX_SECTION_TEXT - 20
+    used = 0
+    for line in kept:
+        cost = len(escape(line)) + 1
+        if chunks[-1] and used + cost > room:
+            chunks.append([])
+            used = 0
+        chunks[-1].append(line)
+        used += cost
+    blocks = [section(code_block("\n".join(chunk))) for chunk in chunks if chunk]
+    if len(kept) < len(lines):
+        blocks.append(context([f"{len(lines) - len(kept)} earlier lines not shown"]))
+    return blocks
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _error_code(error: SlackApiError) -> str:
+    data = getattr(error.response, "data", None)
+    return str(data.get("error")) if isinstance(data, dict) else "unknown error"
