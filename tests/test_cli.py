@@ -12,7 +12,7 @@ import pytest
 from bot.cli import main
 from tests.conftest import BOT_COMMAND, bot_env
 
-HEAVY_MODULES = ("slack_bolt", "slack_sdk", "aiohttp", "kubernetes", "prometheus_client", "aiolimiter")
+HEAVY_MODULES = ("slack_bolt", "slack_sdk", "aiohttp", "kubernetes", "prometheus_client")
 
 
 @pytest.fixture(autouse=True)

@@ -62,13 +62,13 @@ DANGEROUS_VERBS = frozenset({"escalate", "bind", "impersonate", "*"})
 BOT_READS = {
     ("", "pods"): {"get", "list", "watch"},
     ("", "pods/log"): {"get"},
-    ("", "events"): {"get", "list", "watch"},
+    ("", "events"): {"list"},
     ("", "namespaces"): {"get", "list", "watch"},
     ("apps", "replicasets"): {"get"},
     ("batch", "jobs"): {"get"},
 }
 BOT_STATE_WRITES = {
-    ("", "configmaps"): {"get", "create", "update", "patch"},
+    ("", "configmaps"): {"get", "create", "update"},
     ("coordination.k8s.io", "leases"): {"get", "create", "update"},
 }
 
@@ -350,7 +350,7 @@ def test_state_role_names_the_ledger_and_lease_the_bot_uses(rendered: list[Manif
     namespace = bot_deployment(rendered)["metadata"]["namespace"]
     ledger = setting_value(container, "LEDGER_CONFIGMAP")
     lease = setting_value(container, "LEASE_NAME")
-    for verb in ("get", "update", "patch"):
+    for verb in ("get", "update"):
         assert limits[Grant("", "configmaps", verb, namespace)] == {ledger}
     for verb in ("get", "update"):
         assert limits[Grant("coordination.k8s.io", "leases", verb, namespace)] == {lease}
