@@ -9,8 +9,9 @@ into the dedup key verbatim, and `epoch()` turns them into seconds when arithmet
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
+
+from bot.diagnosis.podjson import timestamp
 
 
 class ContainerKind(StrEnum):
@@ -116,20 +117,13 @@ class Termination:
         return self.signal is not None and self.exit_code is not None and self.exit_code == 128 + self.signal
 
 
-def epoch(timestamp: str | None) -> float | None:
+def epoch(value: str | None) -> float | None:
     """Seconds since the epoch for an API timestamp (`2024-05-01T12:00:00Z`); None when absent or garbled.
 
     Garbled timestamps are treated as absent rather than raised: one odd pod must not stop the watcher.
     """
-    if not timestamp:
-        return None
-    try:
-        moment = datetime.fromisoformat(timestamp)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+    moment = timestamp(value)
+    return moment.timestamp() if moment is not None else None
 
 
 def infer_signal(exit_code: int | None, reported: object) -> int | None:
