@@ -20,6 +20,7 @@ from bot.diagnosis.ports import (
     ClusterTimeout,
     ClusterUnreachable,
     Forbidden,
+    JsonDict,
     NotFound,
 )
 
@@ -37,6 +38,21 @@ class ApiCall:
     @property
     def where(self) -> str:
         return f'in namespace "{self.namespace}"' if self.namespace else "across all namespaces"
+
+
+def json_object(raw: bytes | str, call: ApiCall) -> JsonDict:
+    """The API's answer as a JSON object, or a `ClusterError` naming the call when it is not one (a
+    proxy's HTML error page, a truncated body): the caller shows a sentence, never a traceback."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        name = f" {call.name}" if call.name else ""
+        raise ClusterError(
+            f"The Kubernetes API answered {call.verb} {call.resource}{name} with something that is not JSON."
+        )
+    return body
 
 
 def api_status_message(error: ApiException) -> str:

@@ -39,7 +39,7 @@ from kubernetes.client.exceptions import ApiException
 
 from bot.alerting import LedgerError, LedgerLimits, LedgerState, PlannerConfig
 from bot.diagnosis.ports import ClusterError
-from bot.kube.errors import ApiCall, translate_error
+from bot.kube.errors import ApiCall, json_object, translate_error
 
 __all__ = ["DATA_BUDGET_BYTES", "LEDGER_KEY", "ConfigMapLedger", "WriteOutcome"]
 
@@ -190,14 +190,7 @@ class ConfigMapLedger:
                 self._resource_version = None
                 return LedgerState()
             raise translate_error(error, call, self._timeout) from error
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise ClusterError(
-                f"The Kubernetes API answered get configmaps {self.name} with something not JSON."
-            )
+        body = json_object(raw, call)
         self._resource_version = str((body.get("metadata") or {}).get("resourceVersion") or "") or None
         text = (body.get("data") or {}).get(LEDGER_KEY)
         if text is None:

@@ -15,15 +15,14 @@ pod from a list and a pod from a get look the same to the core.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Collection
 from typing import Any
 
 from kubernetes.client import ApiClient, AppsV1Api, BatchV1Api, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
-from bot.diagnosis.ports import ClusterError, JsonDict
-from bot.kube.errors import ApiCall, translate_error
+from bot.diagnosis.ports import JsonDict
+from bot.kube.errors import ApiCall, json_object, translate_error
 
 LIST_PAGE_SIZE = 500  # the apiserver's own default chunk size for kubectl
 
@@ -47,18 +46,6 @@ class _Absent(Exception):
     """The API answered with a status the caller treats as "there is nothing", not as an error."""
 
 
-def _object(raw: bytes, call: ApiCall) -> JsonDict:
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise ClusterError(
-            f"The Kubernetes API answered {call.verb} {call.resource} with something that is not JSON."
-        )
-    return body
-
-
 class KubeClusterReader:
     """Implements `ClusterReader` (and `CurrentLogReader`) from `bot.diagnosis.ports` with `CoreV1Api`,
     `AppsV1Api` and `BatchV1Api`."""
@@ -71,7 +58,7 @@ class KubeClusterReader:
 
     async def get_pod(self, namespace: str, name: str) -> JsonDict:
         call = ApiCall("get", "pods", namespace, name, kind="Pod")
-        return _object(await self._fetch(call, self._core.read_namespaced_pod, name, namespace), call)
+        return json_object(await self._fetch(call, self._core.read_namespaced_pod, name, namespace), call)
 
     async def list_pods(
         self,
@@ -142,7 +129,7 @@ class KubeClusterReader:
         read = getattr(getattr(self, api_attribute), method)
         call = ApiCall("get", resource, namespace, name, kind=kind)
         try:
-            return _object(await self._fetch(call, read, name, namespace, absent={404}), call)
+            return json_object(await self._fetch(call, read, name, namespace, absent={404}), call)
         except _Absent:
             return None
 
@@ -169,7 +156,7 @@ class KubeClusterReader:
                 restarts_left -= 1
                 items, token = [], None
                 continue
-            body = _object(raw, call)
+            body = json_object(raw, call)
             kind = str(body.get("kind", "")).removesuffix("List")
             api_version = body.get("apiVersion")
             for item in body.get("items") or []:
