@@ -29,7 +29,7 @@ from bot.diagnosis.ports import (
 )
 from bot.kube import reader as reader_module
 from bot.kube.client import USER_AGENT, build_api_client
-from bot.kube.errors import ApiCall, translate_error
+from bot.kube.errors import ApiCall, json_object, translate_error
 from bot.kube.reader import OWNER_KINDS, KubeClusterReader
 from tests.fakes.kube_api import FakeKubeApi
 from tests.fakes.kube_fixtures import fake_kube_fixture  # noqa: F401
@@ -459,3 +459,13 @@ def test_building_a_client_leaves_the_libraries_default_configuration_alone(
     before = Configuration.get_default_copy().host
     build_api_client(config_file=fake_kube.write_kubeconfig(tmp_path / "kubeconfig"))
     assert Configuration.get_default_copy().host == before
+
+
+def test_an_answer_that_is_not_a_json_object_is_a_sentence_not_a_traceback() -> None:
+    """A proxy's HTML error page or a truncated body in place of the API's JSON."""
+    call = ApiCall("get", "configmaps", "exitcode-bot", "exitcode-bot-ledger", kind="ConfigMap")
+    for raw in (b"<html><body>502 Bad Gateway</body></html>", b'{"kind": "Pod", "meta', b"[]"):
+        with pytest.raises(ClusterError) as raised:
+            json_object(raw, call)
+        assert "get configmaps exitcode-bot-ledger" in raised.value.user_message
+    assert json_object(b'{"kind": "ConfigMap"}', call) == {"kind": "ConfigMap"}
