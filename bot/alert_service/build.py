@@ -1,0 +1,170 @@
+"""Building the alert service from the settings: the one place that maps environment settings to rules,
+planner config, the watch, the Lease and the ledger ConfigMap, and that knows console mode runs with an
+in-memory ledger and no Lease (a laptop must not take over the cluster's leader Lease or write its
+ConfigMap)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kubernetes.client import ApiClient
+
+from bot.alerting import AlertRules, PlannerConfig, SelectorError
+from bot.diagnosis.ports import ClusterReader
+from bot.knowledge import KnowledgeBase
+from bot.kube.lease import LeaseElector
+from bot.kube.ledger import ConfigMapLedger
+from bot.kube.namespaces import NamespaceAnnotations
+from bot.kube.reader import KubeClusterReader
+from bot.kube.watch import PodStream, WatchHooks, WatchSettings
+from bot.metrics import AlertMetrics
+from bot.settings import Settings
+
+from .ledger_sync import LedgerStore, MemoryLedger
+from .service import AlertRouting, AlertService
+from .sinks import AlertSink
+from .tuning import AlertTuning
+
+__all__ = ["AlertConfigError", "build_alert_service", "default_identity", "run_alerting"]
+
+
+class AlertConfigError(ValueError):
+    """A setting the alerting cannot work with; the message names it."""
+
+
+def default_identity() -> str:
+    """The Lease holder's name: the pod's hostname, which Kubernetes sets to the pod name."""
+    return socket.gethostname() or "exitcode-bot"
+
+
+def build_alert_service(
+    settings: Settings,
+    knowledge: KnowledgeBase,
+    api_client: ApiClient,
+    *,
+    sink: AlertSink,
+    metrics: AlertMetrics | None = None,
+    reader: ClusterReader | None = None,
+    namespace_channels: Mapping[str, str] | None = None,
+    leader_election: bool = True,
+    persistent_ledger: bool = True,
+    identity: str | None = None,
+    tuning: AlertTuning | None = None,
+    stream_api_client: ApiClient | None = None,
+    clock: Callable[[], float] = time.time,
+) -> AlertService:
+    """The alert service for these settings. Console mode: `leader_election=False,
+    persistent_ledger=False` (no Lease, no ConfigMap writes from a laptop).
+
+    Raises `AlertConfigError` for a malformed WATCH_LABEL_SELECTOR.
+    """
+    tuning = tuning or AlertTuning()
+    try:
+        rules = AlertRules.build(
+            ignore_exit_codes=settings.ignore_exit_codes,
+            ignore_namespaces=settings.ignore_namespaces,
+            label_selector=settings.watch_label_selector,
+        )
+    except SelectorError as error:
+        raise AlertConfigError(f"WATCH_LABEL_SELECTOR is not a valid label selector: {error}") from None
+    config = PlannerConfig(
+        group_window_seconds=settings.group_window,
+        storm_threshold=settings.storm_threshold,
+        digest_update_seconds=tuning.digest_update_seconds,
+    )
+    watch_client = stream_api_client or _sibling_client(api_client)
+    watch_settings = tuning.watch or WatchSettings(request_timeout_seconds=settings.kube_timeout_seconds)
+    hooks = WatchHooks(
+        on_event=metrics.watch_event if metrics is not None else WatchHooks().on_event,
+        on_restart=metrics.watch_restart if metrics is not None else WatchHooks().on_restart,
+    )
+
+    def streams() -> PodStream:
+        return PodStream(
+            watch_client,
+            namespaces=settings.watch_namespaces,
+            label_selector=settings.watch_label_selector,
+            hooks=hooks,
+            settings=watch_settings,
+        )
+
+    def namespaces() -> NamespaceAnnotations:
+        return NamespaceAnnotations(
+            api_client,
+            namespaces=settings.watch_namespaces,
+            timeout_seconds=settings.kube_timeout_seconds,
+            watch_settings=watch_settings,
+        )
+
+    service_ref: list[AlertService] = []
+    ledger: LedgerStore = MemoryLedger()
+    if persistent_ledger:
+        ledger = ConfigMapLedger(
+            api_client,
+            settings.pod_namespace,
+            settings.ledger_configmap,
+            settings.kube_timeout_seconds,
+            planner_config=config,
+            on_write=lambda outcome: service_ref[0].ledger_written(outcome),
+        )
+    elector: LeaseElector | None = None
+    if leader_election:
+        elector = LeaseElector(
+            api_client,
+            settings.pod_namespace,
+            settings.lease_name,
+            identity or default_identity(),
+            lease_duration=settings.lease_duration_seconds,
+            renew_interval=tuning.lease_renew_seconds,
+            retry_interval=tuning.lease_retry_seconds,
+            timeout_seconds=settings.kube_timeout_seconds,
+            on_started_leading=(lambda: metrics.leader.set(1)) if metrics is not None else _nothing,
+            on_stopped_leading=(lambda: metrics.leader.set(0)) if metrics is not None else _nothing,
+        )
+    service = AlertService(
+        knowledge=knowledge,
+        sink=sink,
+        ledger=ledger,
+        streams=streams,
+        routing=AlertRouting(rules, dict(namespace_channels or {}), settings.alert_channel or None),
+        planner_config=config,
+        metrics=metrics,
+        elector=elector,
+        namespaces=namespaces,
+        reader=reader if reader is not None else KubeClusterReader(api_client, settings.kube_timeout_seconds),
+        log_lines=settings.log_lines,
+        tuning=tuning,
+        clock=clock,
+    )
+    service_ref.append(service)
+    return service
+
+
+async def run_alerting(
+    settings: Settings,
+    knowledge: KnowledgeBase,
+    api_client: ApiClient,
+    *,
+    sink: AlertSink,
+    stop: asyncio.Event,
+    **options: Any,
+) -> None:
+    """Build the service (`build_alert_service` options) and run it until `stop` is set."""
+    service = build_alert_service(settings, knowledge, api_client, sink=sink, **options)
+    await service.run(stop)
+
+
+def _sibling_client(api_client: ApiClient) -> ApiClient:
+    """A second client with the same configuration: the watch holds its connections for minutes and must
+    not take the pool's slots from the ledger, the Lease and the diagnosis reads."""
+    client = ApiClient(configuration=api_client.configuration)
+    client.user_agent = api_client.user_agent
+    return client
+
+
+def _nothing() -> None:
+    return None

@@ -1,0 +1,120 @@
+"""The ledger between processes, and keeping one leadership term's copy of it in step.
+
+The planner's state (alerted keys, groups, snoozes, the outbox) must survive a restart or a failover, but
+a crash storm must not become a thousand ConfigMap writes: saves are debounced, retried with backoff while
+the cluster cannot be written, merged when another writer got there first, and the leader re-reads the
+ledger every few seconds for snoozes a standby replica wrote for a button click it handled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+from bot.alerting import AlertPlanner, LedgerState
+from bot.alerting.outbox import Outbox
+from bot.diagnosis.ports import ClusterError
+
+if TYPE_CHECKING:
+    from .service import AlertService
+
+__all__ = ["LedgerStore", "LedgerSync", "MemoryLedger"]
+
+log = logging.getLogger(__package__)  # one logger for the whole service, as operators know it
+
+
+class LedgerStore(Protocol):
+    """Where the planner's memory lives between processes (`ConfigMapLedger`, or `MemoryLedger`)."""
+
+    async def load(self) -> LedgerState: ...
+
+    async def save(self, state: LedgerState) -> LedgerState: ...
+
+
+class MemoryLedger:
+    """A ledger that lives as long as the process: console mode, and tests of the service logic."""
+
+    def __init__(self, state: LedgerState | None = None) -> None:
+        self._json = (state or LedgerState()).to_json()
+
+    async def load(self) -> LedgerState:
+        return LedgerState.from_json(self._json)
+
+    async def save(self, state: LedgerState) -> LedgerState:
+        self._json = LedgerState.from_json(self._json).merge(state).to_json()
+        return LedgerState.from_json(self._json)
+
+
+class LedgerSync:
+    """One term's saves and re-reads of the ledger. `saved` is replaced after each successful write, so a
+    sender waiting for its entry to be durable wakes on the next one."""
+
+    def __init__(
+        self,
+        service: AlertService,
+        planner: AlertPlanner,
+        outbox: Outbox,
+        *,
+        backoff: Callable[[int], float],
+        wake: Callable[[], None],
+    ) -> None:
+        self.service = service
+        self.tuning = service.tuning
+        self.planner = planner
+        self.outbox = outbox
+        self.saved = asyncio.Event()
+        self._backoff = backoff
+        self._wake = wake
+        self._save_requested = asyncio.Event()
+
+    def request_save(self) -> None:
+        """Ask for a debounced write (a burst of changes becomes one)."""
+        self._save_requested.set()
+
+    async def save_loop(self) -> None:
+        failures = 0
+        while True:
+            await self._save_requested.wait()
+            await asyncio.sleep(self.tuning.save_debounce_seconds)
+            self._save_requested.clear()
+            if await self.save():
+                failures = 0
+                continue
+            failures += 1
+            self._save_requested.set()
+            await asyncio.sleep(self._backoff(failures))
+
+    async def refresh_loop(self) -> None:
+        """Pick up what other replicas wrote (snoozes from a button handled there)."""
+        while True:
+            await asyncio.sleep(self.tuning.refresh_seconds)
+            try:
+                theirs = await self.service.ledger.load()
+            except ClusterError as error:
+                log.debug("event=ledger_refresh_failed error=%r", error.user_message)
+                continue
+            self._merge(theirs)
+
+    def _merge(self, theirs: LedgerState) -> None:
+        planner = self.planner
+        planner.state = planner.state.merge(theirs, planner.config.limits)
+        self.outbox.mark_saved(theirs.outbox.keys())
+        self._wake()
+
+    async def save(self) -> bool:
+        """Write the planner's state now; False (logged) when the cluster refused."""
+        service = self.service
+        service._conflicted = False
+        try:
+            written = await service.ledger.save(self.planner.state)
+        except ClusterError as error:
+            log.warning("event=ledger_save_failed error=%r", error.user_message)
+            return False
+        if service._conflicted:
+            self._merge(written)
+        self.outbox.mark_saved(written.outbox.keys())
+        signal, self.saved = self.saved, asyncio.Event()
+        signal.set()
+        return True

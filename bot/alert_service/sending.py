@@ -1,0 +1,192 @@
+"""Sending the outbox: one sender task per channel (Slack keeps a channel's messages in the order they
+were posted, so a channel's entries go one at a time), each entry sent only once the ledger holds it (or
+after the grace period), completed in the ledger once the sink confirmed it. A bug in one entry is retried
+without its diagnosis, then dropped and logged, so it cannot block the channel's other alerts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from bot.alerting import (
+    Action,
+    AlertPlanner,
+    LedgerState,
+    PostDigest,
+    PostRoot,
+    PostThreadReply,
+    UpdateDigest,
+    UpdateRoot,
+)
+from bot.alerting.outbox import Outbox, OutboxEntry
+from bot.metrics import AlertMetrics
+from bot.render.alert_text import CrashAlert
+
+from .composer import AlertComposer
+from .ledger_sync import LedgerSync
+
+if TYPE_CHECKING:
+    from .service import AlertService
+
+__all__ = ["ChannelSenders", "report_outbox_size"]
+
+log = logging.getLogger(__package__)  # one logger for the whole service, as operators know it
+
+_MAX_ENTRY_FAILURES = 3
+"""Unexpected errors (a bug, not Slack) after which an entry is sent without its diagnosis, then dropped."""
+
+
+def report_outbox_size(metrics: AlertMetrics | None, state: LedgerState) -> None:
+    if metrics is not None:
+        metrics.outbox.set(len(state.outbox))
+
+
+class ChannelSenders:
+    """The sender tasks of one leadership term; cancelled with it (another replica may lead already)."""
+
+    def __init__(
+        self,
+        service: AlertService,
+        planner: AlertPlanner,
+        outbox: Outbox,
+        composer: AlertComposer,
+        sync: LedgerSync,
+        *,
+        backoff: Callable[[int], float],
+    ) -> None:
+        self.service = service
+        self.tuning = service.tuning
+        self.metrics = service.metrics
+        self.planner = planner
+        self.outbox = outbox
+        self.composer = composer
+        self.sync = sync
+        self._backoff = backoff
+        self._workers: dict[str | None, asyncio.Task[None]] = {}
+        self._failures: dict[str, int] = {}
+        self._warned_channels: set[str] = set()
+
+    def tasks(self) -> list[asyncio.Task[None]]:
+        return list(self._workers.values())
+
+    def wake(self) -> None:
+        """Start a sender for each channel with queued entries (one per channel: order is kept)."""
+        for channel in self.outbox.channels(self.planner.state):
+            worker = self._workers.get(channel)
+            if worker is None or worker.done():
+                self._workers[channel] = asyncio.create_task(self._send_channel(channel), name="alert-send")
+
+    async def _send_channel(self, channel: str | None) -> None:
+        while True:
+            entry = self.outbox.next_for(self.planner.state, channel)
+            if entry is None:
+                return
+            now = self.service.clock()
+            if not self.outbox.postable(entry, now, self.tuning.unsaved_grace_seconds):
+                wait = self.tuning.unsaved_grace_seconds - (now - entry.planned_at)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.sync.saved.wait(), max(0.01, wait))
+                continue
+            if not self.service.leading:
+                return
+            self.outbox.in_flight.add(entry.id)
+            try:
+                await self._send(entry)
+            except Exception:
+                self.outbox.in_flight.discard(entry.id)
+                if self._failed(entry):
+                    continue
+                await asyncio.sleep(self._backoff(self._failures.get(entry.id, 1)))
+                continue
+            finally:
+                self.outbox.in_flight.discard(entry.id)
+            self.outbox.complete(self.planner.state, entry.id, self.service.clock())
+            self._failures.pop(entry.id, None)
+            report_outbox_size(self.metrics, self.planner.state)
+            if isinstance(entry.action, PostRoot | PostDigest):
+                # Store the new message's reference at once: the window in which a killed leader's
+                # successor would post this message again is one ledger write, not a debounce more.
+                await self.sync.save()
+            else:
+                self.sync.request_save()
+
+    def _failed(self, entry: OutboxEntry) -> bool:
+        """Log an unexpected failure; True when the entry was given up (a bug that keeps repeating)."""
+        count = self._failures.get(entry.id, 0) + 1
+        self._failures[entry.id] = count
+        log.exception("event=alert_send_failed id=%s attempt=%d", entry.id, count)
+        if count <= _MAX_ENTRY_FAILURES:
+            return False
+        log.error("event=alert_dropped id=%s action=%r (a bug: please report it)", entry.id, entry.action)
+        self.outbox.complete(self.planner.state, entry.id, self.service.clock())
+        self._failures.pop(entry.id, None)
+        return True
+
+    async def _send(self, entry: OutboxEntry) -> None:
+        """Execute one action (see `bot.alerting.actions` for the contract of each)."""
+        action = entry.action
+        sink = self.service.sink
+        planner = self.planner
+        channel = action.channel
+        # After a bug in the diagnosis path, try once more without it: the alert matters more.
+        full = self._failures.get(entry.id, 0) < 2
+        if channel is None and sink.needs_channel:
+            self._no_channel(action)
+            return
+        if isinstance(action, PostRoot):
+            view = await self.composer.root(action.termination, action.group.key.kind, diagnose_pod=full)
+            view = self._with_snooze(view)
+            ref = await sink.post(channel, view)
+            planner.root_posted(action.group, ref)
+            self.composer.remember_root(action.group, view)
+        elif isinstance(action, PostThreadReply):
+            await sink.post(channel, self.composer.reply(action), thread=planner.root_ts(action.group))
+        elif isinstance(action, UpdateRoot):
+            root = planner.root_ts(action.group)
+            if root is None:
+                return  # the root was never confirmed; the replies carry the crashes
+            view = self._with_snooze(await self.composer.root_update(action, diagnose_pod=full))
+            if not await sink.update(root, view):
+                log.info("event=root_not_editable group=%s", action.group.key.id)
+        elif isinstance(action, PostDigest):
+            planner.digest_posted(action.digest, await sink.post(channel, self.composer.digest(action)))
+        else:
+            digest = self.composer.digest(action)
+            known = planner.digest_ts(action.digest)
+            if known is None or not await sink.update(known, digest):
+                planner.digest_posted(action.digest, await sink.post(channel, digest))
+        if self.metrics is not None:
+            self.metrics.messages.labels(kind=_message_kind(action)).inc()
+
+    def _with_snooze(self, view: CrashAlert) -> CrashAlert:
+        termination = view.termination
+        until = self.planner.snoozed_until(termination.namespace, termination.workload, self.service.clock())
+        return replace(view, snoozed_until=until)
+
+    def _no_channel(self, action: Action) -> None:
+        where = (
+            "(storm digest)" if isinstance(action, PostDigest | UpdateDigest) else action.group.key.namespace
+        )
+        if where not in self._warned_channels:
+            self._warned_channels.add(where)
+            log.warning(
+                "event=alert_without_channel namespace=%s: set ALERT_CHANNEL, a namespace_channels entry in "
+                "the config file, or the exitcode-bot/channel annotation",
+                where,
+            )
+        if self.metrics is not None:
+            self.metrics.slack_error("no_channel")
+
+
+def _message_kind(action: Action) -> str:
+    return {
+        PostRoot: "root",
+        PostThreadReply: "reply",
+        UpdateRoot: "root_update",
+        PostDigest: "digest",
+        UpdateDigest: "digest_update",
+    }[type(action)]

@@ -1,0 +1,275 @@
+"""One period of leadership, from loading the ledger to stopping or losing the Lease.
+
+A term owns everything that must not outlive the leadership: the planner and its outbox, the watch, the
+cache of each pod's last version (what `detect_terminations` compares against), the ledger sync and the
+senders. When the term ends, sending stops at once (another replica may lead already) and, on a graceful
+stop only, the planner's state is saved one last time; a cancelled term behaves like a killed process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from bot.alerting import (
+    Action,
+    AlertPlanner,
+    LedgerState,
+    PostRoot,
+    Termination,
+    assess,
+    compact_previous,
+    detect_terminations,
+)
+from bot.alerting.outbox import Outbox
+from bot.diagnosis.ports import ClusterError, JsonDict
+from bot.kube.namespaces import NamespaceAnnotations
+from bot.kube.watch import PodEvent, PodStream, Synced
+
+from .composer import AlertComposer
+from .ledger_sync import LedgerSync
+from .outcomes import account_outcomes
+from .sending import ChannelSenders, report_outbox_size
+
+if TYPE_CHECKING:
+    from .service import AlertService
+
+__all__ = ["LeadershipTerm", "first_of"]
+
+log = logging.getLogger(__package__)  # one logger for the whole service, as operators know it
+
+
+class LeadershipTerm:
+    """One period of leadership: from loading the ledger to stopping (or losing the Lease)."""
+
+    def __init__(self, service: AlertService) -> None:
+        self.service = service
+        self.tuning = service.tuning
+        self.metrics = service.metrics
+        self.planner: AlertPlanner | None = None
+        """Set once the ledger is loaded; the ledger sync and the senders exist from then on."""
+        self.outbox = Outbox()
+        self.composer = AlertComposer(
+            service.knowledge,
+            service._reader,
+            log_lines=service._log_lines,
+            evidence_timeout=service.tuning.evidence_timeout_seconds,
+            clock=service.clock,
+        )
+        self._sync: LedgerSync | None = None
+        self._senders: ChannelSenders | None = None
+        self._cache: dict[str, dict[str, Any]] = {}
+        self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
+        self._namespaces: NamespaceAnnotations | None = None
+
+    @property
+    def _planner(self) -> AlertPlanner:
+        assert self.planner is not None
+        return self.planner
+
+    @property
+    def _ledger(self) -> LedgerSync:
+        assert self._sync is not None
+        return self._sync
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        service = self.service
+        state = await self._load(stop)
+        if state is None:
+            return
+        now = service.clock()
+        if state.horizon is None and not state.alerted:
+            state.horizon = now - self.tuning.first_start_lookback_seconds
+        planner = self.planner = AlertPlanner(service._planner_config, state)
+        self._sync = LedgerSync(service, planner, self.outbox, backoff=self._backoff, wake=self._wake)
+        self._senders = ChannelSenders(
+            service, planner, self.outbox, self.composer, self._sync, backoff=self._backoff
+        )
+        self.outbox.adopt(state)
+        log.info(
+            "event=leading alerted_keys=%d groups=%d outbox=%d snoozes=%d",
+            len(state.alerted),
+            len(state.groups),
+            len(state.outbox),
+            len(state.snoozes),
+        )
+        stream = service._streams()
+        if service._namespaces is not None:
+            self._namespaces = service._namespaces()
+            await self._namespaces.start()
+        loops = [
+            asyncio.create_task(self._watch(stream), name="alert-watch"),
+            asyncio.create_task(self._sync.save_loop(), name="alert-ledger-save"),
+            asyncio.create_task(self._tick_loop(), name="alert-tick"),
+            asyncio.create_task(self._sync.refresh_loop(), name="alert-ledger-refresh"),
+        ]
+        self._wake()
+        ends: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
+        if service.elector is not None:
+            ends.append(asyncio.ensure_future(service.elector.wait_until_not_leader()))
+        try:
+            done, _ = await asyncio.wait([*loops, *ends], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task in loops and not task.cancelled() and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+        finally:
+            for task in ends:
+                task.cancel()
+            await self._shutdown(stream, loops, graceful=not _cancelling())
+
+    async def _shutdown(self, stream: PodStream, loops: list[asyncio.Task[None]], *, graceful: bool) -> None:
+        """Stop sending at once (another replica may lead already), then store what we know."""
+        workers = self._senders.tasks() if self._senders is not None else []
+        for task in [*workers, *loops]:
+            task.cancel()
+        await asyncio.gather(*workers, *loops, return_exceptions=True)
+        await stream.aclose()
+        if self._namespaces is not None:
+            await self._namespaces.aclose()
+        if not graceful or self.planner is None:
+            return
+        try:
+            await asyncio.wait_for(
+                self.service.ledger.save(self.planner.state), self.tuning.final_save_seconds
+            )
+        except (ClusterError, TimeoutError) as error:
+            log.warning("event=final_ledger_save_failed error=%r", error)
+        log.info("event=stopped_leading outbox=%d", len(self.planner.state.outbox))
+
+    async def _load(self, stop: asyncio.Event) -> LedgerState | None:
+        """The ledger, retried with backoff while the cluster cannot be read (None: stopped meanwhile)."""
+        attempt = 0
+        while not stop.is_set() and self.service.leading:
+            try:
+                return await self.service.ledger.load()
+            except ClusterError as error:
+                delay = self._backoff(attempt)
+                log.warning("event=ledger_load_failed retry_in=%.1f error=%r", delay, error.user_message)
+                attempt += 1
+                await first_of(stop, asyncio.sleep(delay))
+        return None
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self.tuning.retry_cap_seconds, 0.5 * 2 ** min(attempt, 16))
+        return self._rng.uniform(ceiling / 2, ceiling)
+
+    async def save_now(self) -> None:
+        """Store the planner's state now (a snooze must be durable before the button says so)."""
+        if not await self._ledger.save():
+            raise ClusterError("The alert ledger could not be written; the snooze is not saved yet.")
+
+    def _wake(self) -> None:
+        if self._senders is not None:
+            self._senders.wake()
+
+    # --- watching -----------------------------------------------------------------------------------------
+
+    async def _watch(self, stream: PodStream) -> None:
+        async for item in stream:
+            if isinstance(item, Synced):
+                self._forget_vanished(item)
+                continue
+            await self._on_pod(item)
+
+    def _forget_vanished(self, synced: Synced) -> None:
+        vanished = [
+            uid
+            for uid, cached in self._cache.items()
+            if synced.covers(cached.get("namespace")) and uid not in synced.uids
+        ]
+        for uid in vanished:
+            del self._cache[uid]
+
+    async def _on_pod(self, event: PodEvent) -> None:
+        pod = event.pod
+        metadata = pod.get("metadata") or {}
+        uid = str(metadata.get("uid") or "")
+        cached = self._cache.get(uid)
+        try:
+            terminations = detect_terminations(cached, pod)
+        except (AttributeError, TypeError, ValueError) as error:
+            log.warning("event=unreadable_pod name=%s error=%r", metadata.get("name"), error)
+            return
+        if event.type == "DELETED":
+            self._cache.pop(uid, None)
+        elif uid:
+            compact = compact_previous(pod)
+            compact["namespace"] = metadata.get("namespace")
+            self._cache[uid] = compact
+        if terminations:
+            await self._plan_terminations(terminations, pod)
+
+    async def _plan_terminations(self, terminations: list[Termination], pod: JsonDict) -> None:
+        service = self.service
+        routing = service._routing
+        namespace = terminations[0].namespace
+        annotations = await self._namespaces.lookup(namespace) if self._namespaces is not None else None
+        now = service.clock()
+        items = assess(
+            terminations,
+            pod,
+            routing.rules,
+            now=now,
+            namespace_annotations=annotations,
+            namespace_map=routing.namespace_map,
+            default_channel=routing.default_channel,
+            snoozes=self._planner.state.snoozes,
+        )
+        plan = self._planner.plan(items, now)
+        account_outcomes(plan, self.metrics)
+        for action in plan.actions:
+            if isinstance(action, PostRoot):
+                self.composer.remember_pod(action.termination, pod)
+        self._enqueue(plan.actions, now)
+
+    def _enqueue(self, actions: Sequence[Action], now: float) -> None:
+        if not actions:
+            return
+        result = self.outbox.add(self._planner.state, actions, now)
+        if result.folded:
+            log.warning(
+                "event=outbox_full folded_replies=%d (their crashes are counted in their roots)",
+                result.folded,
+            )
+        report_outbox_size(self.metrics, self._planner.state)
+        self._ledger.request_save()
+        self._wake()
+
+    # --- periodic work ----------------------------------------------------------------------------------
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.tuning.tick_seconds)
+            now = self.service.clock()
+            self._enqueue(self._planner.tick(now), now)
+            for entry_id in self.outbox.unreadable(self._planner.state):
+                log.error(
+                    "event=outbox_record_unreadable id=%s (written by another version?); dropped", entry_id
+                )
+                self.outbox.complete(self._planner.state, entry_id, now)
+
+
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def first_of(stop: asyncio.Event, work: Awaitable[Any]) -> bool:
+    """Await `work` unless `stop` comes first; True when `work` finished."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    return task.done() and not task.cancelled()
