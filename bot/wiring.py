@@ -10,6 +10,13 @@ The Kubernetes client is built once here, before either mode starts, from the cl
 (KUBECONFIG, ~/.kube/config, in-cluster). Without one the bot still runs: explanations need no cluster,
 and `/exitcode pod|ns` answer with the sentence saying why there is none. It is closed at shutdown.
 
+With a cluster (and WATCH_ENABLED) the crash watcher runs too (`AlertRunner`):
+- Slack mode: it campaigns for the leader Lease and, while it leads, posts alerts; every replica
+  registers the alert buttons, since a click may reach any of them. It starts once Slack accepted the
+  token and stops first at shutdown, releasing the Lease so a standby takes over at once.
+- console mode: alerts print to stdout between the replies, with no Lease and an in-memory ledger (a
+  laptop must never take over the cluster's Lease or write its ledger).
+
 Exit codes: 0 after SIGTERM/SIGINT or end of console input (the bot must never itself exit with the
 137 it explains), 2 for configuration an operator must fix, 1 for anything unexpected.
 """
@@ -19,7 +26,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
 import sys
 from collections.abc import Coroutine
 from functools import cache
@@ -33,8 +42,11 @@ from bot.logs import configure_logging
 from bot.settings import Settings
 
 if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+
+    from bot.alert_service import AlertService, AlertSink
     from bot.diagnose_service import ClusterConnection, DiagnoseService
-    from bot.metrics import BotMetrics
+    from bot.metrics import AlertMetrics, BotMetrics
     from bot.slack import DiagnoseHandler
     from bot.web import RunbookPages
 
@@ -42,6 +54,10 @@ log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_SECONDS = 2.0
 """How long in-flight replies may take to finish at shutdown (Kubernetes allows 30 s; we need far less)."""
+ALERT_SHUTDOWN_SECONDS = 5.0
+"""How long the crash watcher may take to stop (its last ledger write, then the Lease release; normally
+well under a second). After that it is cancelled like a killed process: the standby then takes over
+when the Lease expires instead of at once."""
 
 
 def run_bot(settings: Settings) -> int:
@@ -54,8 +70,7 @@ def run_bot(settings: Settings) -> int:
         cluster = open_cluster(settings)
         try:
             if not settings.slack_enabled:
-                service = build_diagnose_service(settings, knowledge, cluster, config)
-                return asyncio.run(run_console_mode(knowledge, diagnose_service=service))
+                return asyncio.run(run_console_mode(settings, knowledge, cluster=cluster, config=config))
             return asyncio.run(run_slack_mode(settings, knowledge, cluster=cluster, config=config))
         finally:
             cluster.close()
@@ -98,7 +113,8 @@ def open_cluster(settings: Settings) -> ClusterConnection:
     if cluster.api_client is not None:
         log.info("reading the Kubernetes cluster at %s", cluster.api_client.configuration.host)
     else:
-        log.warning("no Kubernetes cluster: /exitcode pod and ns will say so. %s", cluster.problem)
+        alerts = ", and no crash alerts are watched" if settings.watch_enabled else ""
+        log.warning("no Kubernetes cluster: /exitcode pod and ns will say so%s. %s", alerts, cluster.problem)
     return cluster
 
 
@@ -150,18 +166,30 @@ async def run_until_stopped(stop: asyncio.Event, work: asyncio.Task[int]) -> int
 
 
 async def run_console_mode(
-    knowledge: KnowledgeBase, *, diagnose_service: DiagnoseService | None = None
+    settings: Settings,
+    knowledge: KnowledgeBase,
+    *,
+    cluster: ClusterConnection | None = None,
+    config: BotConfig | None = None,
 ) -> int:
-    """Answer stdin lines until end of input or a signal: explanations, and `pod …`/`ns …` through
-    `diagnose_service` (without one, those lines are explained as queries, i.e. answered with usage).
+    """Answer stdin lines until end of input or a signal: explanations, and `pod …`/`ns …` through a
+    `DiagnoseService` over `cluster` (without one, those lines are answered as queries, with usage).
 
-    `output` is also the alert sink of console mode: the crash watcher, when it runs here, prints its
-    alerts with `output.print_alert(text)` between the replies.
+    With a cluster the crash watcher runs meanwhile and prints its alerts between the replies
+    (`ConsoleAlertSink`), with no Lease and no ledger writes. End of input or a signal stops both; exit 0.
     """
+    from bot.alert_service import ConsoleAlertSink
     from bot.console import ConsoleOutput, run_console
     from bot.render.text import reply_text
 
+    config = config if config is not None else BotConfig()
+    diagnose_service = (
+        build_diagnose_service(settings, knowledge, cluster, config) if cluster is not None else None
+    )
     output = ConsoleOutput()
+    alerts = build_alert_runner(
+        settings, knowledge, cluster, config, sink=ConsoleAlertSink(output), console=True
+    )
 
     async def answer(text: str) -> str:
         if diagnose_service is not None:
@@ -175,7 +203,14 @@ async def run_console_mode(
         return reply_text(knowledge.answer(text))
 
     stop = stop_on_signals()
-    return await run_until_stopped(stop, asyncio.ensure_future(run_console(answer, output=output)))
+    if alerts is not None:
+        log.info("watching pods for crashes: alerts print here (console mode: no Lease, no ledger writes)")
+        alerts.start()
+    try:
+        return await run_until_stopped(stop, asyncio.ensure_future(run_console(answer, output=output)))
+    finally:
+        if alerts is not None:
+            await alerts.stop()
 
 
 # --- Slack mode -----------------------------------------------------------------------------------
@@ -203,6 +238,12 @@ class SlackBot:
     `/exitcode pod|ns` are answered by `diagnose` when given, else by a `DiagnoseService` over `cluster`
     (with `config`'s channel access) when given, else with the adapter's "not configured" sentence. The
     caller owns `cluster` and closes it after `close()`.
+
+    `alerts` is the crash watcher when `cluster` is configured and WATCH_ENABLED (else None): built here
+    (a bad WATCH_LABEL_SELECTOR is a `StartupError`), started by `run_slack_mode` with
+    `alerts.start()`, stopped by `close()`. Given a `cluster` (as `run_bot` always does, configured or
+    not), the alert buttons are registered too, on every replica, leader or not; without one a test may
+    register its own.
     """
 
     def __init__(
@@ -245,6 +286,9 @@ class SlackBot:
             tasks=self.tasks,
             diagnose=diagnose,
         )
+        self.alerts = self._build_alerts(settings, knowledge, cluster, config or BotConfig())
+        if cluster is not None:
+            self._register_alert_buttons(knowledge, cluster)
         self.socket: SocketModeConnection | None = None
         if settings.slack_app_token is not None:
             self.socket = SocketModeConnection(
@@ -258,6 +302,47 @@ class SlackBot:
                 ready=self.lifecycle.readiness,
                 runbooks=runbook_pages(knowledge, settings.public_url) if settings.public_url else None,
             )
+        )
+
+    def _build_alerts(
+        self,
+        settings: Settings,
+        knowledge: KnowledgeBase,
+        cluster: ClusterConnection | None,
+        config: BotConfig,
+    ) -> AlertRunner | None:
+        """The watcher posting to Slack, its metrics on this bot's `/metrics`."""
+        from bot.metrics import AlertMetrics
+        from bot.slack.poster import SlackAlertSink
+
+        if not watcher_wanted(settings, cluster):
+            return None
+        metrics = AlertMetrics(self.metrics.registry)
+        sink = SlackAlertSink(self.client, on_error=metrics.slack_error)
+        alerts = build_alert_runner(settings, knowledge, cluster, config, sink=sink, metrics=metrics)
+        if alerts is not None and not settings.alert_channel and not config.namespace_channels:
+            log.warning(
+                "crash alerts have no channel: set ALERT_CHANNEL (or namespace_channels in CONFIG_FILE). "
+                "Until then only pods and namespaces annotated exitcode-bot/channel are alerted; every "
+                "crash is still counted in /metrics"
+            )
+        return alerts
+
+    def _register_alert_buttons(self, knowledge: KnowledgeBase, cluster: ClusterConnection) -> None:
+        """The buttons of alerts, on every replica (a click reaches whichever one Slack or the Service
+        picked), even without a watcher here (WATCH_ENABLED=false, or no cluster configured): alerts
+        posted earlier keep working, and what is missing is said in the reply."""
+        from bot.slack.alert_actions import AlertActions, register_alert_actions
+
+        register_alert_actions(
+            self.app,
+            AlertActions(
+                knowledge=knowledge,
+                tasks=self.tasks,
+                diagnose_pod=self.diagnose_service.diagnose_pod if self.diagnose_service else None,
+                logs=cluster.reader,
+                snoozes=self.alerts.service.snoozes if self.alerts is not None else None,
+            ),
         )
 
     @property
@@ -283,8 +368,12 @@ class SlackBot:
         self.lifecycle.started = True
 
     async def close(self) -> None:
-        """Stop taking requests, let replies in flight finish briefly, close connections; bounded."""
+        """Stop taking requests, let replies in flight finish briefly, close connections; bounded.
+
+        The watcher stops alongside (bounded by `ALERT_SHUTDOWN_SECONDS`), releasing the Lease as early
+        as it can so a standby replica takes over while this one is still draining."""
         self.lifecycle.stopping = True
+        alerts = asyncio.ensure_future(self.alerts.stop()) if self.alerts is not None else None
         steps: list[Coroutine[Any, Any, None]] = []
         if self.socket is not None:
             steps.append(self.socket.close())
@@ -294,6 +383,8 @@ class SlackBot:
                 await asyncio.wait_for(step, timeout=SHUTDOWN_GRACE_SECONDS + 1)
             except Exception as error:  # shutdown must finish; a stuck step is logged, not awaited forever
                 log.warning("shutdown step did not finish cleanly: %r", error)
+        if alerts is not None:
+            await alerts
 
 
 async def run_slack_mode(
@@ -326,6 +417,8 @@ async def run_slack_mode(
                 bot.mode,
                 server.port,
             )
+            if bot.alerts is not None:
+                bot.alerts.start()
             await waiter
         else:
             starting.cancel()
@@ -337,6 +430,132 @@ async def run_slack_mode(
         except Exception as error:
             log.warning("web server did not stop cleanly: %r", error)
     return EXIT_OK
+
+
+# --- crash alerts ---------------------------------------------------------------------------------
+
+
+class AlertRunner:
+    """The crash watcher of this process: `start()` once the bot is up, `stop()` at shutdown (bounded).
+
+    It owns the watch's `ApiClient`: a watch holds its connection for minutes, so it gets a connection
+    pool of its own and cannot starve the slash commands' reads, the Lease renewals or the ledger writes.
+    """
+
+    def __init__(self, service: AlertService, watch_client: ApiClient) -> None:
+        self.service = service
+        self._watch_client = watch_client
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Run the service in the background (it waits for the Lease first, unless in console mode)."""
+        if self._task is None and not self._stop.is_set():
+            self._task = asyncio.create_task(self.service.run(self._stop), name="crash-alerts")
+            self._task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or self._stop.is_set():
+            return
+        error = task.exception()
+        log.error("the crash watcher stopped unexpectedly; slash commands still work", exc_info=error)
+
+    async def stop(self, grace_seconds: float = ALERT_SHUTDOWN_SECONDS) -> None:
+        """Stop watching, store the ledger, release the Lease: within `grace_seconds`, else cancel it
+        (as a crash: no release)."""
+        self._stop.set()
+        task = self._task
+        if task is not None and not task.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(task), grace_seconds)
+            except TimeoutError:
+                log.warning("the crash watcher did not stop within %g s; cancelled", grace_seconds)
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            except Exception:  # a failure while stopping must not stop the rest of the shutdown
+                log.exception("the crash watcher failed while stopping")
+        self._watch_client.close()  # type: ignore[no-untyped-call]
+
+
+def watcher_wanted(settings: Settings, cluster: ClusterConnection | None) -> bool:
+    """The watcher runs with a configured cluster and WATCH_ENABLED (without a cluster `open_cluster`
+    has said so already)."""
+    if cluster is None or cluster.api_client is None:
+        return False
+    if not settings.watch_enabled:
+        log.info("crash alerts are off (WATCH_ENABLED=false)")
+        return False
+    return True
+
+
+def build_alert_runner(
+    settings: Settings,
+    knowledge: KnowledgeBase,
+    cluster: ClusterConnection | None,
+    config: BotConfig,
+    *,
+    sink: AlertSink,
+    metrics: AlertMetrics | None = None,
+    console: bool = False,
+) -> AlertRunner | None:
+    """The watcher for these settings, or None when it does not run (see `watcher_wanted`).
+
+    `console=True`: no leader election and an in-memory ledger. Raises `StartupError` for a
+    WATCH_LABEL_SELECTOR that does not parse.
+    """
+    from bot.alert_service import AlertConfigError, build_alert_service
+
+    if not watcher_wanted(settings, cluster):
+        return None
+    assert cluster is not None and cluster.api_client is not None
+    identity = lease_identity()
+    watch_client = watch_api_client(cluster.api_client)
+    try:
+        service = build_alert_service(
+            settings,
+            knowledge,
+            cluster.api_client,
+            sink=sink,
+            metrics=metrics,
+            reader=cluster.reader,
+            namespace_channels=config.namespace_channels,
+            leader_election=not console,
+            persistent_ledger=not console,
+            identity=identity,
+            stream_api_client=watch_client,
+        )
+    except AlertConfigError as error:
+        watch_client.close()  # type: ignore[no-untyped-call]
+        raise StartupError(str(error)) from None
+    if not console:
+        log.info(
+            "crash alerts on: the replica holding Lease %s/%s watches and posts; this one is %s",
+            settings.pod_namespace,
+            settings.lease_name,
+            identity,
+        )
+    return AlertRunner(service, watch_client)
+
+
+def watch_api_client(api_client: ApiClient) -> ApiClient:
+    """A second client over the same `Configuration` (so in-cluster token rotation and kubeconfig auth
+    apply to both), with a connection pool of its own for the long-lived watch."""
+    from kubernetes.client import ApiClient
+
+    client = ApiClient(configuration=api_client.configuration)
+    client.user_agent = api_client.user_agent
+    return client
+
+
+def lease_identity() -> str:
+    """This process as a Lease candidate: `<hostname>_<pid>`.
+
+    In Kubernetes the hostname is the pod name and the bot is PID 1, so a container restarted in the
+    same pod is the same candidate and takes its own unexpired Lease back at once; two processes on one
+    machine (development, the tests) are still two candidates, never two leaders by one name.
+    """
+    return f"{socket.gethostname() or 'exitcode-bot'}_{os.getpid()}"
 
 
 # --- runbook pages --------------------------------------------------------------------------------

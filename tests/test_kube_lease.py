@@ -152,6 +152,53 @@ async def test_a_released_lease_is_taken_over_at_once(election: Election) -> Non
     assert spec["holderIdentity"] == "bot-b" and spec["leaseTransitions"] == 1
 
 
+async def test_stopping_during_a_slow_renew_still_releases_so_the_standby_leads_at_once(
+    election: Election,
+) -> None:
+    """A renew on the wire when shutdown begins is applied by the apiserver even if the leader gives up
+    on it; the release must be written over that renewed Lease, not fail with 409 and leave the
+    standby waiting out a 30-second lease."""
+    first = election.candidate("bot-a", lease_duration=30.0, renew_interval=0.2)
+    await first.start()
+    await asyncio.wait_for(first.wait_until_leader(), WAIT)
+    second = election.candidate("bot-b", lease_duration=30.0)
+    await second.start()
+    await asyncio.sleep(0.1)
+    assert not second.is_leader
+
+    updates_before = election.fake.requests.count("update", "leases")
+    # The next two Lease writes (the renew, then the release) each take half a second: the renew
+    # reaches the apiserver first, so it is applied first.
+    election.fake.faults.delay(0.5, verb="update", resource="leases", times=2)
+    await eventually(
+        "a renew in flight", lambda: election.fake.requests.count("update", "leases") > updates_before
+    )
+    await first.stop()
+    await asyncio.wait_for(second.wait_until_leader(), 5.0)  # the lease would expire only after 30 s
+
+    assert election.log == ["bot-a started", "bot-a stopped", "bot-b started"]
+    spec = election.lease()
+    assert spec["holderIdentity"] == "bot-b" and spec["leaseTransitions"] == 1
+
+
+async def test_a_release_that_meets_a_conflict_reads_the_lease_again_and_still_releases(
+    election: Election,
+) -> None:
+    first = election.candidate("bot-a", lease_duration=30.0)  # renews every 10 s: none during the test
+    await first.start()
+    await asyncio.wait_for(first.wait_until_leader(), WAIT)
+    second = election.candidate("bot-b", lease_duration=30.0)
+    await second.start()
+    await asyncio.sleep(0.1)
+
+    election.fake.faults.fail("update", "leases", 409, times=1)  # the Lease changed under the release
+    await first.stop()
+    await asyncio.wait_for(second.wait_until_leader(), 5.0)
+
+    assert election.lease()["holderIdentity"] == "bot-b"
+    assert election.log == ["bot-a started", "bot-a stopped", "bot-b started"]
+
+
 async def test_a_standby_takes_over_after_the_leader_dies_without_releasing(election: Election) -> None:
     first = election.candidate("bot-a")
     process = asyncio.create_task(first.run())

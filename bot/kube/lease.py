@@ -17,6 +17,11 @@ node dies is a missed crash. The Lease protocol (what client-go's `leaderelectio
   that Lease expires: a leader that dies without releasing is replaced within the lease duration.
 - **release** on shutdown: the leader stops leading first, then clears `holderIdentity` (and sets a
   1-second duration, as client-go does), so a standby takes over at its next poll instead of waiting.
+  A renew already on the wire is let finish first (bounded by `STOP_GRACE_SECONDS`): cancelling it
+  would not stop the apiserver from applying it, and the release, written with the resourceVersion from
+  before that renew, would then get `409 Conflict` and leave the standby waiting for the expiry. If the
+  release still meets a 409 (a renew that timed out here but landed there), the Lease is read again and
+  released with the current resourceVersion, provided this identity still holds it.
 
 The expiry check compares the holder's `renewTime` with the local clock, so nodes' clocks must agree to
 well within `lease_duration - renew_deadline` (NTP does that; Kubernetes itself assumes it).
@@ -61,6 +66,8 @@ JsonDict = dict[str, Any]
 _COLLECTION_PATH = "/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
 _OBJECT_PATH = _COLLECTION_PATH + "/{name}"
 _EXPIRY_SLACK_SECONDS = 0.05  # wake this long after a lease's expiry, so it has expired by then
+STOP_GRACE_SECONDS = 2.0
+"""Longest `stop()` waits for a Lease call in flight (a pod's shutdown must stay within seconds)."""
 
 
 def format_micro_time(epoch_seconds: float) -> str:
@@ -184,17 +191,25 @@ class LeaseElector:
             self._task = asyncio.create_task(self.run(), name=f"lease-{self.name}")
 
     async def stop(self, *, release: bool = True) -> None:
-        """Stop campaigning; if leading, step down and (by default) release the Lease at once."""
+        """Stop campaigning; if leading, step down and (by default) release the Lease at once.
+
+        A call in flight (a renew) is let finish, for at most `STOP_GRACE_SECONDS`, so the release is
+        written over the Lease as it now is; only then is the campaign cancelled.
+        """
         was_leading = self._leading
         self._stopping = True
         self._wake.set()
         task, self._task = self._task, None
         if task is not None:
+            if release:  # without a release there is nothing to keep consistent: stop at once
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(task), min(self._timeout, STOP_GRACE_SECONDS))
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        held = was_leading or self._leading  # the round let finish may have just acquired it
         self._stop_leading("shutting down")
-        if release and was_leading:
+        if release and held:
             await self._release()
 
     async def __aenter__(self) -> Self:
@@ -210,11 +225,13 @@ class LeaseElector:
         """Campaign and renew until cancelled (cancellation does not release: see `stop()`)."""
         try:
             while not self._stopping:
+                self._wake.clear()  # before the round: a stop() during the round must end the wait
                 if self._leading:
                     await self._renew_or_step_down()
                 else:
                     await self._try_acquire()
-                self._wake.clear()
+                if self._stopping:
+                    break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), max(0.0, self._next_attempt_in))
         except asyncio.CancelledError:
@@ -295,10 +312,34 @@ class LeaseElector:
         return True
 
     async def _release(self) -> None:
-        lease = self._lease
-        if lease is None:
+        """Clear the holder so a standby leads at its next poll. A 409 means the Lease changed since our
+        last successful write (a renew that timed out here but was applied): read it again and, if we
+        still hold it, release that version. Failing is not fatal: the standby then waits for expiry."""
+        for _attempt in range(2):
+            if self._lease is None and await self._reload_mine() is not True:
+                return  # someone else holds it now, or it cannot be read: nothing of ours to release
+            lease = self._lease
+            assert lease is not None
+            try:
+                await self._write(self._released(lease, self._clock()), create=False)
+            except _Lost:
+                self._lease = None
+                continue
+            except ClusterError as error:
+                log.warning("releasing Lease %s/%s failed: %s", self.namespace, self.name, error)
+                return
+            self._lease = None
+            log.info("%s released Lease %s/%s", self.identity, self.namespace, self.name)
             return
-        now = self._clock()
+        log.warning(
+            "releasing Lease %s/%s failed: it kept changing (409 Conflict); the standby takes over when it "
+            "expires",
+            self.namespace,
+            self.name,
+        )
+
+    @staticmethod
+    def _released(lease: JsonDict, now: float) -> JsonDict:
         spec = dict(lease.get("spec") or {})
         spec.update(
             holderIdentity="",
@@ -306,15 +347,7 @@ class LeaseElector:
             acquireTime=format_micro_time(now),
             renewTime=format_micro_time(now),
         )
-        released = {**lease, "spec": spec}
-        try:
-            await self._write(released, create=False)
-        except (ClusterError, _Lost) as error:
-            # Not fatal: the standby takes over when the Lease expires instead of at once.
-            log.warning("releasing Lease %s/%s failed: %s", self.namespace, self.name, error)
-            return
-        self._lease = None
-        log.info("%s released Lease %s/%s", self.identity, self.namespace, self.name)
+        return {**lease, "spec": spec}
 
     # --- Lease objects ------------------------------------------------------------------------------------
 
