@@ -26,9 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
-import socket
 import sys
 from collections.abc import Coroutine
 from functools import cache
@@ -504,13 +502,18 @@ def build_alert_runner(
     `console=True`: no leader election and an in-memory ledger. Raises `StartupError` for a
     WATCH_LABEL_SELECTOR that does not parse.
     """
-    from bot.alert_service import AlertConfigError, build_alert_service
+    from bot.alert_service.build import (
+        AlertConfigError,
+        build_alert_service,
+        default_identity,
+        sibling_client,
+    )
 
     if not watcher_wanted(settings, cluster):
         return None
     assert cluster is not None and cluster.api_client is not None
-    identity = lease_identity()
-    watch_client = watch_api_client(cluster.api_client)
+    identity = default_identity()
+    watch_client = sibling_client(cluster.api_client)
     try:
         service = build_alert_service(
             settings,
@@ -536,26 +539,6 @@ def build_alert_runner(
             identity,
         )
     return AlertRunner(service, watch_client)
-
-
-def watch_api_client(api_client: ApiClient) -> ApiClient:
-    """A second client over the same `Configuration` (so in-cluster token rotation and kubeconfig auth
-    apply to both), with a connection pool of its own for the long-lived watch."""
-    from kubernetes.client import ApiClient
-
-    client = ApiClient(configuration=api_client.configuration)
-    client.user_agent = api_client.user_agent
-    return client
-
-
-def lease_identity() -> str:
-    """This process as a Lease candidate: `<hostname>_<pid>`.
-
-    In Kubernetes the hostname is the pod name and the bot is PID 1, so a container restarted in the
-    same pod is the same candidate and takes its own unexpired Lease back at once; two processes on one
-    machine (development, the tests) are still two candidates, never two leaders by one name.
-    """
-    return f"{socket.gethostname() or 'exitcode-bot'}_{os.getpid()}"
 
 
 # --- runbook pages --------------------------------------------------------------------------------

@@ -170,6 +170,10 @@ def bot_env(**overrides: str) -> dict[str, str]:
     }
     env["PYTHONPATH"] = str(REPO_ROOT)
     env["PYTHONUNBUFFERED"] = "1"
+    # Never the developer's real cluster: a bot with a cluster also starts the crash watcher. Tests that
+    # want one pass KUBECONFIG pointing at the fake API server.
+    env["KUBECONFIG"] = str(REPO_ROOT / "tests" / "no-such-kubeconfig")
+    env.pop("KUBERNETES_SERVICE_HOST", None)
     env.update(overrides)
     return env
 

@@ -23,7 +23,7 @@ from tests.deploy_rbac import BASE_DIR, CLUSTER_WIDE, granted_permissions, rende
 from tests.fakes.kube_faults import REQUEST_LOG_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
-CLUSTER_FACING = ("test_kube_*.py", "test_diagnose_*.py", "test_alert_*.py")
+CLUSTER_FACING = ("test_kube_*.py", "test_diagnose_*.py", "test_alert_*.py", "test_main_alerts.py")
 # Objects the bot keeps in its own namespace: granted by the Role there, never cluster-wide.
 OWN_NAMESPACE_RESOURCES = {("", "configmaps"), ("coordination.k8s.io", "leases")}
 BOT_PRODUCT = USER_AGENT.split("/", 1)[0]

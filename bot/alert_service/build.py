@@ -6,6 +6,7 @@ ConfigMap)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -29,7 +30,7 @@ from .service import AlertRouting, AlertService
 from .sinks import AlertSink
 from .tuning import AlertTuning
 
-__all__ = ["AlertConfigError", "build_alert_service", "default_identity", "run_alerting"]
+__all__ = ["AlertConfigError", "build_alert_service", "default_identity", "run_alerting", "sibling_client"]
 
 
 class AlertConfigError(ValueError):
@@ -37,8 +38,13 @@ class AlertConfigError(ValueError):
 
 
 def default_identity() -> str:
-    """The Lease holder's name: the pod's hostname, which Kubernetes sets to the pod name."""
-    return socket.gethostname() or "exitcode-bot"
+    """This process as a Lease candidate: `<hostname>_<pid>`.
+
+    In Kubernetes the hostname is the pod name and the bot is PID 1, so a container restarted in the
+    same pod is the same candidate and takes its own unexpired Lease back at once; two processes on one
+    machine (development, the tests) are still two candidates, never two leaders by one name.
+    """
+    return f"{socket.gethostname() or 'exitcode-bot'}_{os.getpid()}"
 
 
 def build_alert_service(
@@ -76,7 +82,7 @@ def build_alert_service(
         storm_threshold=settings.storm_threshold,
         digest_update_seconds=tuning.digest_update_seconds,
     )
-    watch_client = stream_api_client or _sibling_client(api_client)
+    watch_client = stream_api_client or sibling_client(api_client)
     watch_settings = tuning.watch or WatchSettings(request_timeout_seconds=settings.kube_timeout_seconds)
     hooks = WatchHooks(
         on_event=metrics.watch_event if metrics is not None else WatchHooks().on_event,
@@ -158,7 +164,7 @@ async def run_alerting(
     await service.run(stop)
 
 
-def _sibling_client(api_client: ApiClient) -> ApiClient:
+def sibling_client(api_client: ApiClient) -> ApiClient:
     """A second client with the same configuration: the watch holds its connections for minutes and must
     not take the pool's slots from the ledger, the Lease and the diagnosis reads."""
     client = ApiClient(configuration=api_client.configuration)
