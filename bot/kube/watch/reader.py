@@ -1,0 +1,317 @@
+"""The blocking list/watch loop of one scope, run on its own daemon thread.
+
+This is the part that talks HTTP: list in pages, then watch from the list's resourceVersion with
+bookmarks; resume after a drop or a clean end; relist after `410 Gone`; wait with backoff while the
+apiserver is away. The body is read raw (`_preload_content=False`) and split into lines here, and only
+the event type and resourceVersion are picked out: the JSON of each event is decoded by the consumer
+(see `_deliver`). `interrupt()` lets `aclose()` unblock a read on a quiet watch at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import threading
+from collections.abc import Callable
+from typing import Any, Generic
+
+from kubernetes.client.exceptions import ApiException
+
+from bot.kube.errors import ApiCall
+
+from .events import EVENT_TYPES, E, EventFactory, EventType, JsonDict, RestartReason, Synced
+from .handover import Batch, RawEvent, Restart, Sink
+from .outage import Dropped, Expired, OutageLog, StreamError, classify, describe_scope
+from .settings import WatchSettings
+
+# The package's logger (bot.kube.watch), so operators' and tests' filters match every part of the watch.
+log = logging.getLogger(__name__.rpartition(".")[0])
+
+ListCall = Callable[..., Any]
+
+_EVENT_HEAD = re.compile(r'\{"type":"(ADDED|MODIFIED|DELETED)","object":')
+_RESOURCE_VERSION = re.compile(r'"resourceVersion":"([^"\\]*)"')
+_TYPES: dict[str, EventType] = {"ADDED": "ADDED", "MODIFIED": "MODIFIED", "DELETED": "DELETED"}
+
+
+class ScopeReader(Generic[E]):
+    """The blocking list/watch loop of one scope, run on its own thread."""
+
+    def __init__(
+        self,
+        *,
+        resource: str,
+        scope: str | None,
+        list_call: ListCall,
+        label_selector: str | None,
+        make_event: EventFactory[E],
+        settings: WatchSettings,
+        sink: Sink[E],
+        stopping: threading.Event,
+    ) -> None:
+        self.resource = resource
+        self.scope = scope
+        self.resource_version: str | None = None
+        self._list_call = list_call
+        self._selector = {"label_selector": label_selector} if label_selector else {}
+        self._make_event = make_event
+        self._settings = settings
+        self._sink = sink
+        self._stopping = stopping
+        self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
+        self._active: Any = None  # the urllib3 response being read, for `interrupt()`
+        self._active_lock = threading.Lock()
+        self._phase = "list"  # the verb in progress, for error sentences
+        self._where = describe_scope(scope)
+        self._last_seen: str | None = None  # resourceVersion of the last line `_decode` read
+        self._progressed = False  # whether the current attempt delivered anything
+        self._outage = OutageLog(resource, scope)
+
+    # --- the loop -------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        attempt = 0
+        relist = False
+        while not self._stopping.is_set():
+            self._progressed = False
+            error: BaseException | None = None
+            try:
+                if self.resource_version is None:
+                    self._list(relist)
+                    if self._stopping.is_set():
+                        return
+                reason = self._watch()
+            except Expired:
+                reason = RestartReason.EXPIRED
+            except Exception as caught:  # every cluster failure is retried; nothing leaves the thread
+                error = caught
+                reason = classify(caught, self._call(), self._settings.request_timeout_seconds)
+            if self._stopping.is_set():
+                return
+            if reason is RestartReason.EXPIRED:
+                self.resource_version = None
+                relist = True
+            if error is not None:
+                self._outage.failed(
+                    error,
+                    reason,
+                    call=self._call(),
+                    request_timeout=self._settings.request_timeout_seconds,
+                    resource_version=self.resource_version,
+                )
+            if not self._sink.put([Restart(reason)]):
+                return
+            if self._progressed:
+                attempt = 0
+                if reason in (RestartReason.CLOSED, RestartReason.EXPIRED):
+                    continue  # a normal end, or a relist: no reason to wait
+            delay = self._settings.backoff.delay(attempt, self._rng)
+            attempt += 1
+            if self._stopping.wait(delay):
+                return
+
+    def _connected(self) -> None:
+        """The apiserver answered: the next failure is a new incident, logged as such."""
+        self._outage.connected(self._phase)
+
+    def _call(self) -> ApiCall:
+        return ApiCall(self._phase, self.resource, self.scope)
+
+    # --- list -----------------------------------------------------------------------------------------
+
+    def _list(self, relist: bool) -> None:
+        """Deliver every object as an ADDED event, then `Synced`; sets the resume resourceVersion."""
+        uids: set[str] = set()
+        token: str | None = None
+        resource_version = ""
+        restarted = False
+        while True:
+            paging: dict[str, Any] = {"limit": self._settings.page_size}
+            if token:
+                paging["_continue"] = token
+            try:
+                body = self._read_page(paging)
+            except ApiException as error:
+                if error.status == 410 and token and not restarted:
+                    # The continue token outlived the apiserver's window: start the list over once.
+                    restarted, token, uids = True, None, set()
+                    continue
+                raise
+            metadata = body.get("metadata") or {}
+            resource_version = str(metadata.get("resourceVersion") or resource_version)
+            batch: Batch[E] = []
+            kind = str(body.get("kind") or "").removesuffix("List")
+            api_version = str(body.get("apiVersion") or "")
+            for item in body.get("items") or ():
+                item.setdefault("kind", kind)  # list items lack them; a watched object has them
+                item.setdefault("apiVersion", api_version)
+                uid = (item.get("metadata") or {}).get("uid")
+                if uid:
+                    uids.add(str(uid))
+                batch.append(self._make_event("ADDED", item, relist))
+            if batch and not self._sink.put(batch):
+                return
+            self._progressed = True
+            token = metadata.get("continue") or None
+            if not token:
+                break
+        synced = Synced(self.scope, frozenset(uids), relist, resource_version)
+        if self._sink.put([synced]):
+            self.resource_version = resource_version
+
+    def _read_page(self, paging: dict[str, Any]) -> JsonDict:
+        timeout = self._settings.request_timeout_seconds
+        self._phase = "list"
+        response = self._list_call(
+            **self._selector, **paging, _preload_content=False, _request_timeout=(timeout, timeout)
+        )
+        self._set_active(response)
+        self._connected()
+        try:
+            raw = response.data
+        finally:
+            self._set_active(None)
+            response.release_conn()
+        body = json.loads(raw)
+        if not isinstance(body, dict):
+            raise StreamError(f"the list of {self.resource} {self._where} is not a JSON object")
+        return body
+
+    # --- watch ----------------------------------------------------------------------------------------
+
+    def _watch(self) -> RestartReason:
+        """Stream events until the apiserver ends the watch (CLOSED); failures raise."""
+        settings = self._settings
+        self._phase = "watch"
+        response = self._list_call(
+            **self._selector,
+            watch=True,
+            resource_version=self.resource_version,
+            allow_watch_bookmarks=True,
+            timeout_seconds=settings.watch_timeout_seconds,
+            _preload_content=False,
+            _request_timeout=(settings.request_timeout_seconds, settings.watch_read_timeout),
+        )
+        self._set_active(response)
+        self._connected()
+        try:
+            buffer = bytearray()
+            for chunk in response.stream(amt=None, decode_content=True):
+                buffer += chunk
+                end = buffer.rfind(b"\n")
+                if end < 0:
+                    continue
+                # Decoded once per read, not per line: a newline never splits a UTF-8 sequence.
+                complete = buffer[:end].decode("utf-8", "replace")
+                del buffer[: end + 1]
+                self._progressed = True
+                if not self._deliver(complete):
+                    break
+        except (Expired, StreamError):
+            raise
+        except Exception as error:  # reset, incomplete chunk, read timeout: the stream broke
+            raise Dropped from error
+        finally:
+            self._set_active(None)
+            _close(response)
+        return RestartReason.CLOSED
+
+    def _deliver(self, lines: str) -> bool:
+        """Hand complete lines over and advance the resume point. False when stopping.
+
+        An ADDED/MODIFIED/DELETED line goes over as its text, decoded on the consumer's side: this
+        thread only finds the event type at the head and the first `"resourceVersion":"…"`, which for
+        every Kubernetes object is its own (the apiserver writes `metadata` before `spec`/`status`,
+        and `resourceVersion` before any nested object). Decoding where the event is used keeps the
+        two threads from trading the GIL per event, which cost more than the decoding itself
+        (`bench/watch_detect.py`). Anything else (BOOKMARK, ERROR, an unusual layout) is decoded here.
+        """
+        batch: Batch[E] = []
+        append = batch.append
+        resource_version = self.resource_version
+        head_match = _EVENT_HEAD.match
+        version_search = _RESOURCE_VERSION.search
+        last_version: str | None = None
+        try:
+            for line in lines.split("\n"):
+                head = head_match(line)
+                if head is not None:
+                    found = version_search(line, head.end())
+                    if found is not None:
+                        last_version = found.group(1)
+                        append(RawEvent(_TYPES[head.group(1)], line))
+                        continue
+                if not line or line.isspace():
+                    continue
+                if last_version is not None:
+                    resource_version, last_version = last_version, None
+                event = self._decode(line)
+                if event is not None:
+                    append(event)
+                resource_version = self._last_seen or resource_version
+        finally:
+            if last_version is not None:
+                resource_version = last_version
+            # What was read before a failure is delivered, and the resume point is right after it.
+            delivered = not batch or self._sink.put(batch)
+            if delivered:
+                self.resource_version = resource_version
+        return delivered
+
+    def _decode(self, line: str) -> E | None:
+        """Decode one line here (BOOKMARK, ERROR, or a layout the fast path does not recognise)."""
+        self._last_seen = None
+        try:
+            event = json.loads(line)
+            kind = event["type"]
+            obj = event["object"]
+            if kind == "ERROR":
+                self._raise_status(obj)
+            metadata = obj.get("metadata")
+            if metadata:
+                self._last_seen = metadata.get("resourceVersion") or None
+        except (ValueError, LookupError, TypeError, AttributeError) as error:
+            raise StreamError(
+                f"the watch of {self.resource} {self._where} sent an unreadable event "
+                f"({type(error).__name__}: {error})"
+            ) from None
+        return self._make_event(kind, obj, False) if kind in EVENT_TYPES else None
+
+    def _raise_status(self, status: Any) -> None:
+        code = status.get("code") if isinstance(status, dict) else None
+        if code == 410:
+            raise Expired
+        message = status.get("message") if isinstance(status, dict) else None
+        raise StreamError(
+            f"the watch of {self.resource} {self._where} ended with an error (code {code}): {message}"
+        )
+
+    # --- stopping -------------------------------------------------------------------------------------
+
+    def _set_active(self, response: Any) -> None:
+        with self._active_lock:
+            self._active = response
+        if response is not None and self._stopping.is_set():
+            self.interrupt()
+
+    def interrupt(self) -> None:
+        """Called from the loop's thread: unblock a read in progress by shutting the socket for reading."""
+        with self._active_lock:
+            response = self._active
+        if response is None:
+            return
+        try:
+            response.shutdown()
+        except Exception:  # already released, or no socket: nothing is blocked on it
+            log.debug("could not shut down the %s watch connection", self.resource, exc_info=True)
+
+
+def _close(response: Any) -> None:
+    """Close the connection rather than pool it: after an interrupted or broken stream it is unusable."""
+    try:
+        response.close()
+        response.release_conn()
+    except Exception:
+        log.debug("closing a watch response failed", exc_info=True)

@@ -1,0 +1,183 @@
+"""The async side: one iterator over the reader threads of every scope, owned by the event loop.
+
+`ResourceStream` starts one `ScopeReader` thread per scope, merges their batches into one async
+iterator, decodes each raw event where it is consumed, reports events and restarts to `WatchHooks`, and
+on `aclose()` interrupts and joins the threads. Per scope, events come in the apiserver's order; scopes
+interleave. It is generic over the resource so the namespace cache reuses it (see `PodStream` for pods).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from collections import deque
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Generic, Self
+
+from .events import E, EventFactory, Synced, WatchHooks
+from .handover import END, End, RawEvent, Restart, Sink
+from .reader import ListCall, ScopeReader
+from .settings import WatchSettings
+
+# The package's logger (bot.kube.watch), so operators' and tests' filters match every part of the watch.
+log = logging.getLogger(__name__.rpartition(".")[0])
+
+_JSON = json.JSONDecoder()
+
+
+class ResourceStream(Generic[E]):
+    """List + watch of one resource over one or more scopes, merged into one async iterator.
+
+    `list_calls` maps each scope (a namespace, or None for all) to the client's list method for it, e.g.
+    `{None: core.list_pod_for_all_namespaces}` or `{"shop": partial(core.list_namespaced_pod, "shop")}`.
+    `make_event(type, object, relist)` builds the yielded event (e.g. `PodEvent`).
+    """
+
+    def __init__(
+        self,
+        *,
+        resource: str,
+        list_calls: dict[str | None, ListCall],
+        make_event: EventFactory[E],
+        label_selector: str | None = None,
+        hooks: WatchHooks | None = None,
+        settings: WatchSettings | None = None,
+    ) -> None:
+        self._resource = resource
+        self._list_calls = dict(list_calls)
+        self._make_event = make_event
+        self._label_selector = label_selector
+        self._hooks = hooks or WatchHooks()
+        self._settings = settings or WatchSettings()
+        self._stopping = threading.Event()
+        self._readers: list[ScopeReader[E]] = []
+        self._threads: list[threading.Thread] = []
+        self._sink: Sink[E] | None = None
+        self._pending: deque[E | Synced | Restart | End | RawEvent] = deque()
+        self._closed = False
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the reader threads (iteration starts them too). Needs a running event loop."""
+        if self._sink is not None:
+            return
+        if self._closed:
+            raise RuntimeError("this stream was closed; make a new one")
+        sink: Sink[E] = Sink(asyncio.get_running_loop(), self._settings.max_pending_batches, self._stopping)
+        self._sink = sink
+        for scope, list_call in self._list_calls.items():
+            reader = ScopeReader(
+                resource=self._resource,
+                scope=scope,
+                list_call=list_call,
+                label_selector=self._label_selector,
+                make_event=self._make_event,
+                settings=self._settings,
+                sink=sink,
+                stopping=self._stopping,
+            )
+            name = f"watch-{self._resource}-{scope or 'all'}"
+            thread = threading.Thread(target=self._run_reader, args=(reader,), name=name, daemon=True)
+            self._readers.append(reader)
+            self._threads.append(thread)
+            thread.start()
+
+    @staticmethod
+    def _run_reader(reader: ScopeReader[E]) -> None:
+        try:
+            reader.run()
+        except Exception:  # a bug, not a cluster problem: say so loudly, the other scopes carry on
+            log.exception("the %s watch %s stopped unexpectedly", reader.resource, reader.scope or "")
+
+    async def aclose(self) -> None:
+        """Stop the readers, join their threads, end the iteration. Safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stopping.set()
+        for reader in self._readers:
+            reader.interrupt()
+        threads = list(self._threads)
+        if threads:
+            await asyncio.to_thread(_join, threads, self._settings.join_timeout_seconds)
+        if self._sink is not None:
+            self._sink.queue.put_nowait([END])
+
+    async def __aenter__(self) -> Self:
+        self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # --- iteration ------------------------------------------------------------------------------------
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> E | Synced:
+        pending = self._pending
+        while True:
+            while pending:
+                item = pending.popleft()
+                if isinstance(item, RawEvent):
+                    event = self._decode(item)
+                    if event is None:
+                        continue
+                    self._hooks.on_event(item.type)
+                    return event
+                if isinstance(item, Synced):
+                    return item
+                if isinstance(item, Restart):
+                    self._hooks.on_restart(item.reason.value)
+                    continue
+                if isinstance(item, End):
+                    pending.clear()
+                    raise StopAsyncIteration
+                self._hooks.on_event(getattr(item, "type", ""))
+                return item
+            if self._sink is None:
+                if self._closed:
+                    raise StopAsyncIteration
+                self.start()
+            assert self._sink is not None
+            if self._closed and self._sink.queue.empty():
+                raise StopAsyncIteration
+            pending.extend(await self._sink.get())
+
+    def _decode(self, raw: RawEvent) -> E | None:
+        try:
+            obj = _JSON.raw_decode(raw.line)[0]["object"]
+        except (ValueError, LookupError, TypeError) as error:
+            # Its resourceVersion was already passed, so it cannot be fetched again: say so loudly.
+            log.error("skipped an unreadable %s watch event (%s): %.200r", self._resource, error, raw.line)
+            return None
+        return self._make_event(raw.type, obj, False)
+
+    # --- introspection --------------------------------------------------------------------------------
+
+    def resource_version(self, scope: str | None = None) -> str | None:
+        """Where the watch of `scope` would resume now (None before its first list completed)."""
+        for reader in self._readers:
+            if reader.scope == scope:
+                return reader.resource_version
+        return None
+
+    @property
+    def scopes(self) -> list[str | None]:
+        return list(self._list_calls)
+
+
+def _join(threads: Sequence[threading.Thread], timeout: float) -> None:
+    for thread in threads:
+        thread.join(timeout)
+        if thread.is_alive():
+            log.warning(
+                "watch thread %s did not stop within %.0f s; leaving it (daemon)", thread.name, timeout
+            )
