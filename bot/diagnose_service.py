@@ -18,7 +18,8 @@ Public API:
   reader and settings).
 - `DiagnoseService`: `answer(kind, argument, channel=)`, `handle_slack` (a `bot.slack.DiagnoseHandler`;
   the channel's ID and `#name` come with the command), `console_answer(text)`.
-- `answer_message(answer)` (Slack text + blocks), `answer_text(answer)`, `answer_json(answer)`.
+- `answer_message(answer, *, shared_by=, cluster_name=, slash_command=)` (Slack text + blocks),
+  `answer_text(answer)`, `answer_json(answer)`.
 - `run_cli_command(kind, argument, …) -> int`: `exitcode-bot pod|ns` (0 answered, 1 cluster error,
   2 bad input or denied).
 """
@@ -67,9 +68,10 @@ from bot.render.diagnosis_blocks import (
     diagnosis_fallback_text,
     triage_blocks,
     triage_fallback_text,
+    with_cluster_context,
 )
 from bot.render.diagnosis_json import diagnosis_json, triage_json
-from bot.render.diagnosis_text import diagnosis_text, triage_text
+from bot.render.diagnosis_text import cluster_prefix, diagnosis_text, triage_text
 from bot.render.limits import (
     MAX_BLOCKS,
     MAX_FALLBACK_TEXT,
@@ -99,6 +101,8 @@ RefusalKind = Literal[
 BAD_INPUT: frozenset[RefusalKind] = frozenset({"invalid", "denied"})
 """Refusals decided before any cluster call (the CLI exits 2 for these, 1 for the others)."""
 
+SLASH_COMMAND = "/exitcode"
+"""The command the sentences below name; `_for_command` swaps in this installation's SLASH_COMMAND."""
 NS_USAGE = "Use `/exitcode ns NAMESPACE` (one namespace name)."
 POD_USAGE = USAGE
 MAX_OTHER_PODS_SHOWN = 15
@@ -268,8 +272,13 @@ class DiagnoseService:
         unavailable: str | None = None,
         clock: Callable[[], datetime] | None = None,
         metrics: DiagnoseMetrics | None = None,
+        cluster_name: str | None = None,
+        slash_command: str = SLASH_COMMAND,
     ) -> None:
         self.knowledge = knowledge
+        self.cluster_name = cluster_name
+        """CLUSTER_NAME: named on every Slack and console answer (one bot per cluster, shared channels)."""
+        self.slash_command = slash_command
         self.reader = reader
         self.access = access if access is not None else NamespaceAccess()
         self.default_namespace = default_namespace
@@ -377,7 +386,12 @@ class DiagnoseService:
         channel = SlackChannel(request.channel_id, request.channel_name)
         answer = await self.answer(request.kind, request.argument, channel=channel)
         shared = request.share and not isinstance(answer, Refusal)
-        text, blocks = answer_message(answer, shared_by=request.user_id if shared else None)
+        text, blocks = answer_message(
+            answer,
+            shared_by=request.user_id if shared else None,
+            cluster_name=self.cluster_name,
+            slash_command=self.slash_command,
+        )
         await responder.send(text, blocks, in_channel=shared)
 
     async def console_answer(self, line: str) -> str | None:
@@ -388,7 +402,8 @@ class DiagnoseService:
         kind, argument = routed
         if not argument:
             return (POD_USAGE if kind == "pod" else NS_USAGE).replace("`", "") + "\n"
-        return answer_text(await self.answer(kind, argument))
+        text_ = answer_text(await self.answer(kind, argument))
+        return f"Cluster: {printable(self.cluster_name)}\n{text_}" if self.cluster_name else text_
 
 
 def split_cluster_query(line: str) -> tuple[QueryKind, str] | None:
@@ -469,7 +484,16 @@ def _other_pod_facts(line: PodLine, now: datetime) -> str:
     return " · ".join(parts)
 
 
-def _with_selection_blocks(answer: PodAnswer, blocks: list[Block]) -> list[Block]:
+def _for_command(text: str, slash_command: str) -> str:
+    """`text` naming this installation's slash command instead of `/exitcode` (SLASH_COMMAND)."""
+    if slash_command == SLASH_COMMAND:
+        return text
+    return text.replace(f"{SLASH_COMMAND} ", f"{slash_command} ")
+
+
+def _with_selection_blocks(
+    answer: PodAnswer, blocks: list[Block], slash_command: str = SLASH_COMMAND
+) -> list[Block]:
     """The diagnosis blocks with why this pod was picked (under the header) and the workload's other
     pods (after the diagnosis), keeping both even when the diagnosis must be cut to fit."""
     selection = answer.selection
@@ -485,7 +509,7 @@ def _with_selection_blocks(answer: PodAnswer, blocks: list[Block]) -> list[Block
             lines.append(f"{len(selection.others) - len(shown)} more not shown")
         title = f"Other pods of {selection.workload}" if selection.workload else "Other matching pods"
         extra.append(section(f"{bold(escape(title))}\n{bullet_list(lines)}"))
-        example = f"/exitcode pod {namespace}/{shown[0].name}"
+        example = f"{slash_command} pod {namespace}/{shown[0].name}"
         extra.append(context([f"Diagnose another: {inline_code(example)}"]))
     head, body = blocks[:1], blocks[1:]
     tail = [body.pop()] if body and body[-1].get("type") == "actions" else []
@@ -508,22 +532,36 @@ def _is_truncation_notice(block: Block) -> bool:
     return bool(elements) and isinstance(elements, list) and elements[0].get("text") == TRUNCATED_NOTICE
 
 
-def _refusal_mrkdwn(refusal: Refusal) -> str:
+def _refusal_mrkdwn(refusal: Refusal, slash_command: str = SLASH_COMMAND) -> str:
     icon = {"invalid": ":grey_question:", "denied": ":no_entry:", "not_found": ":mag:"}.get(
         refusal.kind, ":warning:"
     )
-    lines = [f"{icon} {escape(refusal.message)}"]
+    lines = [f"{icon} {escape(_for_command(refusal.message, slash_command))}"]
     if refusal.suggestions:
-        commands = ", ".join(inline_code(f"/exitcode pod {name}") for name in refusal.suggestions)
+        commands = ", ".join(inline_code(f"{slash_command} pod {name}") for name in refusal.suggestions)
         lines.append(f"Did you mean {commands}?")
     return "\n".join(lines)
 
 
-def answer_message(answer: Answer, *, shared_by: str | None = None) -> tuple[str, list[Block]]:
-    """Slack fallback text (escaped) and blocks for an answer; `shared_by` (a user ID) adds "Shared by"."""
+def answer_message(
+    answer: Answer,
+    *,
+    shared_by: str | None = None,
+    cluster_name: str | None = None,
+    slash_command: str = SLASH_COMMAND,
+) -> tuple[str, list[Block]]:
+    """Slack fallback text (escaped) and blocks for an answer; `shared_by` (a user ID) adds "Shared by".
+
+    `cluster_name` (CLUSTER_NAME) adds a "Cluster:" line under the header and `[name] ` before the
+    fallback text: with one bot per cluster in a workspace, every answer says which cluster it read.
+    `slash_command` is the command the sentences suggest typing (SLASH_COMMAND).
+    """
+    prefix = escape(cluster_prefix(cluster_name))
     if isinstance(answer, Refusal):
-        fallback = truncate(escape(" ".join(answer.message.split())), MAX_FALLBACK_TEXT)
-        return fallback, [section(_refusal_mrkdwn(answer))]
+        message = _for_command(" ".join(answer.message.split()), slash_command)
+        fallback = truncate(prefix + escape(message), MAX_FALLBACK_TEXT)
+        blocks = [section(_refusal_mrkdwn(answer, slash_command))]
+        return fallback, with_cluster_context(blocks, cluster_name)
     if isinstance(answer, TriageAnswer):
         text_ = triage_fallback_text(answer.rows, namespace=answer.namespace)
         blocks = triage_blocks(answer.rows, namespace=answer.namespace, pods_checked=answer.pods_checked)
@@ -531,7 +569,10 @@ def answer_message(answer: Answer, *, shared_by: str | None = None) -> tuple[str
         text_ = diagnosis_fallback_text(answer.diagnosis)
         blocks = diagnosis_blocks(answer.diagnosis)
         if answer.selection is not None:
-            blocks = _with_selection_blocks(answer, blocks)
+            blocks = _with_selection_blocks(answer, blocks, slash_command)
+    if prefix:
+        text_ = truncate(prefix + text_, MAX_FALLBACK_TEXT)
+    blocks = with_cluster_context(blocks, cluster_name)
     if shared_by is not None and _SLACK_USER_ID.match(shared_by):
         blocks = fit_blocks([context([f"Shared by <@{shared_by}>"]), *blocks])
     return text_, blocks

@@ -40,6 +40,39 @@ def split_list(value: object) -> list[str]:
 
 CommaList = Annotated[list[str], NoDecode]
 
+CLUSTER_NAME_MAX_CHARS = 80
+"""A cluster name is a label on every message, not prose: long enough for `prod-eu-west-1 (payments)`."""
+
+
+def check_slash_command(value: str) -> str:
+    """The command as Slack sends it in a request's `command` field: `/` then one lower-case word.
+
+    Slack lower-cases and rejects anything else when the command is created, so a different value here
+    could never match a request, and the bot would silently answer nothing: refuse it at startup.
+    """
+    command = value.strip()
+    if not command.startswith("/") or len(command) < 2:
+        raise ValueError(
+            f"SLASH_COMMAND must start with '/' and name a command, e.g. /exitcode (got {value!r})"
+        )
+    if any(character.isspace() for character in command):
+        raise ValueError(
+            f"SLASH_COMMAND must be one word without spaces, e.g. /exitcode-prod (got {value!r})"
+        )
+    if command != command.lower():
+        raise ValueError(
+            f"SLASH_COMMAND must be lower-case, as Slack sends it: use {command.lower()!r} (got {value!r})"
+        )
+    return command
+
+
+def clean_cluster_name(value: object) -> object:
+    """One line of text, or None when blank (an empty `CLUSTER_NAME=` in a manifest means unset)."""
+    if not isinstance(value, str):
+        return value
+    name = " ".join(value.split())
+    return name or None
+
 
 class Settings(BaseSettings):
     """The bot's configuration. Field names are the environment variable names, lower-cased."""
@@ -56,6 +89,10 @@ class Settings(BaseSettings):
     )
     slack_api_url: str = Field(
         default="https://slack.com/api/", description="Slack Web API base URL (tests, proxies)."
+    )
+    slash_command: str = Field(
+        default="/exitcode",
+        description="The slash command this bot answers (one app per cluster: e.g. /exitcode-prod-eu).",
     )
 
     # Web server
@@ -77,6 +114,11 @@ class Settings(BaseSettings):
     )
 
     # Cluster access
+    cluster_name: str | None = Field(
+        default=None,
+        max_length=CLUSTER_NAME_MAX_CHARS,
+        description="Name shown on every alert and diagnosis, for workspaces with several clusters.",
+    )
     pod_namespace: str = Field(default="default", description="The bot's own namespace (Lease, ledger).")
     default_namespace: str = Field(
         default="default", description="Namespace for `/exitcode pod NAME` without a namespace."
@@ -130,6 +172,16 @@ class Settings(BaseSettings):
     @classmethod
     def _duration(cls, value: object) -> float:
         return parse_duration(value)
+
+    @field_validator("slash_command")
+    @classmethod
+    def _slash_command(cls, value: str) -> str:
+        return check_slash_command(value)
+
+    @field_validator("cluster_name", mode="before")
+    @classmethod
+    def _cluster_name(cls, value: object) -> object:
+        return clean_cluster_name(value)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -135,6 +135,8 @@ def build_diagnose_service(
         log_lines=settings.log_lines,
         unavailable=cluster.problem,
         metrics=DiagnoseMetrics(metrics.registry) if metrics is not None else None,
+        cluster_name=settings.cluster_name,
+        slash_command=settings.slash_command,
     )
 
 
@@ -283,6 +285,7 @@ class SlackBot:
             metrics=self.metrics,
             tasks=self.tasks,
             diagnose=diagnose,
+            slash_command=settings.slash_command,
         )
         self.alerts = self._build_alerts(settings, knowledge, cluster, config or BotConfig())
         if cluster is not None:

@@ -145,6 +145,7 @@ def build_alert_service(
         log_lines=settings.log_lines,
         tuning=tuning,
         clock=clock,
+        cluster_name=settings.cluster_name,
     )
     service_ref.append(service)
     return service

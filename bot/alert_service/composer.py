@@ -46,8 +46,11 @@ class AlertComposer:
         log_lines: int,
         evidence_timeout: float,
         clock: Callable[[], float],
+        cluster_name: str | None = None,
     ) -> None:
         self.knowledge = knowledge
+        self.cluster_name = cluster_name
+        """CLUSTER_NAME, put on every view so each alert says which cluster it comes from."""
         self.reader = reader
         self.log_lines = log_lines
         self.evidence_timeout = evidence_timeout
@@ -83,6 +86,7 @@ class AlertComposer:
             first_seen=termination.finished_epoch,
             last_seen=termination.finished_epoch,
             log_lines=self.log_lines,
+            cluster=self.cluster_name,
         )
 
     async def root_update(self, action: UpdateRoot, *, diagnose_pod: bool = True) -> CrashAlert:
@@ -95,7 +99,8 @@ class AlertComposer:
 
     def reply(self, action: PostThreadReply) -> RepeatAlert:
         kind = action.group.key.kind
-        return RepeatAlert(action.termination, kind, self.meaning(action.termination, kind))
+        meaning = self.meaning(action.termination, kind)
+        return RepeatAlert(action.termination, kind, meaning, cluster=self.cluster_name)
 
     def digest(self, action: PostDigest | UpdateDigest) -> DigestAlert:
         names: dict[int, str] = {}
@@ -113,6 +118,7 @@ class AlertComposer:
             started_at=action.digest.started_at,
             calm=isinstance(action, UpdateDigest) and action.calm,
             code_names=names,
+            cluster=self.cluster_name,
         )
 
     # --- evidence -----------------------------------------------------------------------------------------

@@ -60,8 +60,11 @@ class AlertService:
         log_lines: int = 20,
         tuning: AlertTuning | None = None,
         clock: Callable[[], float] = time.time,
+        cluster_name: str | None = None,
     ) -> None:
         self.knowledge = knowledge
+        self.cluster_name = cluster_name
+        """CLUSTER_NAME: shown on every alert this service posts (None: alerts name no cluster)."""
         self.sink = sink
         self.ledger = ledger
         self.metrics = metrics

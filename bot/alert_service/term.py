@@ -59,6 +59,7 @@ class LeadershipTerm:
             log_lines=service._log_lines,
             evidence_timeout=service.tuning.evidence_timeout_seconds,
             clock=service.clock,
+            cluster_name=service.cluster_name,
         )
         self._sync: LedgerSync | None = None
         self._senders: ChannelSenders | None = None

@@ -37,7 +37,8 @@ from bot.render.alert_text import (
     runbook_steps,
     utc,
 )
-from bot.render.diagnosis_blocks import CONFIDENCE_LABEL
+from bot.render.diagnosis_blocks import CONFIDENCE_LABEL, cluster_context
+from bot.render.diagnosis_text import cluster_prefix
 from bot.render.limits import (
     MAX_BUTTON_VALUE,
     MAX_FALLBACK_TEXT,
@@ -161,7 +162,9 @@ def alert_blocks(view: AlertView) -> list[Block]:
 
 
 def alert_fallback_text(view: AlertView) -> str:
-    """The message's top-level `text`: what notifications and screen readers show. Escaped."""
+    """The message's top-level `text`: what notifications and screen readers show. Escaped.
+
+    With CLUSTER_NAME it starts with `[cluster] `, so the notification alone says where to look."""
     if isinstance(view, CrashAlert):
         termination = view.termination
         line = f"{termination.namespace}/{termination.pod}: {headline(view)}"
@@ -174,6 +177,7 @@ def alert_fallback_text(view: AlertView) -> str:
     else:
         state = "over" if view.calm else "in progress"
         line = f"Crash storm {state}: {view.total} alerts"
+    line = cluster_prefix(view.cluster) + line
     return truncate(escape(" ".join(line.split())), MAX_FALLBACK_TEXT)
 
 
@@ -188,6 +192,8 @@ def slack_date(epoch: float, token: str = _DATE_FORMAT) -> str:
 def _crash_blocks(alert: CrashAlert) -> list[Block]:
     termination = alert.termination
     blocks: list[Block] = [header(headline(alert))]
+    if alert.cluster:
+        blocks.append(cluster_context(alert.cluster))
     counted = count_phrase(alert)
     if counted is not None:
         line = bold(escape(counted.partition(" since ")[0]))
@@ -340,6 +346,8 @@ def _repeat_blocks(alert: RepeatAlert) -> list[Block]:
     when = f" · {slack_date(termination.finished_epoch)}" if termination.finished_epoch is not None else ""
     line = f":repeat: Again: {what} · restarts {termination.restart_count}{when}"
     blocks = [section(line)]
+    if alert.cluster:
+        blocks.append(cluster_context(alert.cluster))
     message = termination.message or (termination.pod_message if alert.kind is AlertKind.EVICTION else None)
     if message:
         blocks.append(context([escape(_clip(" ".join(message.split()), 300))]))
@@ -360,7 +368,10 @@ def _digest_blocks(digest: DigestAlert) -> list[Block]:
             "are summed up in this one message, updated in place. Every crash is counted here; individual "
             "alerts resume when it calms down."
         )
-    blocks: list[Block] = [header(title), section(intro), divider()]
+    blocks: list[Block] = [header(title)]
+    if digest.cluster:
+        blocks.append(cluster_context(digest.cluster))
+    blocks += [section(intro), divider()]
     lines = [_row_mrkdwn(row, digest.code_names) for row in digest.rows]
     if lines:
         blocks.extend(sections(bullet_list(lines)))

@@ -24,7 +24,7 @@ from bot.alerting.policy import AlertKind
 from bot.alerting.termination import ContainerKind, RecordSource, Termination
 from bot.diagnosis.model import Diagnosis, LogTail
 from bot.knowledge.explanation import Explanation, RunbookStep
-from bot.render.diagnosis_text import CONFIDENCE_LABEL
+from bot.render.diagnosis_text import CONFIDENCE_LABEL, cluster_prefix
 from bot.render.text import printable
 
 __all__ = [
@@ -66,6 +66,8 @@ class CrashAlert:
     snoozed_until: float | None = None
     log_lines: int = 20
     """LOG_LINES: how many lines of the log tail to show (0: none)."""
+    cluster: str | None = None
+    """CLUSTER_NAME: which cluster crashed, when one bot per cluster posts into shared channels."""
 
     @property
     def log_tail(self) -> LogTail | None:
@@ -91,6 +93,8 @@ class RepeatAlert:
     termination: Termination
     kind: AlertKind
     meaning: Explanation | None = None
+    cluster: str | None = None
+    """CLUSTER_NAME, as on the root."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +108,8 @@ class DigestAlert:
     calm: bool = False
     code_names: Mapping[int, str] = field(default_factory=dict)
     """Short meanings of the exit codes in `rows` (`137` → `SIGKILL`), from the knowledge base."""
+    cluster: str | None = None
+    """CLUSTER_NAME, as on the roots."""
 
 
 AlertView = CrashAlert | RepeatAlert | DigestAlert
@@ -232,7 +238,8 @@ def _crash_lines(alert: CrashAlert) -> list[str]:
         last = f", last at {utc(alert.last_seen)}" if alert.last_seen is not None else ""
         lines.append(f"{counted}{last}")
     lines.append("")
-    facts = [
+    facts = [("Cluster", alert.cluster)] if alert.cluster else []
+    facts += [
         ("Namespace", termination.namespace),
         ("Pod", termination.pod),
         ("Container", termination.container + container_kind_label(termination)),
@@ -286,7 +293,7 @@ def _repeat_line(alert: RepeatAlert) -> str:
     else:
         what = f"{termination.pod} / {termination.container}: {code_phrase(termination, alert.meaning)}"
     when = f" at {utc(termination.finished_epoch)}" if termination.finished_epoch is not None else ""
-    line = f"  ↳ again: {what}{when}, restarts {termination.restart_count}"
+    line = f"  ↳ {cluster_prefix(alert.cluster)}again: {what}{when}, restarts {termination.restart_count}"
     if termination.message:
         line += f" — {_clip(' '.join(termination.message.split()), 200)}"
     return line
@@ -300,7 +307,7 @@ def _digest_lines(digest: DigestAlert) -> list[str]:
         head = (
             f"Crash storm{where}: {digest.total} alerts since {utc(digest.started_at)} (one digest, updated)."
         )
-    lines = [head]
+    lines = [cluster_prefix(digest.cluster) + head]
     for row in digest.rows:
         lines.append(f"{_INDENT}- {digest_row_phrase(row, digest.code_names)}")
     lines.append(

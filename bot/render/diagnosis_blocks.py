@@ -52,6 +52,21 @@ CONFIDENCE_LABEL = {"high": "High confidence", "medium": "Medium confidence", "l
 _VERDICT_ICON = {True: ":red_circle:", False: ":large_green_circle:"}
 
 
+def cluster_context(cluster: str) -> Block:
+    """The context line naming the cluster a message is about (CLUSTER_NAME), for workspaces where one
+    bot per cluster posts into shared channels. Operator text, escaped all the same."""
+    return context([f":globe_with_meridians: Cluster: {bold(escape(cluster))}"])
+
+
+def with_cluster_context(blocks: Sequence[Block], cluster: str | None) -> list[Block]:
+    """`blocks` with the cluster line just under the header (on top when there is none); unchanged
+    without a name. Still within Slack's limits: the body's tail gives way, not the buttons."""
+    if not cluster:
+        return list(blocks)
+    position = 1 if blocks and blocks[0].get("type") == "header" else 0
+    return fit_blocks([*blocks[:position], cluster_context(cluster), *blocks[position:]])
+
+
 def diagnosis_blocks(diagnosis: Diagnosis) -> list[Block]:
     """The whole diagnosis as Block Kit: at most 50 blocks, every text within Slack's limits."""
     verdict = diagnosis.verdict

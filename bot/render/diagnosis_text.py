@@ -20,6 +20,14 @@ CONFIDENCE_LABEL = {"high": "high confidence", "medium": "medium confidence", "l
 _INDENT = "  "
 
 
+def cluster_prefix(cluster: str | None) -> str:
+    """`[prod-eu] ` to put before a message's one-line text, so a notification on a lock screen already
+    says which cluster it is about (CLUSTER_NAME, for workspaces with one bot per cluster); `""`
+    without a name. Raw text: a Slack renderer escapes it with the rest of the line."""
+    name = " ".join(cluster.split()) if cluster else ""
+    return f"[{name}] " if name else ""
+
+
 def diagnosis_text(diagnosis: Diagnosis) -> str:
     """The diagnosis as text ending in a newline, ready to print."""
     verdict = diagnosis.verdict

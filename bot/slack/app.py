@@ -36,6 +36,7 @@ from bot.slack.tasks import BackgroundTasks
 log = logging.getLogger(__name__)
 
 SLASH_COMMAND = "/exitcode"
+"""The default command name; an installation per cluster may register another (SLASH_COMMAND)."""
 
 APOLOGY = (
     "Sorry, something went wrong while answering that. It has been logged; please try again, "
@@ -91,17 +92,27 @@ class ExitcodeCommands:
         metrics: BotMetrics,
         tasks: BackgroundTasks,
         diagnose: DiagnoseHandler | None = None,
+        slash_command: str = SLASH_COMMAND,
     ) -> None:
         self.knowledge = knowledge
         self.metrics = metrics
         self.tasks = tasks
         self.diagnose = diagnose
+        self.slash_command = slash_command
+        # The adapter's own sentences name the command the user actually typed (the knowledge base's
+        # help texts are data and keep saying `/exitcode`).
+        self.apology = _for_command(APOLOGY, slash_command)
+        self.not_configured = _for_command(NOT_CONFIGURED, slash_command)
+        self.diagnose_usage = {
+            kind: _for_command(text, slash_command) for kind, text in DIAGNOSE_USAGE.items()
+        }
         # The knowledge base is immutable, so the same text always renders the same answer; on-call
         # engineers ask the same few questions (137, 143, 1, OOMKilled), so those are rendered once.
         self._rendered_cached = functools.lru_cache(maxsize=_CACHED_ANSWERS)(self._rendered)
 
     async def on_command(self, ack: AsyncAck, command: dict[str, Any]) -> BoltResponse | None:
-        """`/exitcode …`: answer in the acknowledgement, or acknowledge and answer later.
+        """`/exitcode …` (or this installation's SLASH_COMMAND): answer in the acknowledgement, or
+        acknowledge and answer later.
 
         An explanation is returned as the acknowledgement itself (a `BoltResponse`, which Bolt's
         listener contract allows with `process_before_response=True`), so its cached JSON is sent
@@ -122,12 +133,12 @@ class ExitcodeCommands:
                 return None
             return self._explain(parsed)
         except Exception:
-            log.exception("/exitcode failed for text %r", text[:200])
+            log.exception("%s failed for text %r", self.slash_command, text[:200])
             self.metrics.error("command")
             if not acknowledged:
-                await ack(text=APOLOGY, response_type="ephemeral")
+                await ack(text=self.apology, response_type="ephemeral")
             else:
-                await Responder(_str_or_none(command.get("response_url"))).send(APOLOGY)
+                await Responder(_str_or_none(command.get("response_url"))).send(self.apology)
             return None
 
     def _explain(self, parsed: ExplainCommand) -> BoltResponse:
@@ -153,11 +164,11 @@ class ExitcodeCommands:
         self, parsed: DiagnoseCommand, command: dict[str, Any], acknowledge: _Acknowledge
     ) -> None:
         if self.diagnose is None:
-            await acknowledge(NOT_CONFIGURED)
+            await acknowledge(self.not_configured)
             self.metrics.command_answered("not_configured")
             return
         if not parsed.argument:
-            await acknowledge(DIAGNOSE_USAGE[parsed.kind])
+            await acknowledge(self.diagnose_usage[parsed.kind])
             self.metrics.command_answered("usage")
             return
         target = "pod" if parsed.kind == "pod" else "namespace"
@@ -183,9 +194,9 @@ class ExitcodeCommands:
         try:
             await handler(request, responder)
         except Exception:
-            log.exception("/exitcode %s failed for %r", request.kind, request.argument[:200])
+            log.exception("%s %s failed for %r", self.slash_command, request.kind, request.argument[:200])
             self.metrics.error("diagnose")
-            await responder.send(APOLOGY)
+            await responder.send(self.apology)
 
     async def on_share(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         """The "Share in channel" button: acknowledge, then post the same answer visibly."""
@@ -217,7 +228,7 @@ class ExitcodeCommands:
         except Exception:
             log.exception("sharing an answer failed")
             self.metrics.error("share_button")
-            await responder.send(APOLOGY, replace_original=False)
+            await responder.send(self.apology, replace_original=False)
 
     async def _post_to_channel(
         self, client: AsyncWebClient, channel: str | None, text: str, blocks: list[Block]
@@ -256,6 +267,13 @@ def _kind_of(reply: Reply, *, shared: bool) -> CommandKind:
     if isinstance(reply, Usage):
         return "help" if reply.is_help else "usage"
     return "share" if shared else "explain"
+
+
+def _for_command(text: str, slash_command: str) -> str:
+    """`text` with the default command name (in inline code) replaced by this installation's."""
+    if slash_command == SLASH_COMMAND:
+        return text
+    return text.replace(f"`{SLASH_COMMAND}", f"`{slash_command}")
 
 
 def _str_or_none(value: object) -> str | None:
@@ -302,11 +320,15 @@ def build_app(
     metrics: BotMetrics | None = None,
     tasks: BackgroundTasks | None = None,
     diagnose: DiagnoseHandler | None = None,
+    slash_command: str = SLASH_COMMAND,
 ) -> AsyncApp:
-    """The Bolt app with `/exitcode` and its buttons registered.
+    """The Bolt app with `slash_command` (`/exitcode` unless SLASH_COMMAND says otherwise) and its
+    buttons registered.
 
     `signing_secret` is required in HTTP mode (Bolt rejects unsigned or stale requests with 401); in
-    Socket Mode requests arrive over the authenticated websocket and it may be None.
+    Socket Mode requests arrive over the authenticated websocket and it may be None. One installation
+    per cluster may register its own command name (`/exitcode-prod-eu`), so several clusters' apps can
+    share one workspace; Slack sends the name in each request and Bolt routes on it exactly.
     """
     bolt_logger = logging.getLogger("bot.slack.bolt")
     if not any(isinstance(f, _IgnoreTokenFromEnvironmentWarning) for f in bolt_logger.filters):
@@ -326,8 +348,9 @@ def build_app(
         metrics if metrics is not None else BotMetrics(process_collectors=False),
         tasks if tasks is not None else BackgroundTasks(),
         diagnose,
+        slash_command,
     )
-    app.command(SLASH_COMMAND)(commands.on_command)
+    app.command(slash_command)(commands.on_command)
     app.action(SHARE_ACTION_ID)(commands.on_share)
     app.action(RUNBOOK_ACTION_ID)(commands.on_runbook_link)
     app.action(DIAGNOSIS_RUNBOOK_ACTION_ID)(commands.on_runbook_link)
