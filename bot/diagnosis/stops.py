@@ -236,12 +236,7 @@ def _grace_overrun(
     facts: PodFacts, report: ContainerReport, termination: TerminationInfo, why: str, evidence: list[str]
 ) -> Finding:
     grace = facts.effective_grace_seconds
-    overran, timing = _overran_grace(facts, report, termination, grace)
-    if timing:
-        evidence.append(timing)
-    hint = pid1_hint(facts, report)
-    if hint:
-        evidence.append(hint)
+    overran = _quote_grace_overrun(facts, report, termination, grace, evidence)
     return Finding(
         cause="grace_period_overrun",
         headline=f"The pod was {why}, but the app did not exit on SIGTERM: it was SIGKILLed after the "
@@ -252,6 +247,16 @@ def _grace_overrun(
         container=report.name,
         exit_code=termination.exit_code,
     )
+
+
+def _quote_grace_overrun(
+    facts: PodFacts, report: ContainerReport, termination: TerminationInfo, grace: int, evidence: list[str]
+) -> bool:
+    """Add how long the instance ran after the stop and the PID-1 hint to `evidence`; True when it ran to
+    the end of its grace period (the SIGKILL came from the timeout, not from an OOM)."""
+    overran, timing = _overran_grace(facts, report, termination, grace)
+    evidence.extend(fact for fact in (timing, pid1_hint(facts, report)) if fact)
+    return overran
 
 
 def _overran_grace(
@@ -374,12 +379,7 @@ def sigkill(facts: PodFacts, report: ContainerReport, termination: TerminationIn
     if stops:
         evidence.extend(event_fact(e) for e in stops)
         grace = facts.grace_seconds
-        overran, timing = _overran_grace(facts, report, termination, grace)
-        if timing:
-            evidence.append(timing)
-        hint = pid1_hint(facts, report)
-        if hint:
-            evidence.append(hint)
+        overran = _quote_grace_overrun(facts, report, termination, grace, evidence)
         return Finding(
             cause="grace_period_overrun",
             headline="The kubelet stopped the container and it did not exit on SIGTERM: SIGKILLed after "
