@@ -103,7 +103,7 @@ class Settings(BaseSettings):
 
     # Knowledge
     knowledge_file: Path | None = Field(
-        default=None, description="Operator YAML that extends or overrides config/exitcodes.yaml."
+        default=None, description="Operator YAML that extends or overrides bot/knowledge/data/exitcodes.yaml."
     )
     runbook_url_template: str | None = Field(
         default=None, description="Runbook link per code, e.g. https://wiki.example.com/exit/{code}."

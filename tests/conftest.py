@@ -40,7 +40,7 @@ PUBLIC_URL = "https://exitcode-bot.example.com"
 
 @pytest.fixture(scope="session")
 def knowledge_base() -> KnowledgeBase:
-    """The bundled knowledge base (config/exitcodes.yaml), loaded once."""
+    """The bundled knowledge base (bot/knowledge/data/exitcodes.yaml), loaded once."""
     return load_knowledge()
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import tomllib
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
@@ -20,6 +19,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+import bot
 from bot.knowledge.schema import KnowledgeFile
 from bot.settings import Settings
 from tests.deploy_rbac import (
@@ -27,7 +27,6 @@ from tests.deploy_rbac import (
     CLUSTER_SCOPED_KINDS,
     CLUSTER_WIDE,
     K8S_DIR,
-    REPO_ROOT,
     SINGLE_NAMESPACE_DIR,
     Grant,
     Manifest,
@@ -357,8 +356,7 @@ def test_state_role_names_the_ledger_and_lease_the_bot_uses(rendered: list[Manif
 
 
 def test_the_image_is_the_released_version(rendered: list[Manifest]) -> None:
-    with (REPO_ROOT / "pyproject.toml").open("rb") as stream:
-        version = tomllib.load(stream)["project"]["version"]
+    version = bot.__version__  # the one version number (pyproject.toml reads it too)
     for container in iter_containers(rendered):
         _, tag, digest = split_image(container["image"])
         assert digest or tag == version, f"{container['image']} is not version {version}"

@@ -3,9 +3,9 @@
 No Docker engine runs in CI, so the Dockerfile is parsed: stages, ARG defaults, COPY paths, USER,
 ENTRYPOINT. The checks are the ones a security review and a first `docker run` would make: a pinned base,
 a non-root numeric user (the same one the Kubernetes manifests declare), an exec-form entry point (a
-shell-form one turns every shutdown into the 137 this bot explains), the knowledge base shipped next to
-the package, no compilers, no tokens in the build context, and documented `docker run` commands that the
-image's entry point really accepts.
+shell-form one turns every shutdown into the 137 this bot explains), the wheel installed (not an editable
+checkout) with runtime dependencies only, no compilers, no tokens in the build context, and documented
+`docker run` commands that the image's entry point really accepts.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
+import bot
 from bot.cli import build_parser
 from bot.settings import Settings
 from tests.deploy_rbac import BASE_DIR, REPO_ROOT, iter_pod_specs, render_kustomization, split_image
@@ -224,7 +225,7 @@ def test_dependencies_come_from_the_lock() -> None:
     builder_runs = " ".join(
         item.arguments for stage in parse_dockerfile()[:-1] for item in stage.named("RUN")
     )
-    assert re.search(r"pip install [^&;]*(--constraint|-c) requirements\.lock", builder_runs)
+    assert re.search(r"pip install [^&;]*(--requirement|-r|--constraint|-c) requirements\.lock", builder_runs)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -274,15 +275,52 @@ def final_location(builder_path: PurePosixPath) -> PurePosixPath | None:
     return None
 
 
-def test_the_knowledge_base_ships_next_to_the_package() -> None:
-    """The bot finds config/exitcodes.yaml at Path(bot.__file__).parents[1] / "config"."""
-    builder = context_locations_in_builder()
-    package, config = final_location(builder["bot"]), final_location(builder["config"])
-    assert package is not None and config is not None, "bot/ and config/ must both reach the final image"
-    assert package.name == "bot" and config.name == "config"
-    assert package.parent == config.parent
-    python_path = final_stage().env().get("PYTHONPATH", "").split(":")
-    assert str(package.parent) in python_path
+def test_the_runtime_installs_the_built_wheel_not_the_source_tree() -> None:
+    """The image runs what a `pip install` of the wheel gives (the knowledge base is package data inside
+    it, tests/test_wheel.py runs that wheel), not an editable checkout that happens to sit next to it."""
+    builder_runs = [item.arguments for stage in parse_dockerfile()[:-1] for item in stage.named("RUN")]
+    joined = " && ".join(builder_runs)
+    assert re.search(r"pip wheel [^&;]*--no-deps[^&;]* \.(\s|$)", joined), "the builder must build the wheel"
+    assert re.search(r"pip install [^&;]*\.whl", joined), "the venv must install the wheel"
+    assert not re.search(r"pip install [^&;]*(-e|--editable)\b", joined), "no editable install in the image"
+    final = final_stage()
+    copied = [_copy_parts(item) for item in final.named("COPY")]
+    assert copied, "the final stage copies the venv from the builder"
+    for options, sources, _ in copied:
+        assert "from" in options, "the final stage takes nothing from the build context"
+        venv_sources = {PurePosixPath(source) for source in sources}
+        assert venv_sources == {PurePosixPath("/opt/venv")}, f"only the venv reaches the image, not {sources}"
+    assert "PYTHONPATH" not in final.env(), "no source tree on the import path"
+
+
+def test_the_runtime_lock_holds_no_development_tool() -> None:
+    """requirements.lock is what the image and `make run` install: runtime packages only. The dev tools
+    live in requirements-dev.lock, which pins every runtime package at the same version."""
+    project = pyproject()["project"]
+    assert isinstance(project, dict)
+    dev_tools = {_requirement_name(line) for line in project["optional-dependencies"]["dev"]}
+    runtime = _lock(REPO_ROOT / "requirements.lock")
+    development = _lock(REPO_ROOT / "requirements-dev.lock")
+    assert not dev_tools & set(runtime), f"dev tools in the runtime lock: {dev_tools & set(runtime)}"
+    for dependency in project["dependencies"]:
+        assert _requirement_name(dependency) in runtime, f"{dependency} is not pinned in requirements.lock"
+    differing = {name for name, version in runtime.items() if development.get(name) != version}
+    assert not differing, f"pinned differently in the two locks: {sorted(differing)}"
+
+
+def _requirement_name(requirement: str) -> str:
+    """`slack-bolt>=1.21` → `slack-bolt`, normalized as pip compares names (PEP 503)."""
+    name = re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _lock(path: Path) -> dict[str, str]:
+    pins: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[_requirement_name(name)] = version.strip()
+    return pins
 
 
 def test_every_file_the_build_copies_exists() -> None:
@@ -297,7 +335,7 @@ def test_the_build_context_holds_no_secrets_and_all_the_sources() -> None:
         assert ignore.excludes(private), f"{private} would be sent to the Docker daemon"
     for source in context_locations_in_builder():
         assert not ignore.excludes(source), f"the Dockerfile copies {source}, which .dockerignore drops"
-    for directory in ("bot", "config"):
+    for directory in ("bot",):
         for path in (REPO_ROOT / directory).rglob("*"):
             relative = path.relative_to(REPO_ROOT).as_posix()
             if path.is_file() and "__pycache__" not in relative:
@@ -417,7 +455,7 @@ def test_documented_runs_use_the_image_entry_point(run: DocumentedRun) -> None:
     assert not any(option.startswith("--entrypoint") for option in run.options), "do not bypass it"
     name, tag, digest = split_image(run.image)
     assert name.rsplit("/", 1)[-1] == "exitcode-bot", run.image
-    assert digest or (tag and tag != "latest"), f"{run.image}: document a version tag"
+    assert digest or tag == bot.__version__, f"{run.image}: document the released version's tag"
     command = entrypoint() + (run.arguments or default_arguments())
     if run.claimed_command is not None:
         assert run.claimed_command == command

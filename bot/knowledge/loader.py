@@ -1,4 +1,4 @@
-"""Loading `config/exitcodes.yaml` and the operator's file into a `KnowledgeBase`.
+"""Loading `bot/knowledge/data/exitcodes.yaml` and the operator's file into a `KnowledgeBase`.
 
 Runs once at startup. Every way a file can be wrong (missing, unreadable, YAML syntax, wrong shape,
 an incomplete or duplicated entry) becomes a `KnowledgeError` naming the file, the entry and the field,
@@ -78,7 +78,7 @@ def _explain_validation_error(path: Path, raw: object, error: ValidationError) -
     loc = first["loc"]
     problem = first["msg"]
     if first["type"] == "extra_forbidden":
-        problem = "unknown field (check the spelling; see config/exitcodes.yaml for the schema)"
+        problem = "unknown field (check the spelling; see bot/knowledge/data/exitcodes.yaml for the schema)"
     if not loc:
         return KnowledgeError(path, f"the file must be a mapping with signals/codes/reasons ({problem})")
     section = str(loc[0])

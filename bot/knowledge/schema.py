@@ -1,4 +1,4 @@
-"""The shape of `config/exitcodes.yaml` (and of the operator's file, which uses the same schema).
+"""The shape of `bot/knowledge/data/exitcodes.yaml` (and of the operator's file, which uses the same schema).
 
 Every model forbids unknown keys so a typo (`sumary:`) is an error at startup instead of a silently
 missing sentence at 3 a.m. Entry fields are optional on purpose: the operator's file overrides entries
