@@ -214,6 +214,21 @@ def test_console_mode_answers_stdin_from_the_installed_wheel(installed: Installe
     assert "Traceback" not in run.stderr
 
 
+def _tree(root: Path) -> dict[str, int]:
+    """Every file under root with its modification time (ns): a snapshot to compare after a run."""
+    return {str(path): path.stat().st_mtime_ns for path in root.rglob("*") if path.is_file()}
+
+
+def test_the_installed_bot_writes_nothing_where_the_image_is_read_only(installed: Installed) -> None:
+    """The image runs on a read-only root filesystem with PYTHONDONTWRITEBYTECODE=1 (its Dockerfile
+    sets it): then neither the installed package nor the working directory may change."""
+    before = _tree(installed.venv) | _tree(installed.workdir)
+    answered = installed.run("explain", "137", PYTHONDONTWRITEBYTECODE="1")
+    console = installed.run(stdin="143\n", PYTHONDONTWRITEBYTECODE="1")
+    assert answered.returncode == 0 and console.returncode == 0, answered.stderr + console.stderr
+    assert _tree(installed.venv) | _tree(installed.workdir) == before
+
+
 @pytest.fixture
 async def slack_api() -> AsyncIterator[FakeSlackApi]:
     async with FakeSlackApi() as fake:
