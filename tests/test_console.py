@@ -7,7 +7,8 @@ import itertools
 import subprocess
 from pathlib import Path
 
-from bot.console import ConsoleOutput, run_console, strip_command_prefix
+from bot.command import strip_slash_command
+from bot.console import ConsoleOutput, run_console
 from tests.conftest import BOT_COMMAND, bot_env
 
 
@@ -82,7 +83,12 @@ async def test_alerts_print_framed_between_replies() -> None:
 
 
 def test_command_prefix_is_optional_and_other_commands_are_refused() -> None:
-    assert strip_command_prefix("  /exitcode   137 share ") == "137 share"
-    assert strip_command_prefix("137") == "137"
-    assert strip_command_prefix("/ExitCode") == ""
-    assert strip_command_prefix("/deploy 137") is None
+    assert strip_slash_command("  /exitcode   137 share ", "/exitcode") == "137 share"
+    assert strip_slash_command("137", "/exitcode") == "137"
+    assert strip_slash_command("/ExitCode", "/exitcode") == ""
+    assert strip_slash_command("/deploy 137", "/exitcode") is None
+
+
+def test_the_configured_command_is_the_prefix_and_the_default_one_is_another_command() -> None:
+    assert strip_slash_command("/exitcode-prod pod shop/api", "/exitcode-prod") == "pod shop/api"
+    assert strip_slash_command("/exitcode 137", "/exitcode-prod") is None

@@ -16,7 +16,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import ValidationError
 
-from bot.diagnose_service import ClusterConnection
+from bot.application.cluster import ClusterConnection
 from bot.knowledge import KnowledgeBase
 from bot.settings import Settings
 from bot.wiring import SlackBot

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from bot.command import DEFAULT_SLASH_COMMAND
 from bot.knowledge.explanation import Explanation, Reply, RunbookStep, Usage
 from bot.render.limits import (
     MAX_FALLBACK_TEXT,
@@ -45,15 +46,18 @@ _QUERY_SHOWN = 100
 """How much of the user's query the footer repeats (the full text is in the share button's value)."""
 
 
-def reply_blocks(reply: Reply, *, share_button: bool = True) -> list[Block]:
+def reply_blocks(
+    reply: Reply, *, share_button: bool = True, slash_command: str = DEFAULT_SLASH_COMMAND
+) -> list[Block]:
     """The Block Kit message for a reply: at most 50 blocks, every text within Slack's limits.
 
     `share_button` offers "Share in channel" on a private answer; an answer that is already shared
-    (`reply.share`) never offers it again.
+    (`reply.share`) never offers it again. `slash_command` is the name this installation answers to
+    (SLASH_COMMAND): the help header and the footer's echo of the query name it.
     """
     if isinstance(reply, Usage):
-        return _usage_blocks(reply)
-    return _explanation_blocks(reply, share_button=share_button)
+        return _usage_blocks(reply, slash_command)
+    return _explanation_blocks(reply, share_button=share_button, slash_command=slash_command)
 
 
 def reply_fallback_text(reply: Reply) -> str:
@@ -64,10 +68,10 @@ def reply_fallback_text(reply: Reply) -> str:
     return truncate(escape(line), MAX_FALLBACK_TEXT)
 
 
-def _usage_blocks(usage: Usage) -> list[Block]:
+def _usage_blocks(usage: Usage, slash_command: str) -> list[Block]:
     blocks: list[Block] = []
     if usage.is_help:
-        blocks.append(header("/exitcode: what an exit code means and what to do"))
+        blocks.append(header(f"{slash_command}: what an exit code means and what to do"))
     blocks.append(section(escape(usage.message)))
     if usage.examples:
         examples = bullet_list(inline_code(example) for example in usage.examples)
@@ -75,7 +79,7 @@ def _usage_blocks(usage: Usage) -> list[Block]:
     return fit_blocks(blocks)
 
 
-def _explanation_blocks(explanation: Explanation, *, share_button: bool) -> list[Block]:
+def _explanation_blocks(explanation: Explanation, *, share_button: bool, slash_command: str) -> list[Block]:
     blocks: list[Block] = [header(explanation.title)]
     blocks.append(section(escape(explanation.summary)))
     facts = _fact_lines(explanation)
@@ -91,7 +95,7 @@ def _explanation_blocks(explanation: Explanation, *, share_button: bool) -> list
             f"{bold(escape(hint.runtime) + ':')} {escape(hint.text)}" for hint in explanation.runtime_hints
         )
         blocks.extend(sections(f"{bold('Runtime hints')}\n{hints}"))
-    blocks.append(context(_footer(explanation)))
+    blocks.append(context(_footer(explanation, slash_command)))
     buttons: list[Block] = []
     has_link = is_linkable_url(explanation.runbook_url)
     if has_link:
@@ -146,7 +150,7 @@ def _steps(steps: Iterable[RunbookStep]) -> str:
     return "\n".join(lines)
 
 
-def _footer(explanation: Explanation) -> list[str]:
+def _footer(explanation: Explanation, slash_command: str) -> list[str]:
     query = explanation.query
     if len(query) > _QUERY_SHOWN:
         query = query[: _QUERY_SHOWN - 1] + "…"
@@ -155,5 +159,5 @@ def _footer(explanation: Explanation) -> list[str]:
         elements.append("No standard meaning: the program that exited chose this code.")
     if explanation.runbook_url and not is_linkable_url(explanation.runbook_url):
         elements.append(f"Runbook: {escape(explanation.runbook_url)}")
-    elements.append(f"exitcode-bot · {inline_code('/exitcode ' + query)}")
+    elements.append(f"exitcode-bot · {inline_code(f'{slash_command} {query}')}")
     return elements
