@@ -11,7 +11,6 @@ line and a counter), never Slack's "dispatch_failed" and never silence.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -29,6 +28,7 @@ from bot.metrics import BotMetrics, CommandKind
 from bot.render.blocks import RUNBOOK_ACTION_ID, SHARE_ACTION_ID, reply_blocks, reply_fallback_text
 from bot.render.commands import apology, cluster_not_configured, missing_argument_usage
 from bot.render.diagnosis_blocks import RUNBOOK_ACTION_ID as DIAGNOSIS_RUNBOOK_ACTION_ID
+from bot.render.explain_message import ExplainMessages
 from bot.render.limits import Block, context, fit_blocks
 from bot.render.mrkdwn import inline_code
 from bot.slack.responder import Responder
@@ -95,6 +95,7 @@ class ExitcodeCommands:
         # The adapter's own sentences name the command the user actually typed.
         self.apology = apology(slash_command)
         self.not_configured = cluster_not_configured(slash_command)
+        self._messages = ExplainMessages(slash_command)
         # The knowledge base is immutable, so the same text always renders the same answer; on-call
         # engineers ask the same few questions (137, 143, 1, OOMKilled), so those are rendered once.
         self._rendered_cached = functools.lru_cache(maxsize=_CACHED_ANSWERS)(self._rendered)
@@ -139,15 +140,11 @@ class ExitcodeCommands:
         return BoltResponse(status=200, body=answer.json, headers={"content-type": _JSON})
 
     def _rendered(self, query: str) -> _RenderedAnswer:
-        """The acknowledgement for an explain query: a pure function of the text, hence cacheable."""
+        """The acknowledgement for an explain query: a pure function of the text, hence cacheable.
+        Rendered from each explanation's layout made once (`ExplainMessages`), not block by block."""
         reply = self.knowledge.answer(query)
         visible = isinstance(reply, Explanation) and reply.share
-        message = {
-            "response_type": "in_channel" if visible else "ephemeral",
-            "text": reply_fallback_text(reply),
-            "blocks": reply_blocks(reply, share_button=not visible, slash_command=self.slash_command),
-        }
-        return _RenderedAnswer(json.dumps(message), _kind_of(reply, shared=visible))
+        return _RenderedAnswer(self._messages.json(reply), _kind_of(reply, shared=visible))
 
     async def _route_diagnose(
         self, parsed: DiagnoseCommand, command: dict[str, Any], acknowledge: _Acknowledge
