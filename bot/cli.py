@@ -106,13 +106,20 @@ def explain_settings(environ: Mapping[str, str] | None = None) -> ExplainSetting
 
 
 def load_explain_knowledge(settings: ExplainSettings) -> KnowledgeBase:
-    """The knowledge base for `explain`; a broken operator file is a `StartupError` naming it."""
-    from bot.knowledge import KnowledgeError, RunbookLinks, load_knowledge
+    """The knowledge base for `explain`, from the user's cache while its inputs are unchanged
+    (`bot.application.knowledge_cache`); a broken operator file is a `StartupError` naming it."""
+    from bot.application.knowledge_cache import cached_knowledge
+    from bot.knowledge import KnowledgeError, RunbookLinks
+
+    links = RunbookLinks(settings.runbook_url_template, settings.public_url)
+
+    def load() -> KnowledgeBase:
+        from bot.knowledge import load_knowledge  # PyYAML and pydantic: only on a cache miss
+
+        return load_knowledge(settings.knowledge_file, links)
 
     try:
-        return load_knowledge(
-            settings.knowledge_file, RunbookLinks(settings.runbook_url_template, settings.public_url)
-        )
+        return cached_knowledge(settings.knowledge_file, links, load)
     except KnowledgeError as error:
         raise StartupError(str(error)) from None
 
