@@ -21,7 +21,6 @@ import os
 import pickle
 import stat
 import sys
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -89,6 +88,8 @@ def _read(path: Path) -> KnowledgeBase | None:
 
 def _write(path: Path, knowledge: KnowledgeBase) -> None:
     """Write atomically (temporary file, then rename), so a concurrent run never reads half a file."""
+    import tempfile  # only on a cache miss
+
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if path.parent.stat().st_uid != os.geteuid():
