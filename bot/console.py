@@ -77,7 +77,7 @@ async def run_console(
     out = output if output is not None else ConsoleOutput()
     _tolerate_encoding_errors(source)
     interactive = source.isatty()
-    out.print_banner(banner.format(command=slash_command))
+    out.print_banner(banner.replace("{command}", slash_command))
     lines = _read_lines_in_background(source)
     while True:
         if interactive:
