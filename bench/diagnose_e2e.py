@@ -29,7 +29,7 @@ import aiohttp
 
 from bench.figures import figure, percentile
 from bot.access import BotConfig
-from bot.diagnose_service import connect_cluster
+from bot.application.cluster import connect_cluster
 from bot.knowledge import load_knowledge
 from bot.kube.client import USER_AGENT
 from bot.settings import Settings

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 
+from bot.cli import main as cli_main
+
 
 def main() -> None:
     """Console-script entry point; exits with the code `bot.cli.main` returns."""
-    from bot.cli import main as cli_main
-
     raise SystemExit(cli_main(sys.argv[1:]))
 
 

@@ -1,40 +1,57 @@
 """`exitcode-bot` / `python -m bot`: run the bot, or answer one question and exit.
 
-Without a subcommand the bot runs (in Slack, or in console mode without tokens). Subcommands answer
-from the shell, for scripts and for engineers who are not in Slack. Everything heavy is imported
-inside the function that needs it: `exitcode-bot explain 137` must start in well under half a second,
-so it never loads the Slack, Kubernetes, aiohttp or Prometheus libraries it does not use.
+Without a subcommand the bot runs (in Slack, or in console mode without tokens; `bot.wiring`).
+Subcommands answer from the shell, for scripts and for engineers who are not in Slack:
+`explain QUERY`, and `pod NS/NAME` / `ns NAMESPACE` (also `namespace`, as in Slack), which read the
+cluster of the current kubeconfig: exit 0 with an answer, 1 when the cluster said no, 2 for bad input
+or a namespace ALLOWED_NAMESPACES excludes. `--version` prints `exitcode-bot <version>`.
 
-Subcommands are entries in `SUBCOMMANDS`, so a feature adds its own without touching the parser logic:
-`explain`, and `pod`/`ns`, which read the cluster of the current kubeconfig (exit 0 with an answer, 1 when
-the cluster said no, 2 for bad input or a namespace ALLOWED_NAMESPACES excludes).
+Start-up speed is a feature here (`exitcode-bot explain 137` should feel as quick as `kubectl`), so each
+subcommand imports what it uses when it runs, and nothing else: `explain` never loads the Slack,
+Kubernetes, aiohttp or Prometheus libraries, and not even pydantic unless a setting is actually given
+(`explain_settings`). Those imports inside functions are for start-up speed only; the module graph has
+no cycles (`.importlinter`'s layers contract: this module sits above `bot.wiring` and the application).
 """
 
 from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
+import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from bot import __version__
+from bot.application.startup import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    StartupError,
+    load_knowledge_base,
+    load_settings,
+)
+from bot.command import CLI_PROGRAM, SUBCOMMAND_WORDS, DiagnoseCommand, QueryKind
 
 if TYPE_CHECKING:
     from bot.knowledge import KnowledgeBase
-    from bot.settings import Settings
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-"""Bad input or configuration: a usage reply, an invalid setting, a broken knowledge file."""
+PROGRAM = CLI_PROGRAM
 
-PROGRAM = "exitcode-bot"
-
-
-class StartupError(Exception):
-    """A problem an operator fixes in the configuration; printed as one line, exit code 2."""
+__all__ = [
+    "EXIT_FAILURE",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "PROGRAM",
+    "SUBCOMMANDS",
+    "StartupError",
+    "Subcommand",
+    "build_parser",
+    "main",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,28 +62,66 @@ class Subcommand:
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
+    aliases: tuple[str, ...] = ()
 
 
-def load_settings() -> Settings:
-    """Settings from the environment and `.env`; a bad value raises `StartupError` naming the variable.
+# --- explain --------------------------------------------------------------------------------------
 
-    Values are never echoed: a mistyped token must not end up in a terminal scrollback or a log.
+SETTINGS_FILE = Path(__file__).with_name("settings.py")
+_FIELD = re.compile(r"^    ([a-z_][a-z0-9_]*)\s*:", re.MULTILINE)
+
+
+def setting_names() -> frozenset[str]:
+    """The environment variables `Settings` reads (its field names, upper-cased), found without
+    importing pydantic: the annotated names in the `Settings` class body of `bot/settings.py`.
+    tests/test_cli.py checks this equals `Settings.model_fields`."""
+    source = SETTINGS_FILE.read_text(encoding="utf-8")
+    body = source.split("\nclass Settings(", 1)[1]
+    body = re.split(r"\n(?=\S)", body, maxsplit=1)[0]  # up to the next top-level statement
+    return frozenset(name.upper() for name in _FIELD.findall(body))
+
+
+@dataclass(frozen=True, slots=True)
+class ExplainSettings:
+    """The three settings an explanation depends on (the operator's knowledge file, runbook links)."""
+
+    knowledge_file: Path | None = None
+    runbook_url_template: str | None = None
+    public_url: str | None = None
+
+
+def explain_settings(environ: Mapping[str, str] | None = None) -> ExplainSettings:
+    """The settings `explain` needs; pydantic only when something is actually configured.
+
+    With no setting in the environment and no `.env` file, every setting has its default (and defaults
+    are valid), so building `Settings` would only cost start-up time. Otherwise `Settings` is built as
+    for the bot, so an invalid value is reported exactly as there (exit 2, naming the variable).
     """
-    from pydantic import ValidationError
-    from pydantic_settings import SettingsError
+    env = os.environ if environ is None else environ
+    names = setting_names()
+    if not Path(".env").exists() and not any(key.upper() in names for key in env):
+        return ExplainSettings()
+    settings = load_settings()
+    return ExplainSettings(settings.knowledge_file, settings.runbook_url_template, settings.public_url)
 
-    from bot.settings import Settings
+
+def load_explain_knowledge(settings: ExplainSettings) -> KnowledgeBase:
+    """The knowledge base for `explain`, from the user's cache while its inputs are unchanged
+    (`bot.application.knowledge_cache`); a broken operator file is a `StartupError` naming it."""
+    from bot.application.knowledge_cache import cached_knowledge
+    from bot.knowledge import KnowledgeError, RunbookLinks
+
+    links = RunbookLinks(settings.runbook_url_template, settings.public_url)
+
+    def load() -> KnowledgeBase:
+        from bot.knowledge import load_knowledge  # PyYAML and pydantic: only on a cache miss
+
+        return load_knowledge(settings.knowledge_file, links)
 
     try:
-        return Settings()
-    except ValidationError as error:
-        problems = []
-        for item in error.errors():
-            name = "_".join(str(part) for part in item["loc"][:1]).upper() or "settings"
-            problems.append(f"{name}: {item['msg']}")
-        raise StartupError("invalid setting " + "; ".join(problems)) from None
-    except (SettingsError, ValueError) as error:
-        raise StartupError(f"invalid settings: {error}") from None
+        return cached_knowledge(settings.knowledge_file, links, load)
+    except KnowledgeError as error:
+        raise StartupError(str(error)) from None
 
 
 def _explain_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,24 +131,14 @@ def _explain_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the answer as JSON")
 
 
-def load_knowledge_base(settings: Settings) -> KnowledgeBase:
-    """The knowledge base with the operator's file; a broken file is a `StartupError` naming it."""
-    from bot.knowledge import KnowledgeError, RunbookLinks, load_knowledge
-
-    try:
-        return load_knowledge(
-            settings.knowledge_file, RunbookLinks(settings.runbook_url_template, settings.public_url)
-        )
-    except KnowledgeError as error:
-        raise StartupError(str(error)) from None
-
-
 def _run_explain(args: argparse.Namespace) -> int:
+    import json
+
     from bot.knowledge.explanation import Usage
     from bot.render.json_view import reply_json
     from bot.render.text import reply_text
 
-    kb = load_knowledge_base(load_settings())
+    kb = load_explain_knowledge(explain_settings())
     reply = kb.answer(" ".join(args.query))
     out = _stdout()
     if args.json:
@@ -112,9 +157,12 @@ EXPLAIN = Subcommand(
 )
 
 
+# --- pod / ns ---------------------------------------------------------------------------------------
+
+
 def _pod_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "target",
+        "argument",
         metavar="NAMESPACE/POD",
         help="a pod (POD alone means DEFAULT_NAMESPACE); a Deployment, StatefulSet or Job name, or a pod "
         "name prefix, diagnoses its most recently crashed pod",
@@ -123,45 +171,99 @@ def _pod_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _ns_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("namespace", metavar="NAMESPACE", help="the namespace to triage")
+    parser.add_argument("argument", metavar="NAMESPACE", help="the namespace to triage")
     parser.add_argument("--json", action="store_true", help="print the triage as JSON")
 
 
-def _run_cluster_query(kind: Literal["pod", "ns"], argument: str, as_json: bool) -> int:
-    """Diagnose or triage with the current kubeconfig; Kubernetes is imported only now, for these."""
+def run_diagnose_command(
+    command: DiagnoseCommand,
+    *,
+    as_json: bool,
+    out: TextIO,
+    err: TextIO,
+    environ: dict[str, str] | None = None,
+) -> int:
+    """`exitcode-bot pod NS/NAME` and `exitcode-bot ns NAMESPACE` with the current kubeconfig.
+
+    The answer goes to `out`; a refusal's sentence to `err` (exit 2 for bad input or a denied namespace,
+    1 for anything the cluster said). Never a traceback: an unexpected failure is one line and exit 1.
+    The Kubernetes client is imported only now, for these.
+    """
+    import asyncio
+    import json
+    import logging
+
     from bot.access import NamespaceAccess
-    from bot.diagnose_service import run_cli_command
+    from bot.application.cluster import connect_cluster
+    from bot.application.diagnose import DiagnoseService
+    from bot.diagnosis.answers import BAD_INPUT, Refusal
+    from bot.render.answer_json import answer_json
+    from bot.render.answer_text import answer_text, refusal_text
+    from bot.render.text import printable
 
     settings = load_settings()
-    return run_cli_command(
-        kind,
-        argument,
-        knowledge=load_knowledge_base(settings),
+    knowledge = load_knowledge_base(settings)
+    logging.getLogger("urllib3").setLevel(logging.ERROR)  # connection retries are reported as one sentence
+    cluster = connect_cluster(settings.kube_timeout_seconds, environ=environ)
+    service = DiagnoseService(
+        knowledge,
+        cluster.reader,
         access=NamespaceAccess(settings.allowed_namespaces),
         default_namespace=settings.default_namespace,
         log_lines=settings.log_lines,
-        timeout_seconds=settings.kube_timeout_seconds,
-        as_json=as_json,
-        out=_stdout(),
-        err=sys.stderr,
+        unavailable=cluster.problem,
     )
+    try:
+        answer = asyncio.run(service.answer(command.kind, command.argument))
+    except Exception as error:
+        err.write(printable(f"{PROGRAM}: unexpected error ({type(error).__name__}: {error})\n"))
+        return EXIT_FAILURE
+    finally:
+        cluster.close()
+    if isinstance(answer, Refusal):
+        err.write(printable(f"{PROGRAM}: " + refusal_text(answer, program=PROGRAM)))
+        return EXIT_USAGE if answer.kind in BAD_INPUT else EXIT_FAILURE
+    if as_json:
+        out.write(json.dumps(answer_json(answer), indent=2, ensure_ascii=False) + "\n")
+    else:
+        out.write(answer_text(answer, program=PROGRAM))
+    out.flush()
+    return EXIT_OK
+
+
+def _diagnose_subcommand(kind: QueryKind) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        command = DiagnoseCommand(kind=kind, argument=args.argument)
+        return run_diagnose_command(command, as_json=args.json, out=_stdout(), err=sys.stderr)
+
+    return run
+
+
+def _aliases(kind: QueryKind) -> tuple[str, ...]:
+    """The other words the command grammar accepts for `kind` (`namespace` for `ns`)."""
+    return tuple(word for word, meaning in SUBCOMMAND_WORDS.items() if meaning == kind and word != kind)
 
 
 POD = Subcommand(
     name="pod",
     help="diagnose why a pod's containers died, from the live cluster (current kubeconfig)",
     add_arguments=_pod_arguments,
-    run=lambda args: _run_cluster_query("pod", args.target, args.json),
+    run=_diagnose_subcommand("pod"),
+    aliases=_aliases("pod"),
 )
 
 NS = Subcommand(
     name="ns",
     help="list a namespace's crashing pods, newest failure first (current kubeconfig)",
     add_arguments=_ns_arguments,
-    run=lambda args: _run_cluster_query("ns", args.namespace, args.json),
+    run=_diagnose_subcommand("ns"),
+    aliases=_aliases("ns"),
 )
 
 SUBCOMMANDS: list[Subcommand] = [EXPLAIN, POD, NS]
+
+
+# --- the parser ---------------------------------------------------------------------------------------
 
 
 def build_parser(subcommands: Sequence[Subcommand] = SUBCOMMANDS) -> argparse.ArgumentParser:
@@ -172,16 +274,19 @@ def build_parser(subcommands: Sequence[Subcommand] = SUBCOMMANDS) -> argparse.Ar
             "SLACK_BOT_TOKEN is set, otherwise in console mode on stdin/stdout."
         ),
     )
+    parser.add_argument("--version", action="version", version=f"{PROGRAM} {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for subcommand in subcommands:
-        sub = commands.add_parser(subcommand.name, help=subcommand.help, description=subcommand.help)
+        sub = commands.add_parser(
+            subcommand.name, help=subcommand.help, description=subcommand.help, aliases=subcommand.aliases
+        )
         subcommand.add_arguments(sub)
         sub.set_defaults(run=subcommand.run)
     return parser
 
 
 def _run_bot() -> int:
-    from bot.wiring import run_bot
+    from bot.wiring import run_bot  # the whole bot: imported only when it runs
 
     return run_bot(load_settings())
 

@@ -17,15 +17,16 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import TextIO
 
-LineHandler = Callable[[str], Awaitable[str]]
-"""Answers one command (already stripped of `/exitcode`) with the text to print."""
+from bot.command import DEFAULT_SLASH_COMMAND, strip_slash_command
 
-COMMAND_PREFIX = "/exitcode"
+LineHandler = Callable[[str], Awaitable[str]]
+"""Answers one command (already stripped of the slash command) with the text to print."""
+
 _QUIT_WORDS = frozenset({"quit", "exit", ":q"})
 
 BANNER = """\
 exitcode-bot · console mode: no SLACK_BOT_TOKEN is set, so answers print here.
-Type what you would type after /exitcode: 137, 143 share, sigsegv, OOMKilled, -1, help,
+Type what you would type after {command}: 137, 143 share, sigsegv, OOMKilled, -1, help,
 pod NAMESPACE/POD, ns NAMESPACE (these two read the cluster of your kubeconfig).
 One command per line; Ctrl-D (or "quit") leaves.
 
@@ -61,30 +62,22 @@ class ConsoleOutput:
         self._stream.flush()
 
 
-def strip_command_prefix(line: str) -> str | None:
-    """`/exitcode 137` and `137` both give `137`; another slash command gives None."""
-    text = line.strip()
-    if not text.startswith("/"):
-        return text
-    command, _, rest = text.partition(" ")
-    if command.casefold() != COMMAND_PREFIX:
-        return None
-    return rest.strip()
-
-
 async def run_console(
     handle: LineHandler,
     *,
     stdin: TextIO | None = None,
     output: ConsoleOutput | None = None,
     banner: str = BANNER,
+    slash_command: str = DEFAULT_SLASH_COMMAND,
 ) -> int:
-    """Answer lines from stdin until end of input; returns the process exit code (0)."""
+    """Answer lines from stdin until end of input; returns the process exit code (0).
+
+    A line may start with `slash_command` (this installation's SLASH_COMMAND), as typed in Slack."""
     source = stdin if stdin is not None else sys.stdin
     out = output if output is not None else ConsoleOutput()
     _tolerate_encoding_errors(source)
     interactive = source.isatty()
-    out.print_banner(banner)
+    out.print_banner(banner.replace("{command}", slash_command))
     lines = _read_lines_in_background(source)
     while True:
         if interactive:
@@ -92,10 +85,11 @@ async def run_console(
         line = await lines.get()
         if line is None:
             return 0
-        text = strip_command_prefix(line)
+        text = strip_slash_command(line, slash_command)
         if text is None:
             out.print_reply(
-                f"Only /exitcode is available here; try: /exitcode 137 (you typed {line.strip()[:80]!r})."
+                f"Only {slash_command} is available here; try: {slash_command} 137 "
+                f"(you typed {line.strip()[:80]!r})."
             )
             continue
         if text.casefold() in _QUIT_WORDS:

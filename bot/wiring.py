@@ -33,7 +33,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from bot.access import BotConfig, ConfigFileError, NamespaceAccess, load_bot_config
-from bot.cli import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, StartupError, load_knowledge_base
+from bot.application.startup import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, StartupError, load_knowledge_base
 from bot.knowledge import KnowledgeBase
 from bot.knowledge.explanation import Explanation
 from bot.logs import configure_logging
@@ -43,7 +43,8 @@ if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
     from bot.alert_service import AlertService, AlertSink
-    from bot.diagnose_service import ClusterConnection, DiagnoseService
+    from bot.application.cluster import ClusterConnection
+    from bot.application.diagnose import DiagnoseService
     from bot.metrics import AlertMetrics, BotMetrics
     from bot.slack import DiagnoseHandler
     from bot.web import RunbookPages
@@ -105,14 +106,19 @@ def load_config_file(settings: Settings) -> BotConfig:
 
 def open_cluster(settings: Settings) -> ClusterConnection:
     """The Kubernetes client, built once; without a cluster the bot runs on and says so when asked."""
-    from bot.diagnose_service import connect_cluster
+    from bot.application.cluster import connect_cluster
 
     cluster = connect_cluster(settings.kube_timeout_seconds)
     if cluster.api_client is not None:
         log.info("reading the Kubernetes cluster at %s", cluster.api_client.configuration.host)
     else:
         alerts = ", and no crash alerts are watched" if settings.watch_enabled else ""
-        log.warning("no Kubernetes cluster: /exitcode pod and ns will say so%s. %s", alerts, cluster.problem)
+        log.warning(
+            "no Kubernetes cluster: %s pod and ns will say so%s. %s",
+            settings.slash_command,
+            alerts,
+            cluster.problem,
+        )
     return cluster
 
 
@@ -123,8 +129,8 @@ def build_diagnose_service(
     config: BotConfig,
     metrics: BotMetrics | None = None,
 ) -> DiagnoseService:
-    """`/exitcode pod|ns` with the settings' namespaces, log lines and access policy."""
-    from bot.diagnose_service import DiagnoseService
+    """The diagnose use case with the settings' namespaces, log lines and access policy."""
+    from bot.application.diagnose import DiagnoseService
     from bot.metrics import DiagnoseMetrics
 
     return DiagnoseService(
@@ -135,8 +141,6 @@ def build_diagnose_service(
         log_lines=settings.log_lines,
         unavailable=cluster.problem,
         metrics=DiagnoseMetrics(metrics.registry) if metrics is not None else None,
-        cluster_name=settings.cluster_name,
-        slash_command=settings.slash_command,
     )
 
 
@@ -179,8 +183,8 @@ async def run_console_mode(
     (`ConsoleAlertSink`), with no Lease and no ledger writes. End of input or a signal stops both; exit 0.
     """
     from bot.alert_service import ConsoleAlertSink
+    from bot.application.replies import ConsoleReplies
     from bot.console import ConsoleOutput, run_console
-    from bot.render.text import reply_text
 
     config = config if config is not None else BotConfig()
     diagnose_service = (
@@ -191,23 +195,19 @@ async def run_console_mode(
         settings, knowledge, cluster, config, sink=ConsoleAlertSink(output), console=True
     )
 
-    async def answer(text: str) -> str:
-        if diagnose_service is not None:
-            try:
-                diagnosed = await diagnose_service.console_answer(text)
-            except Exception:  # a bug must cost one answer, not the console session
-                log.exception("console: %r failed", text[:200])
-                return "Sorry, something went wrong while answering that; it has been logged.\n"
-            if diagnosed is not None:
-                return diagnosed
-        return reply_text(knowledge.answer(text))
-
+    replies = ConsoleReplies(
+        knowledge,
+        diagnose_service,
+        slash_command=settings.slash_command,
+        cluster_name=settings.cluster_name,
+    )
     stop = stop_on_signals()
     if alerts is not None:
         log.info("watching pods for crashes: alerts print here (console mode: no Lease, no ledger writes)")
         alerts.start()
     try:
-        return await run_until_stopped(stop, asyncio.ensure_future(run_console(answer, output=output)))
+        console = run_console(replies, output=output, slash_command=settings.slash_command)
+        return await run_until_stopped(stop, asyncio.ensure_future(console))
     finally:
         if alerts is not None:
             await alerts.stop()
@@ -255,6 +255,7 @@ class SlackBot:
         cluster: ClusterConnection | None = None,
         config: BotConfig | None = None,
     ) -> None:
+        from bot.application.replies import SlackDiagnoseReplies
         from bot.metrics import BotMetrics
         from bot.slack import (
             BackgroundTasks,
@@ -275,7 +276,11 @@ class SlackBot:
             self.diagnose_service = build_diagnose_service(
                 settings, knowledge, cluster, config if config is not None else BotConfig(), self.metrics
             )
-            diagnose = self.diagnose_service.handle_slack
+            diagnose = SlackDiagnoseReplies(
+                self.diagnose_service,
+                slash_command=settings.slash_command,
+                cluster_name=settings.cluster_name,
+            )
         self.client = build_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
         self.app = build_app(

@@ -12,7 +12,7 @@ import json
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,48 @@ from tests.fakes.slack_signing import (
     slash_command_body,
 )
 from tests.fakes.socket_mode import FakeSocketModeServer
+from tests.rbac_evidence import EVIDENCE, RbacEvidence
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- the RBAC evidence: the cluster-facing modules' request log, recorded as they run (once) ---------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[EVIDENCE] = RbacEvidence.start()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    config.stash[EVIDENCE].order(items)
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    if items:
+        items[0].config.stash[EVIDENCE].deselected(items)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    session.config.stash[EVIDENCE].collection_finished(session.items)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, None, None]:
+    evidence = item.config.stash[EVIDENCE]
+    evidence.before(item)
+    try:
+        yield
+    finally:
+        evidence.after(item, nextitem)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, Any, None]:
+    outcome = yield
+    item.config.stash[EVIDENCE].report(outcome.get_result())
+
+
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 PUBLIC_URL = "https://exitcode-bot.example.com"
 

@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from bot.alerting import Disposition
-from bot.diagnose_service import DiagnoseService
+from bot.application.diagnose import DiagnoseService
 from bot.kube.reader import KubeClusterReader
 from bot.render.alert_blocks import SNOOZE_BLOCK_ID
 from bot.slack.alert_actions import AlertActions, register_alert_actions

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+import bot
+from bot.cli import main, setting_names
+from bot.settings import Settings
 from tests.conftest import BOT_COMMAND, bot_env
 
 HEAVY_MODULES = ("slack_bolt", "slack_sdk", "aiohttp", "kubernetes", "prometheus_client")
@@ -19,6 +22,7 @@ HEAVY_MODULES = ("slack_bolt", "slack_sdk", "aiohttp", "kubernetes", "prometheus
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No `.env` from the repository and no settings from the developer's shell."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     for name in ("KNOWLEDGE_FILE", "RUNBOOK_URL_TEMPLATE", "PUBLIC_URL", "PORT"):
         monkeypatch.delenv(name, raising=False)
 
@@ -162,3 +166,51 @@ def test_output_closed_early_is_not_an_error(tmp_path: Path) -> None:
 
     assert done.stdout.startswith("137")
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+
+
+def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"exitcode-bot {bot.__version__}\n"
+
+
+def test_python_dash_m_bot_version(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*BOT_COMMAND, "--version"], capture_output=True, text=True, cwd=tmp_path, env=bot_env(), timeout=30
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"exitcode-bot {bot.__version__}\n"
+    assert re.fullmatch(r"\d+\.\d+\.\d+", bot.__version__)
+
+
+def test_explain_finds_the_settings_it_reads_without_pydantic() -> None:
+    """`explain` decides from this list whether a setting is configured; it must be the real one."""
+    assert setting_names() == {name.upper() for name in Settings.model_fields}
+
+
+def test_explain_without_settings_does_not_build_settings(tmp_path: Path) -> None:
+    probe = (
+        "import sys, io, contextlib\n"
+        "from bot.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    code = main(['explain', '137'])\n"
+        "print(code, 'pydantic_settings' in sys.modules, 'bot.settings' in sys.modules)\n"
+    )
+    env = {k: v for k, v in bot_env().items() if k.upper() not in setting_names()}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+
+    assert done.stdout.split() == ["0", "False", "False"], done.stderr
+
+
+def test_explain_reads_a_dotenv_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A `.env` is a configuration too: `explain` then builds the settings as the bot does."""
+    (tmp_path / ".env").write_text("RUNBOOK_URL_TEMPLATE=https://wiki.example.com/dotenv/{code}\n")
+
+    assert main(["explain", "137", "--json"]) == 0
+
+    assert json.loads(capsys.readouterr().out)["runbook_url"] == "https://wiki.example.com/dotenv/137"

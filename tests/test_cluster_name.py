@@ -16,7 +16,7 @@ import pytest
 from pydantic import ValidationError
 
 from bot.alerting import AlertKind, DigestRow, Workload, detect_terminations
-from bot.diagnose_service import connect_cluster
+from bot.application.cluster import connect_cluster
 from bot.knowledge import KnowledgeBase
 from bot.render.alert_blocks import alert_blocks, alert_fallback_text
 from bot.render.alert_text import AlertView, CrashAlert, DigestAlert, RepeatAlert, alert_text

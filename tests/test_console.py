@@ -7,7 +7,8 @@ import itertools
 import subprocess
 from pathlib import Path
 
-from bot.console import ConsoleOutput, run_console, strip_command_prefix
+from bot.command import strip_slash_command
+from bot.console import ConsoleOutput, run_console
 from tests.conftest import BOT_COMMAND, bot_env
 
 
@@ -82,7 +83,34 @@ async def test_alerts_print_framed_between_replies() -> None:
 
 
 def test_command_prefix_is_optional_and_other_commands_are_refused() -> None:
-    assert strip_command_prefix("  /exitcode   137 share ") == "137 share"
-    assert strip_command_prefix("137") == "137"
-    assert strip_command_prefix("/ExitCode") == ""
-    assert strip_command_prefix("/deploy 137") is None
+    assert strip_slash_command("  /exitcode   137 share ", "/exitcode") == "137 share"
+    assert strip_slash_command("137", "/exitcode") == "137"
+    assert strip_slash_command("/ExitCode", "/exitcode") == ""
+    assert strip_slash_command("/deploy 137", "/exitcode") is None
+
+
+def test_the_configured_command_is_the_prefix_and_the_default_one_is_another_command() -> None:
+    assert strip_slash_command("/exitcode-prod pod shop/api", "/exitcode-prod") == "pod shop/api"
+    assert strip_slash_command("/exitcode 137", "/exitcode-prod") is None
+
+
+async def test_console_mode_speaks_the_configured_command() -> None:
+    """With SLASH_COMMAND=/exitcode-prod, lines typed as in Slack use that name; `/exitcode` is another
+    app's command, and the banner says which one to type."""
+    stream = io.StringIO()
+    seen: list[str] = []
+
+    async def answer(text: str) -> str:
+        seen.append(text)
+        return f"answer to {text}"
+
+    lines = "/exitcode-prod 137\n/exitcode 143\npod shop/api\n"
+    code = await run_console(
+        answer, stdin=io.StringIO(lines), output=ConsoleOutput(stream), slash_command="/exitcode-prod"
+    )
+
+    assert code == 0
+    printed = stream.getvalue()
+    assert "Type what you would type after /exitcode-prod:" in printed
+    assert seen == ["137", "pod shop/api"]
+    assert "Only /exitcode-prod is available here; try: /exitcode-prod 137" in printed

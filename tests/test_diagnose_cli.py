@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from bot import cli
+from bot.application.diagnose import utc_now
 from bot.cli import main
-from bot.diagnose_service import utc_now
 from bot.diagnosis.model import CONFIDENCE_RANK
 from bot.diagnosis.triage import triage_namespace
 from bot.knowledge import KnowledgeBase

@@ -19,19 +19,14 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.access import BotConfig
-from bot.diagnose_service import (
-    DiagnoseService,
-    PodAnswer,
-    PodLine,
-    WorkloadMatch,
-    answer_message,
-    connect_cluster,
-    utc_now,
-)
+from bot.application.cluster import connect_cluster
+from bot.application.diagnose import DiagnoseService, utc_now
+from bot.diagnosis.answers import PodAnswer, PodLine, WorkloadMatch
 from bot.diagnosis.engine import diagnose
 from bot.diagnosis.triage import triage_namespace
 from bot.knowledge import KnowledgeBase
 from bot.kube.client import NOT_CONFIGURED, USER_AGENT
+from bot.render.answer_blocks import answer_message
 from bot.render.limits import MAX_BLOCKS, MAX_MESSAGE_TEXT, TRUNCATED_NOTICE, text_length
 from bot.render.mrkdwn import escape
 from bot.settings import Settings
@@ -617,7 +612,8 @@ async def test_a_huge_diagnosis_is_cut_but_keeps_the_workload_list_and_the_runbo
         ),
     )
 
-    text, blocks = answer_message(PodAnswer(replace(diagnosis, verdict=long_verdict), selection))
+    answer = PodAnswer(replace(diagnosis, verdict=long_verdict), selection)
+    text, blocks = answer_message(answer, slash_command="/exitcode")
 
     assert text.startswith(f"{OOM_POD}: ")
     assert validate_blocks(blocks) == [] and len(blocks) <= MAX_BLOCKS

@@ -1,32 +1,28 @@
 """The RBAC in `k8s/` grants exactly the Kubernetes calls the bot makes: every call, and nothing more.
 
-The evidence is the fake API server's request log, not a hand-kept list: the suite's cluster-facing
-modules (reader, diagnosis, watcher, ledger, Lease, alerts) run again in a child pytest with
-`FAKE_KUBE_REQUEST_LOG` set, and every request that carries the bot's User-Agent is compared with what the
-ClusterRole and the Role grant. A new API call without a grant fails here (the bot would get 403 in a
+The evidence is the fake API server's request log, not a hand-kept list: while the suite's
+cluster-facing modules (reader, diagnosis, watcher, ledger, Lease, alerts) run, in this same session,
+`FAKE_KUBE_REQUEST_LOG` is set (tests/rbac_evidence.py, hooked in tests/conftest.py), these tests run
+last, and every request that carries the bot's User-Agent is compared with what the ClusterRole and the
+Role grant. Run alone, the modules the session did not run are run in a child pytest first.
+A new API call without a grant fails here (the bot would get 403 in a
 real cluster); a grant no code path uses fails too (least privilege).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import NamedTuple
 
 import pytest
 
 from bot.kube.client import USER_AGENT
 from tests.deploy_rbac import BASE_DIR, CLUSTER_WIDE, granted_permissions, render_kustomization
-from tests.fakes.kube_faults import REQUEST_LOG_ENV
+from tests.rbac_evidence import EVIDENCE, cluster_facing_modules
 
-ROOT = Path(__file__).resolve().parents[1]
-CLUSTER_FACING = ("test_kube_*.py", "test_diagnose_*.py", "test_alert_*.py", "test_main_alerts.py")
+BOT_PRODUCT = USER_AGENT.split("/", 1)[0]
 # Objects the bot keeps in its own namespace: granted by the Role there, never cluster-wide.
 OWN_NAMESPACE_RESOURCES = {("", "configmaps"), ("coordination.k8s.io", "leases")}
-BOT_PRODUCT = USER_AGENT.split("/", 1)[0]
 
 
 class Permission(NamedTuple):
@@ -35,31 +31,11 @@ class Permission(NamedTuple):
     verb: str
 
 
-def _cluster_facing_modules() -> list[str]:
-    return sorted(
-        str(path.relative_to(ROOT)) for glob in CLUSTER_FACING for path in (ROOT / "tests").glob(glob)
-    )
-
-
 @pytest.fixture(scope="module")
-def bot_calls(tmp_path_factory: pytest.TempPathFactory) -> set[Permission]:
+def bot_calls(request: pytest.FixtureRequest) -> set[Permission]:
     """Every (group, resource, verb) the bot sent to a fake API server while the scenarios ran."""
-    log = tmp_path_factory.mktemp("rbac") / "requests.jsonl"
-    modules = _cluster_facing_modules()
-    assert modules, "no cluster-facing test modules found"
-    env = {**os.environ, REQUEST_LOG_ENV: str(log)}
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *modules],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert run.returncode == 0, (
-        f"the cluster-facing tests failed:\n{run.stdout[-4000:]}\n{run.stderr[-2000:]}"
-    )
+    assert cluster_facing_modules(), "no cluster-facing test modules found"
+    log = request.config.stash[EVIDENCE].complete()
     calls: set[Permission] = set()
     for line in log.read_text(encoding="utf-8").splitlines():
         entry = json.loads(line)

@@ -23,6 +23,15 @@ _SHOWN = 80
 USAGE = "Use `/exitcode pod NAMESPACE/POD` (or `/exitcode pod POD` for the default namespace)."
 
 
+class InvalidTarget(InvalidName):
+    """An `InvalidName` that also keeps its `problem` without the usage hint, so each surface can add
+    the command its user types (`/exitcode-prod pod …`, `exitcode-bot pod …`) instead of editing text."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"{problem} {USAGE}")
+        self.problem = problem
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """A validated `namespace/name` the user asked about."""
@@ -72,20 +81,20 @@ def _valid(name: str, allow_dots: bool) -> bool:
 def validate_namespace(name: str) -> str:
     """The namespace, or `InvalidName` saying why it cannot be one."""
     if not name:
-        raise InvalidName(f"The namespace is missing. {USAGE}")
+        raise InvalidTarget("The namespace is missing.")
     if not _valid(name, allow_dots=False):
         problem = _problem(name, MAX_NAMESPACE, allow_dots=False)
-        raise InvalidName(f"{_shown(name)} is not a valid namespace name: {problem}. {USAGE}")
+        raise InvalidTarget(f"{_shown(name)} is not a valid namespace name: {problem}.")
     return name
 
 
 def validate_pod_name(name: str) -> str:
     """The pod name, or `InvalidName` saying why it cannot be one."""
     if not name:
-        raise InvalidName(f"The pod name is missing. {USAGE}")
+        raise InvalidTarget("The pod name is missing.")
     if not _valid(name, allow_dots=True):
         problem = _problem(name, MAX_POD_NAME, allow_dots=True)
-        raise InvalidName(f"{_shown(name)} is not a valid pod name: {problem}. {USAGE}")
+        raise InvalidTarget(f"{_shown(name)} is not a valid pod name: {problem}.")
     return name
 
 
@@ -93,12 +102,12 @@ def parse_target(text: str, default_namespace: str) -> Target:
     """`NAMESPACE/POD` or `POD` (in `default_namespace`), validated; raises `InvalidName`."""
     cleaned = text.strip()
     if not cleaned:
-        raise InvalidName(f"Which pod? {USAGE}")
+        raise InvalidTarget("Which pod?")
     if any(ch.isspace() for ch in cleaned):
-        raise InvalidName(f"{_shown(cleaned)} has spaces in it; a pod is one word. {USAGE}")
+        raise InvalidTarget(f"{_shown(cleaned)} has spaces in it; a pod is one word.")
     parts = cleaned.split("/")
     if len(parts) > 2:
-        raise InvalidName(f"{_shown(cleaned)} has more than one '/'. {USAGE}")
+        raise InvalidTarget(f"{_shown(cleaned)} has more than one '/'.")
     namespace, name = (parts[0], parts[1]) if len(parts) == 2 else (default_namespace, parts[0])
     return Target(validate_namespace(namespace), validate_pod_name(name))
 

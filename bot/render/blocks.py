@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from bot.command import DEFAULT_SLASH_COMMAND
 from bot.knowledge.explanation import Explanation, Reply, RunbookStep, Usage
 from bot.render.limits import (
     MAX_FALLBACK_TEXT,
@@ -45,15 +46,18 @@ _QUERY_SHOWN = 100
 """How much of the user's query the footer repeats (the full text is in the share button's value)."""
 
 
-def reply_blocks(reply: Reply, *, share_button: bool = True) -> list[Block]:
+def reply_blocks(
+    reply: Reply, *, share_button: bool = True, slash_command: str = DEFAULT_SLASH_COMMAND
+) -> list[Block]:
     """The Block Kit message for a reply: at most 50 blocks, every text within Slack's limits.
 
     `share_button` offers "Share in channel" on a private answer; an answer that is already shared
-    (`reply.share`) never offers it again.
+    (`reply.share`) never offers it again. `slash_command` is the name this installation answers to
+    (SLASH_COMMAND): the help header and the footer's echo of the query name it.
     """
     if isinstance(reply, Usage):
-        return _usage_blocks(reply)
-    return _explanation_blocks(reply, share_button=share_button)
+        return _usage_blocks(reply, slash_command)
+    return _explanation_blocks(reply, share_button=share_button, slash_command=slash_command)
 
 
 def reply_fallback_text(reply: Reply) -> str:
@@ -64,10 +68,10 @@ def reply_fallback_text(reply: Reply) -> str:
     return truncate(escape(line), MAX_FALLBACK_TEXT)
 
 
-def _usage_blocks(usage: Usage) -> list[Block]:
+def _usage_blocks(usage: Usage, slash_command: str) -> list[Block]:
     blocks: list[Block] = []
     if usage.is_help:
-        blocks.append(header("/exitcode: what an exit code means and what to do"))
+        blocks.append(header(f"{slash_command}: what an exit code means and what to do"))
     blocks.append(section(escape(usage.message)))
     if usage.examples:
         examples = bullet_list(inline_code(example) for example in usage.examples)
@@ -75,12 +79,27 @@ def _usage_blocks(usage: Usage) -> list[Block]:
     return fit_blocks(blocks)
 
 
-def _explanation_blocks(explanation: Explanation, *, share_button: bool) -> list[Block]:
+def _explanation_blocks(explanation: Explanation, *, share_button: bool, slash_command: str) -> list[Block]:
+    share_value = explanation.query if share_button and not explanation.share else None
+    blocks = explanation_layout(
+        explanation,
+        facts="\n".join(fact_lines(explanation)),
+        query_element=query_element(explanation.query, slash_command),
+        share_value=share_value,
+    )
+    return fit_blocks(blocks, notice=truncation_notice(explanation))
+
+
+def explanation_layout(
+    explanation: Explanation, *, facts: str, query_element: str, share_value: str | None
+) -> list[Block]:
+    """The explanation's blocks before `fit_blocks`, with the three query-dependent texts passed in
+    (the facts under the summary, the footer's echo of the query, the share button's value), so
+    `bot.render.explain_message` can lay out an explanation once and fill them per request."""
     blocks: list[Block] = [header(explanation.title)]
     blocks.append(section(escape(explanation.summary)))
-    facts = _fact_lines(explanation)
     if facts:
-        blocks.extend(sections("\n".join(facts)))
+        blocks.extend(sections(facts))
     blocks.extend(_bulleted("In Kubernetes", explanation.kubernetes))
     blocks.extend(_bulleted("Likely causes", explanation.causes))
     if explanation.runbook_steps:
@@ -91,24 +110,38 @@ def _explanation_blocks(explanation: Explanation, *, share_button: bool) -> list
             f"{bold(escape(hint.runtime) + ':')} {escape(hint.text)}" for hint in explanation.runtime_hints
         )
         blocks.extend(sections(f"{bold('Runtime hints')}\n{hints}"))
-    blocks.append(context(_footer(explanation)))
+    blocks.append(context([*_footer_notes(explanation), query_element]))
     buttons: list[Block] = []
-    has_link = is_linkable_url(explanation.runbook_url)
-    if has_link:
+    if is_linkable_url(explanation.runbook_url):
         buttons.append(button("Open runbook", RUNBOOK_ACTION_ID, url=explanation.runbook_url))
-    if share_button and not explanation.share:
-        buttons.append(button("Share in channel", SHARE_ACTION_ID, value=explanation.query, style="primary"))
+    if share_value is not None:
+        buttons.append(button("Share in channel", SHARE_ACTION_ID, value=share_value, style="primary"))
     if buttons:
         blocks.append(actions(buttons, block_id=ACTIONS_BLOCK_ID))
-    notice = f"{TRUNCATED_NOTICE}: open the runbook for the rest." if has_link else TRUNCATED_NOTICE
-    return fit_blocks(blocks, notice=notice)
+    return blocks
 
 
-def _fact_lines(explanation: Explanation) -> list[str]:
+def truncation_notice(explanation: Explanation) -> str:
+    """What a cut explanation says at its end (pointing to the runbook when there is a link)."""
+    if is_linkable_url(explanation.runbook_url):
+        return f"{TRUNCATED_NOTICE}: open the runbook for the rest."
+    return TRUNCATED_NOTICE
+
+
+def fact_lines(explanation: Explanation) -> list[str]:
     """The one-line facts under the summary: arithmetic, signal, reason, typical codes."""
+    arithmetic = arithmetic_line(explanation.arithmetic)
+    return [arithmetic, *content_fact_lines(explanation)] if arithmetic else content_fact_lines(explanation)
+
+
+def arithmetic_line(arithmetic: str | None) -> str:
+    """The first fact, from the query itself (`-1 → 255 (-1 mod 256)`); empty without arithmetic."""
+    return f"{bold('Arithmetic:')} {escape(arithmetic)}" if arithmetic else ""
+
+
+def content_fact_lines(explanation: Explanation) -> list[str]:
+    """The facts that come from the explanation, not from the query: signal, reason, typical codes."""
     lines: list[str] = []
-    if explanation.arithmetic:
-        lines.append(f"{bold('Arithmetic:')} {escape(explanation.arithmetic)}")
     signal = explanation.signal
     if signal is not None:
         line = (
@@ -146,14 +179,17 @@ def _steps(steps: Iterable[RunbookStep]) -> str:
     return "\n".join(lines)
 
 
-def _footer(explanation: Explanation) -> list[str]:
-    query = explanation.query
+def _footer_notes(explanation: Explanation) -> list[str]:
+    notes: list[str] = []
+    if explanation.application_defined:
+        notes.append("No standard meaning: the program that exited chose this code.")
+    if explanation.runbook_url and not is_linkable_url(explanation.runbook_url):
+        notes.append(f"Runbook: {escape(explanation.runbook_url)}")
+    return notes
+
+
+def query_element(query: str, slash_command: str) -> str:
+    """The footer's last element: what was typed, in this installation's command (at most 100 chars)."""
     if len(query) > _QUERY_SHOWN:
         query = query[: _QUERY_SHOWN - 1] + "…"
-    elements: list[str] = []
-    if explanation.application_defined:
-        elements.append("No standard meaning: the program that exited chose this code.")
-    if explanation.runbook_url and not is_linkable_url(explanation.runbook_url):
-        elements.append(f"Runbook: {escape(explanation.runbook_url)}")
-    elements.append(f"exitcode-bot · {inline_code('/exitcode ' + query)}")
-    return elements
+    return f"exitcode-bot · {inline_code(f'{slash_command} {query}')}"

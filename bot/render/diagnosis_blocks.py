@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from bot.command import DEFAULT_SLASH_COMMAND, command_line
 from bot.diagnosis.findings import duration, stamp
 from bot.diagnosis.model import ContainerReport, Diagnosis, EventSummary, LogTail, TerminationInfo
 from bot.diagnosis.triage import TriageRow
@@ -271,9 +272,14 @@ def truncate_raw(text: str, limit: int) -> str:
 
 
 def triage_blocks(
-    rows: Sequence[TriageRow], *, namespace: str, pods_checked: int | None = None
+    rows: Sequence[TriageRow],
+    *,
+    namespace: str,
+    pods_checked: int | None = None,
+    slash_command: str = DEFAULT_SLASH_COMMAND,
 ) -> list[Block]:
-    """`/exitcode ns`: one line per troubled pod, newest failure first."""
+    """`/exitcode ns`: one line per troubled pod, newest failure first; the footer suggests typing
+    this installation's `slash_command`."""
     checked = f" ({pods_checked} pods checked)" if pods_checked is not None else ""
     if not rows:
         return fit_blocks(
@@ -291,7 +297,8 @@ def triage_blocks(
     )
     blocks: list[Block] = [header(f"Crash triage: {namespace}"), section(summary)]
     blocks.extend(sections(bullet_list(_triage_line(row) for row in shown)))
-    footer = [f"Diagnose one: {inline_code(f'/exitcode pod {namespace}/{rows[0].pod}')}"]
+    example = command_line(slash_command, "pod", f"{namespace}/{rows[0].pod}")
+    footer = [f"Diagnose one: {inline_code(example)}"]
     if len(rows) > len(shown):
         footer.insert(0, f"{len(rows) - len(shown)} more not shown")
     blocks.append(context(footer))

@@ -11,6 +11,7 @@ import textwrap
 from collections.abc import Sequence
 from datetime import datetime
 
+from bot.command import CLI_PROGRAM, command_line
 from bot.diagnosis.findings import duration, stamp
 from bot.diagnosis.model import ContainerReport, Diagnosis, EventSummary, TerminationInfo
 from bot.diagnosis.triage import TriageRow
@@ -150,8 +151,15 @@ def _event_line(event: EventSummary, now: datetime) -> str:
     return f"{event.type} {event.reason}{times}{ago}{where}: {event.message}"
 
 
-def triage_text(rows: Sequence[TriageRow], *, namespace: str, pods_checked: int | None = None) -> str:
-    """`exitcode-bot ns NAMESPACE`: one line per troubled pod, newest failure first."""
+def triage_text(
+    rows: Sequence[TriageRow],
+    *,
+    namespace: str,
+    pods_checked: int | None = None,
+    program: str = CLI_PROGRAM,
+) -> str:
+    """`exitcode-bot ns NAMESPACE`: one line per troubled pod, newest failure first; the last line
+    suggests typing `program` (the CLI, or console mode's command)."""
     checked = f" ({pods_checked} pods checked)" if pods_checked is not None else ""
     if not rows:
         return printable(
@@ -170,5 +178,5 @@ def triage_text(rows: Sequence[TriageRow], *, namespace: str, pods_checked: int 
         if row.workload:
             parts.append(row.workload)
         lines.append(f"{_INDENT}{who}: {', '.join(parts)}")
-    lines.append(f"Diagnose one: exitcode-bot pod {namespace}/{rows[0].pod}")
+    lines.append(f"Diagnose one: {command_line(program, 'pod', f'{namespace}/{rows[0].pod}')}")
     return printable("\n".join(lines) + "\n")

@@ -11,7 +11,6 @@ line and a counter), never Slack's "dispatch_failed" and never silence.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -23,33 +22,27 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.command import DEFAULT_SLASH_COMMAND, DiagnoseCommand, ExplainCommand, QueryKind, parse_command
 from bot.knowledge.explanation import Explanation, Reply, Usage
 from bot.metrics import BotMetrics, CommandKind
 from bot.render.blocks import RUNBOOK_ACTION_ID, SHARE_ACTION_ID, reply_blocks, reply_fallback_text
+from bot.render.commands import apology, cluster_not_configured, missing_argument_usage
 from bot.render.diagnosis_blocks import RUNBOOK_ACTION_ID as DIAGNOSIS_RUNBOOK_ACTION_ID
+from bot.render.explain_message import ExplainMessages
 from bot.render.limits import Block, context, fit_blocks
 from bot.render.mrkdwn import inline_code
-from bot.slack.commands import DiagnoseCommand, DiagnoseKind, ExplainCommand, parse_command_text
 from bot.slack.responder import Responder
 from bot.slack.tasks import BackgroundTasks
 
 log = logging.getLogger(__name__)
 
-SLASH_COMMAND = "/exitcode"
+SLASH_COMMAND = DEFAULT_SLASH_COMMAND
 """The default command name; an installation per cluster may register another (SLASH_COMMAND)."""
 
-APOLOGY = (
-    "Sorry, something went wrong while answering that. It has been logged; please try again, "
-    "or type `/exitcode help`."
-)
-NOT_CONFIGURED = (
-    "Cluster diagnosis is not configured for this bot, so it cannot look at pods or namespaces; "
-    "`/exitcode 137` (or any exit code, signal or Kubernetes reason) still explains what it means."
-)
-DIAGNOSE_USAGE: dict[DiagnoseKind, str] = {
-    "pod": "Usage: `/exitcode pod NAMESPACE/POD` (or `/exitcode pod POD` for the default namespace).",
-    "ns": "Usage: `/exitcode ns NAMESPACE` lists the crashing pods of one namespace.",
-}
+DiagnoseKind = QueryKind
+APOLOGY = apology(SLASH_COMMAND)
+"""The apology as the default installation says it (each app says it in its own command's name)."""
+NOT_CONFIGURED = cluster_not_configured(SLASH_COMMAND)
 _MAX_QUERY = 2000  # a share button's value can never be longer; anything longer is not ours
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
 
@@ -99,13 +92,10 @@ class ExitcodeCommands:
         self.tasks = tasks
         self.diagnose = diagnose
         self.slash_command = slash_command
-        # The adapter's own sentences name the command the user actually typed (the knowledge base's
-        # help texts are data and keep saying `/exitcode`).
-        self.apology = _for_command(APOLOGY, slash_command)
-        self.not_configured = _for_command(NOT_CONFIGURED, slash_command)
-        self.diagnose_usage = {
-            kind: _for_command(text, slash_command) for kind, text in DIAGNOSE_USAGE.items()
-        }
+        # The adapter's own sentences name the command the user actually typed.
+        self.apology = apology(slash_command)
+        self.not_configured = cluster_not_configured(slash_command)
+        self._messages = ExplainMessages(slash_command)
         # The knowledge base is immutable, so the same text always renders the same answer; on-call
         # engineers ask the same few questions (137, 143, 1, OOMKilled), so those are rendered once.
         self._rendered_cached = functools.lru_cache(maxsize=_CACHED_ANSWERS)(self._rendered)
@@ -127,7 +117,7 @@ class ExitcodeCommands:
 
         text = str(command.get("text") or "")
         try:
-            parsed = parse_command_text(text)
+            parsed = parse_command(text)
             if isinstance(parsed, DiagnoseCommand):
                 await self._route_diagnose(parsed, command, acknowledge)
                 return None
@@ -150,15 +140,11 @@ class ExitcodeCommands:
         return BoltResponse(status=200, body=answer.json, headers={"content-type": _JSON})
 
     def _rendered(self, query: str) -> _RenderedAnswer:
-        """The acknowledgement for an explain query: a pure function of the text, hence cacheable."""
+        """The acknowledgement for an explain query: a pure function of the text, hence cacheable.
+        Rendered from each explanation's layout made once (`ExplainMessages`), not block by block."""
         reply = self.knowledge.answer(query)
         visible = isinstance(reply, Explanation) and reply.share
-        message = {
-            "response_type": "in_channel" if visible else "ephemeral",
-            "text": reply_fallback_text(reply),
-            "blocks": reply_blocks(reply, share_button=not visible),
-        }
-        return _RenderedAnswer(json.dumps(message), _kind_of(reply, shared=visible))
+        return _RenderedAnswer(self._messages.json(reply), _kind_of(reply, shared=visible))
 
     async def _route_diagnose(
         self, parsed: DiagnoseCommand, command: dict[str, Any], acknowledge: _Acknowledge
@@ -168,7 +154,7 @@ class ExitcodeCommands:
             self.metrics.command_answered("not_configured")
             return
         if not parsed.argument:
-            await acknowledge(self.diagnose_usage[parsed.kind])
+            await acknowledge(missing_argument_usage(parsed.kind, self.slash_command))
             self.metrics.command_answered("usage")
             return
         target = "pod" if parsed.kind == "pod" else "namespace"
@@ -214,9 +200,11 @@ class ExitcodeCommands:
             query = str(actions[0].get("value") or "")[:_MAX_QUERY]
             reply = self.knowledge.answer(query)
             if isinstance(reply, Usage):  # not a value we produced; say what to type instead, privately
-                await responder.send(reply_fallback_text(reply), reply_blocks(reply), replace_original=False)
+                blocks = reply_blocks(reply, slash_command=self.slash_command)
+                await responder.send(reply_fallback_text(reply), blocks, replace_original=False)
                 return
-            blocks = _with_shared_by(reply_blocks(reply, share_button=False), _user_id(body))
+            plain = reply_blocks(reply, share_button=False, slash_command=self.slash_command)
+            blocks = _with_shared_by(plain, _user_id(body))
             text = reply_fallback_text(reply)
             posted = await responder.send(text, blocks, in_channel=True, replace_original=False)
             if not posted:
@@ -267,13 +255,6 @@ def _kind_of(reply: Reply, *, shared: bool) -> CommandKind:
     if isinstance(reply, Usage):
         return "help" if reply.is_help else "usage"
     return "share" if shared else "explain"
-
-
-def _for_command(text: str, slash_command: str) -> str:
-    """`text` with the default command name (in inline code) replaced by this installation's."""
-    if slash_command == SLASH_COMMAND:
-        return text
-    return text.replace(f"`{SLASH_COMMAND}", f"`{slash_command}")
 
 
 def _str_or_none(value: object) -> str | None:
