@@ -298,7 +298,9 @@ class SlackBot:
         self.web_app = build_web_app(
             WebEndpoints(
                 metrics=self.metrics.exposition,
-                slack_events=None if self.socket is not None else slack_events_handler(self.app),
+                slack_events=None
+                if self.socket is not None
+                else slack_events_handler(self.app, secret or "", self.metrics.registry),
                 healthy=self.slack_connection if self.socket is not None else always_healthy,
                 ready=self.lifecycle.readiness,
                 runbooks=runbook_pages(knowledge, settings.public_url) if settings.public_url else None,
