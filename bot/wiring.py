@@ -403,9 +403,11 @@ async def run_slack_mode(
     stop = stop_on_signals()
     bot = SlackBot(settings, knowledge, cluster=cluster, config=config)
     try:
-        server = await start_web_server(bot.web_app, settings.port)
+        server = await start_web_server(bot.web_app, settings.port, settings.host)
     except OSError as error:
-        raise StartupError(f"cannot listen on PORT {settings.port}: {error.strerror or error}") from None
+        raise StartupError(
+            f"cannot listen on PORT {settings.port} at HOST {settings.host}: {error.strerror or error}"
+        ) from None
     try:
         # A signal during startup (Slack slow to answer) must still stop the bot promptly.
         starting = asyncio.ensure_future(bot.start())
