@@ -263,7 +263,8 @@ class SlackBot:
             build_web_client,
             slack_events_handler,
         )
-        from bot.web import WebEndpoints, always_healthy, build_web_app
+        from bot.slack.web_api import WebApiStatus
+        from bot.web import WebEndpoints, always_healthy, build_web_app, first_problem
 
         if settings.slack_bot_token is None:
             raise StartupError("SLACK_BOT_TOKEN is not set")
@@ -277,6 +278,7 @@ class SlackBot:
             )
             diagnose = self.diagnose_service.handle_slack
         self.client = build_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+        self.slack_api = WebApiStatus(self.client)  # what /readyz says of Slack's Web API
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
         self.app = build_app(
             client=self.client,
@@ -286,6 +288,7 @@ class SlackBot:
             tasks=self.tasks,
             diagnose=diagnose,
             slash_command=settings.slash_command,
+            web_api=self.slack_api,
         )
         self.alerts = self._build_alerts(settings, knowledge, cluster, config or BotConfig())
         if cluster is not None:
@@ -302,7 +305,7 @@ class SlackBot:
                 if self.socket is not None
                 else slack_events_handler(self.app, secret or "", self.metrics.registry),
                 healthy=self.slack_connection if self.socket is not None else always_healthy,
-                ready=self.lifecycle.readiness,
+                ready=first_problem(self.lifecycle.readiness, self.slack_api.readiness),
                 runbooks=runbook_pages(knowledge, settings.public_url) if settings.public_url else None,
             )
         )
