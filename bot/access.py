@@ -32,6 +32,8 @@ from typing import Annotated, Any
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from bot.alerting.routing import channel_for_namespace
+
 ANY_CHANNEL = "*"
 """The `channel_namespaces` key that applies to every channel not listed by name or ID."""
 
@@ -102,12 +104,10 @@ class BotConfig(BaseModel):
     """Namespace glob → the channel its crash alerts go to (first matching glob wins)."""
 
     def alert_channel_for(self, namespace: str) -> str | None:
-        """The channel `namespace_channels` routes `namespace`'s alerts to; None when no glob matches
-        (the caller then uses `ALERT_CHANNEL`)."""
-        for glob, channel in self.namespace_channels.items():
-            if fnmatch.fnmatchcase(namespace, glob):
-                return channel
-        return None
+        """The channel `namespace_channels` routes `namespace`'s alerts to (first matching glob in the
+        file's order); None when no glob matches (the caller then uses `ALERT_CHANNEL`). The rule lives
+        in `bot.alerting.routing`, shared with the alert service."""
+        return channel_for_namespace(namespace, self.namespace_channels)
 
 
 def load_bot_config(path: Path | None) -> BotConfig:
