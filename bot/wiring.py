@@ -292,7 +292,7 @@ class SlackBot:
         )
         self.alerts = self._build_alerts(settings, knowledge, cluster, config or BotConfig())
         if cluster is not None:
-            self._register_alert_buttons(knowledge, cluster)
+            self._register_alert_buttons(knowledge, cluster, config or BotConfig(), settings)
         self.socket: SocketModeConnection | None = None
         if settings.slack_app_token is not None:
             self.socket = SocketModeConnection(
@@ -334,7 +334,9 @@ class SlackBot:
             )
         return alerts
 
-    def _register_alert_buttons(self, knowledge: KnowledgeBase, cluster: ClusterConnection) -> None:
+    def _register_alert_buttons(
+        self, knowledge: KnowledgeBase, cluster: ClusterConnection, config: BotConfig, settings: Settings
+    ) -> None:
         """The buttons of alerts, on every replica (a click reaches whichever one Slack or the Service
         picked), even without a watcher here (WATCH_ENABLED=false, or no cluster configured): alerts
         posted earlier keep working, and what is missing is said in the reply."""
@@ -348,6 +350,7 @@ class SlackBot:
                 diagnose_pod=self.diagnose_service.diagnose_pod if self.diagnose_service else None,
                 logs=cluster.reader,
                 snoozes=self.alerts.service.snoozes if self.alerts is not None else None,
+                access=NamespaceAccess.from_config(settings.allowed_namespaces, config),  # issue 14
             ),
         )
 
