@@ -26,7 +26,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
@@ -34,15 +34,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access import NamespaceAccess, SlackChannel
 from bot.alerting.termination import Workload
-from bot.diagnosis.log_failure import explain_log_failure
 from bot.diagnosis.model import Diagnosis
 from bot.diagnosis.ports import (
     ClusterError,
-    ClusterTimeout,
-    ClusterUnreachable,
-    CurrentLogReader,
-    Forbidden,
-    JsonDict,
     NotFound,
 )
 from bot.diagnosis.triage import select_pods_by_prefix, workload_ref
@@ -60,8 +54,9 @@ from bot.render.alert_blocks import (
 from bot.render.alert_text import utc
 from bot.render.blocks import reply_blocks, reply_fallback_text
 from bot.render.diagnosis_blocks import diagnosis_blocks, diagnosis_fallback_text
-from bot.render.limits import MAX_SECTION_TEXT, Block, context, fit_blocks, section
-from bot.render.mrkdwn import bold, code_block, escape, inline_code
+from bot.render.limits import Block, context, fit_blocks, section
+from bot.render.mrkdwn import bold, escape, inline_code
+from bot.slack.alert_logs import LogReader, PodReader, log_sections, read_alert_log
 from bot.slack.click_guard import ClickKey, EarlierClick, RecentClicks, bound_to_message
 from bot.slack.responder import Responder
 from bot.slack.tasks import BackgroundTasks
@@ -70,6 +65,7 @@ __all__ = [
     "AlertActions",
     "LogReader",
     "PodDiagnoser",
+    "PodReader",
     "RunbookSource",
     "SnoozeStore",
     "register_alert_actions",
@@ -80,8 +76,6 @@ log = logging.getLogger(__name__)
 PodDiagnoser = Callable[[str, str], Awaitable[Diagnosis]]
 """`(namespace, pod) -> Diagnosis` of the live pod; raises `ClusterError` with a user-facing sentence."""
 
-LOG_BUDGET = 8000
-"""Characters of log posted for "Previous logs" (the newest lines), well inside one message."""
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
 _UNREADABLE = "This button's data could not be read, so nothing was done. Try `/exitcode pod NAMESPACE/POD`."
 _UNBOUND = (
@@ -100,24 +94,6 @@ class SnoozeStore(Protocol):
     """Where snoozes are kept (the alert ledger); the watcher honours them."""
 
     async def snooze(self, namespace: str, workload: Workload, until: float) -> None: ...
-
-
-class LogReader(Protocol):
-    """The part of a `ClusterReader` the Previous logs button needs."""
-
-    async def read_previous_log(
-        self, namespace: str, pod: str, container: str, *, tail_lines: int
-    ) -> str | None: ...
-
-
-@runtime_checkable
-class PodReader(Protocol):
-    """Optional part of the `LogReader` (a `ClusterReader` has it): reading and listing pods, to say why
-    a log is missing and to find the workload's current pod when the alerted one was replaced."""
-
-    async def get_pod(self, namespace: str, name: str) -> JsonDict: ...
-
-    async def list_pods(self, namespace: str) -> list[JsonDict]: ...
 
 
 class RunbookSource(Protocol):
@@ -262,12 +238,10 @@ class AlertActions:
             return _UNREADABLE
         if not bound_to_message(click.action_id, click.value, click.message):
             return _UNBOUND
-        names = [target.container]
-        if click.action_id in SNOOZE_ACTION_IDS or target.workload != f"Pod/{target.pod}":
-            try:
-                names.append(Workload.parse(target.workload).name)
-            except ValueError:
-                return _UNREADABLE
+        try:
+            names = [target.container, Workload.parse(target.workload).name]
+        except ValueError:
+            return _UNREADABLE
         if target.node:
             names.append(target.node)
         channel = SlackChannel(click.channel_id, click.channel_name) if click.channel_id else None
@@ -341,70 +315,18 @@ class AlertActions:
 
     async def _previous_logs(self, click: _Click, client: AsyncWebClient) -> bool:
         target = _checked(click)
-        pod = f"{target.namespace}/{target.pod}"
         if self.logs is None:
             await click.responder.send("Reading logs is not configured for this bot.", replace_original=False)
             return False
-        try:
-            text = await self.logs.read_previous_log(
-                target.namespace, target.pod, target.container, tail_lines=self.log_lines
-            )
-            source = "previous instance"
-            if not text and isinstance(self.logs, CurrentLogReader):
-                text = await self.logs.read_current_log(
-                    target.namespace, target.pod, target.container, tail_lines=self.log_lines
-                )
-                source = "current instance (it was not restarted)"
-        except (Forbidden, ClusterTimeout) as error:
-            await click.responder.send(
-                f"Could not read the logs of {inline_code(pod)}: {escape(error.user_message)}",
-                replace_original=False,
-            )
+        outcome = await read_alert_log(self.logs, target, self.log_lines)
+        if outcome.text is None:
+            await click.responder.send(outcome.problem or "No log.", replace_original=False)
             return False
-        except ClusterUnreachable as error:
-            if "HTTP" not in error.user_message:  # the API server itself, not its proxy to the kubelet
-                await click.responder.send(
-                    f"Could not read the logs of {inline_code(pod)}: {escape(error.user_message)}",
-                    replace_original=False,
-                )
-                return False
-            await click.responder.send(await self._log_failure(target, error), replace_original=False)
-            return False
-        except ClusterError as error:
-            await click.responder.send(await self._log_failure(target, error), replace_original=False)
-            return False
-        if not text:
-            await click.responder.send(await self._log_failure(target, None), replace_original=False)
-            return False
-        title = bold(f"Log of {escape(target.container)} in {escape(pod)}, {source}") + click.by
-        blocks = [section(title), *_log_sections(text)]
+        pod = f"{target.namespace}/{target.pod}"
+        title = bold(f"Log of {escape(target.container)} in {escape(pod)}, {outcome.source}") + click.by
+        blocks = [section(title), *log_sections(outcome.text)]
         await self._in_thread(click, client, escape(f"Log of {pod} {target.container}"), fit_blocks(blocks))
         return True
-
-    async def _log_failure(self, target: AlertTarget, error: ClusterError | None) -> str:
-        """ "No log" with its likely cause and the next command, instead of the API's raw sentence."""
-        live: JsonDict | None = None
-        if not isinstance(error, NotFound) and isinstance(self.logs, PodReader):
-            try:
-                live = await self.logs.get_pod(target.namespace, target.pod)
-            except ClusterError:
-                live = None
-        failure = explain_log_failure(
-            namespace=target.namespace,
-            pod_name=target.pod,
-            container=target.container,
-            api_message=error.user_message if error is not None and not isinstance(error, NotFound) else None,
-            pod=live,
-            node=target.node,
-        )
-        pod = f"{target.namespace}/{target.pod}"
-        text = (
-            f"No log of {inline_code(pod)} container {inline_code(target.container)}: "
-            f"{escape(failure.cause)}\nNext: {inline_code(failure.next_command)}"
-        )
-        if error is not None:
-            text += f"\n(The API said: {escape(error.user_message[:300])})"
-        return text
 
     async def _snooze(self, click: _Click, client: AsyncWebClient) -> bool:
         target = _checked(click)
@@ -515,33 +437,6 @@ def register_alert_actions(app: AsyncApp, handlers: AlertActions) -> None:
 def _checked(click: _Click) -> AlertTarget:
     assert click.target is not None  # `_spawn` answered unreadable values already
     return click.target
-
-
-def _log_sections(text: str) -> list[Block]:
-    """The newest lines of `text` that fit `LOG_BUDGET`, as code blocks of at most one section each."""
-    lines = text.rstrip("\n").split("\n")
-    kept: list[str] = []
-    size = 0
-    for line in reversed(lines):
-        size += len(escape(line)) + 1
-        if size > LOG_BUDGET and kept:
-            break
-        kept.append(line[:2000])
-    kept.reverse()
-    chunks: list[list[str]] = [[]]
-    room = MAX_SECTION_TEXT - 20
-    used = 0
-    for line in kept:
-        cost = len(escape(line)) + 1
-        if chunks[-1] and used + cost > room:
-            chunks.append([])
-            used = 0
-        chunks[-1].append(line)
-        used += cost
-    blocks = [section(code_block("\n".join(chunk))) for chunk in chunks if chunk]
-    if len(kept) < len(lines):
-        blocks.append(context([f"{len(lines) - len(kept)} earlier lines not shown"]))
-    return blocks
 
 
 def _mapping(value: object) -> dict[str, Any]:
