@@ -102,3 +102,32 @@ async def test_readiness_follows_the_web_api_back_and_a_rejected_token(
     finally:
         await bot.close()
         await client.close()
+
+
+async def test_probes_reuse_the_last_answer_until_a_recheck_is_due(slack_api: FakeSlackApi) -> None:
+    """A kubelet probing every few seconds costs one auth.test per 30 s (5 s while failing)."""
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.slack.web_api import WebApiStatus
+
+    now = [0.0]
+    status = WebApiStatus(
+        AsyncWebClient(token=DEFAULT_BOT_TOKEN, base_url=slack_api.base_url), clock=lambda: now[0]
+    )
+
+    assert await status.readiness() is None
+    assert await status.readiness() is None
+    assert len(slack_api.calls_to("auth.test")) == 1
+    now[0] += 30
+    assert await status.readiness() is None
+    assert len(slack_api.calls_to("auth.test")) == 2
+
+    slack_api.fail("auth.test", ApiError("invalid_auth"), times=10)
+    now[0] += 30
+    assert "Slack rejects SLACK_BOT_TOKEN (invalid_auth)" in str(await status.readiness())
+    now[0] += 4
+    await status.readiness()
+    assert len(slack_api.calls_to("auth.test")) == 3
+    now[0] += 1
+    await status.readiness()
+    assert len(slack_api.calls_to("auth.test")) == 4

@@ -10,8 +10,8 @@ And `/readyz` said ready meanwhile. This module fixes both sides:
   Bolt uses only to ignore the bot's own events, comes from the last successful `auth.test`.
 - `WebApiStatus.readiness()` is the honest part of `/readyz`: `auth.test` with a short timeout and no
   retries, re-checked every `recheck_seconds` (sooner while failing), run in the background so a
-  kubelet probe never waits longer than `probe_wait_seconds`. The reason says what is wrong and what
-  still works.
+  kubelet probe never waits longer than `probe_wait_seconds` once there is a first answer. The reason
+  says what is wrong and what still works.
 """
 
 from __future__ import annotations
@@ -99,7 +99,10 @@ class WebApiStatus:
         if self._due() and (self._running is None or self._running.done()):
             self._running = asyncio.ensure_future(self._check_quietly())
         if self._running is not None and not self._running.done():
-            await asyncio.wait({self._running}, timeout=self._probe_wait)
+            # The first answer is waited for (at most the check's own timeout): there is no earlier
+            # state to report. Later probes wait briefly and otherwise report the last known state.
+            first = self._checked_at is None
+            await asyncio.wait({self._running}, timeout=None if first else self._probe_wait)
         return self.problem
 
     def authorization(self) -> AsyncAuthorize:
