@@ -1,4 +1,5 @@
-"""`CONFIG_FILE` and the namespace access policy of `/exitcode pod` and `/exitcode ns`.
+"""`CONFIG_FILE` and the namespace access policy of every interaction: `/exitcode pod`, `/exitcode ns`
+and every alert button (`NamespaceAccess.refusal`, issue 14).
 
 The bot reads live pods with its own service account, so whoever can type in a channel where the bot
 answers can read crash details of every namespace the bot sees. Two layers narrow that, and both must
@@ -31,6 +32,10 @@ from typing import Annotated, Any
 
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from bot.alerting.routing import channel_for_namespace
+from bot.diagnosis.names import DNS1123_SUBDOMAIN, validate_namespace, validate_pod_name
+from bot.diagnosis.ports import InvalidName
 
 ANY_CHANNEL = "*"
 """The `channel_namespaces` key that applies to every channel not listed by name or ID."""
@@ -102,12 +107,10 @@ class BotConfig(BaseModel):
     """Namespace glob → the channel its crash alerts go to (first matching glob wins)."""
 
     def alert_channel_for(self, namespace: str) -> str | None:
-        """The channel `namespace_channels` routes `namespace`'s alerts to; None when no glob matches
-        (the caller then uses `ALERT_CHANNEL`)."""
-        for glob, channel in self.namespace_channels.items():
-            if fnmatch.fnmatchcase(namespace, glob):
-                return channel
-        return None
+        """The channel `namespace_channels` routes `namespace`'s alerts to (first matching glob in the
+        file's order); None when no glob matches (the caller then uses `ALERT_CHANNEL`). The rule lives
+        in `bot.alerting.routing`, shared with the alert service."""
+        return channel_for_namespace(namespace, self.namespace_channels)
 
 
 def load_bot_config(path: Path | None) -> BotConfig:
@@ -229,6 +232,36 @@ class NamespaceAccess:
             f"Namespace “{namespace}” cannot be queried from this channel; this channel may query "
             f"{_listed(globs)} (CONFIG_FILE, channel_namespaces)."
         )
+
+    def refusal(
+        self,
+        namespace: str,
+        channel: SlackChannel | None,
+        *,
+        pod: str | None = None,
+        other_names: Sequence[str] = (),
+    ) -> str | None:
+        """The one check every interaction passes before anything is read or written (issue 14).
+
+        Slash commands, every alert button, and whatever surface gets actions later: the names must be
+        valid Kubernetes names (`namespace` and `pod` DNS-1123 labels/subdomains, `other_names` such as a
+        container, workload or node DNS-1123 subdomains), then `ALLOWED_NAMESPACES` and the channel map
+        decide, with the same sentences as `denial`. Button values come back from the client, so they
+        are untrusted input exactly like typed text. None when the interaction may proceed.
+        """
+        try:
+            validate_namespace(namespace)
+            if pod is not None:
+                validate_pod_name(pod)
+        except InvalidName as error:
+            return error.user_message
+        for name in other_names:
+            if not (len(name) <= _MAX_SUBDOMAIN and DNS1123_SUBDOMAIN.fullmatch(name)):
+                return f"“{name[:80]}” is not a valid Kubernetes name, so nothing was done."
+        return self.denial(namespace, channel)
+
+
+_MAX_SUBDOMAIN = 253
 
 
 def _matches(namespace: str, globs: Sequence[str]) -> bool:

@@ -183,6 +183,13 @@ class Settings(BaseSettings):
     def _cluster_name(cls, value: object) -> object:
         return clean_cluster_name(value)
 
+    # Web server (appended: the listen address; issue 8 finding 8)
+    host: str = Field(
+        default="0.0.0.0",
+        min_length=1,
+        description="Address the HTTP server listens on (0.0.0.0 = every IPv4 interface, :: = IPv6).",
+    )
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:

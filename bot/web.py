@@ -34,6 +34,19 @@ async def always_healthy() -> str | None:
     return None
 
 
+def first_problem(*checks: HealthCheck) -> HealthCheck:
+    """One probe from several: healthy when all are, else the first problem (checked in order)."""
+
+    async def check() -> str | None:
+        for each in checks:
+            problem = await each()
+            if problem is not None:
+                return problem
+        return None
+
+    return check
+
+
 @dataclass(frozen=True, slots=True)
 class RunbookPages:
     """The `/runbooks` pages: `index()` lists them, `page(key)` renders one (None: no such runbook).

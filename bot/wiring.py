@@ -264,7 +264,8 @@ class SlackBot:
             build_web_client,
             slack_events_handler,
         )
-        from bot.web import WebEndpoints, always_healthy, build_web_app
+        from bot.slack.web_api import WebApiStatus
+        from bot.web import WebEndpoints, always_healthy, build_web_app, first_problem
 
         if settings.slack_bot_token is None:
             raise StartupError("SLACK_BOT_TOKEN is not set")
@@ -282,6 +283,7 @@ class SlackBot:
                 cluster_name=settings.cluster_name,
             )
         self.client = build_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+        self.slack_api = WebApiStatus(self.client)  # what /readyz says of Slack's Web API
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
         self.app = build_app(
             client=self.client,
@@ -291,10 +293,11 @@ class SlackBot:
             tasks=self.tasks,
             diagnose=diagnose,
             slash_command=settings.slash_command,
+            web_api=self.slack_api,
         )
         self.alerts = self._build_alerts(settings, knowledge, cluster, config or BotConfig())
         if cluster is not None:
-            self._register_alert_buttons(knowledge, cluster)
+            self._register_alert_buttons(knowledge, cluster, config or BotConfig(), settings)
         self.socket: SocketModeConnection | None = None
         if settings.slack_app_token is not None:
             self.socket = SocketModeConnection(
@@ -303,9 +306,11 @@ class SlackBot:
         self.web_app = build_web_app(
             WebEndpoints(
                 metrics=self.metrics.exposition,
-                slack_events=None if self.socket is not None else slack_events_handler(self.app),
+                slack_events=None
+                if self.socket is not None
+                else slack_events_handler(self.app, secret or "", self.metrics.registry),
                 healthy=self.slack_connection if self.socket is not None else always_healthy,
-                ready=self.lifecycle.readiness,
+                ready=first_problem(self.lifecycle.readiness, self.slack_api.readiness),
                 runbooks=runbook_pages(knowledge, settings.public_url) if settings.public_url else None,
             )
         )
@@ -334,7 +339,9 @@ class SlackBot:
             )
         return alerts
 
-    def _register_alert_buttons(self, knowledge: KnowledgeBase, cluster: ClusterConnection) -> None:
+    def _register_alert_buttons(
+        self, knowledge: KnowledgeBase, cluster: ClusterConnection, config: BotConfig, settings: Settings
+    ) -> None:
         """The buttons of alerts, on every replica (a click reaches whichever one Slack or the Service
         picked), even without a watcher here (WATCH_ENABLED=false, or no cluster configured): alerts
         posted earlier keep working, and what is missing is said in the reply."""
@@ -348,6 +355,7 @@ class SlackBot:
                 diagnose_pod=self.diagnose_service.diagnose_pod if self.diagnose_service else None,
                 logs=cluster.reader,
                 snoozes=self.alerts.service.snoozes if self.alerts is not None else None,
+                access=NamespaceAccess.from_config(settings.allowed_namespaces, config),  # issue 14
             ),
         )
 
@@ -406,9 +414,11 @@ async def run_slack_mode(
     stop = stop_on_signals()
     bot = SlackBot(settings, knowledge, cluster=cluster, config=config)
     try:
-        server = await start_web_server(bot.web_app, settings.port)
+        server = await start_web_server(bot.web_app, settings.port, settings.host)
     except OSError as error:
-        raise StartupError(f"cannot listen on PORT {settings.port}: {error.strerror or error}") from None
+        raise StartupError(
+            f"cannot listen on PORT {settings.port} at HOST {settings.host}: {error.strerror or error}"
+        ) from None
     try:
         # A signal during startup (Slack slow to answer) must still stop the bot promptly.
         starting = asyncio.ensure_future(bot.start())

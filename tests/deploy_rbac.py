@@ -3,9 +3,10 @@
 Why a renderer of our own: the deploy tests must run on a machine without `kubectl`, and a later test
 compares the permissions granted here with the Kubernetes API calls recorded by the fake API server.
 It implements exactly the kustomize features the manifests use (resources, `namespace`, a
-`NamespaceTransformer` with `setRoleBindingSubjects`, `labels`, `images`, `$patch: delete` and JSON 6902
-patches) and refuses anything else, so it can never silently disagree with `kubectl kustomize`; when
-`kubectl` is installed, tests/test_deploy_manifests.py checks that both render the same objects.
+`NamespaceTransformer` with `setRoleBindingSubjects`, `labels`, `images`, `$patch: delete`, JSON 6902
+patches, and `replacements` of one field by another) and refuses anything else, so it can never
+silently disagree with `kubectl kustomize`; when `kubectl` is installed, tests/test_deploy_manifests.py
+checks that both render the same objects.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 K8S_DIR = REPO_ROOT / "k8s"
 BASE_DIR = K8S_DIR  # `kubectl apply -k k8s/`: the default, cluster-wide install (k8s/base/ via k8s/)
 SINGLE_NAMESPACE_DIR = K8S_DIR / "overlays" / "single-namespace"
+# The same without the one grant outside the namespace (node events in `default`): a namespace admin's.
+NAMESPACE_ADMIN_DIR = SINGLE_NAMESPACE_DIR / "namespaced"
 
 KUSTOMIZATION_FILE = "kustomization.yaml"
 # Scope of a permission granted by a ClusterRole through a ClusterRoleBinding: every namespace, and the
@@ -46,7 +49,17 @@ CLUSTER_SCOPED_KINDS = frozenset(
 )
 POD_TEMPLATE_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"})
 _SUPPORTED_KEYS = frozenset(
-    {"apiVersion", "kind", "resources", "namespace", "labels", "images", "patches", "transformers"}
+    {
+        "apiVersion",
+        "kind",
+        "resources",
+        "namespace",
+        "labels",
+        "images",
+        "patches",
+        "transformers",
+        "replacements",
+    }
 )
 
 
@@ -84,6 +97,8 @@ def render_kustomization(directory: Path) -> list[Manifest]:
         _add_labels(manifests, label_set)
     for image in kustomization.get("images", []):
         _set_image(manifests, image)
+    for replacement in kustomization.get("replacements", []):
+        _replace(manifests, replacement)
     return manifests
 
 
@@ -159,6 +174,33 @@ def _set_image(manifests: list[Manifest], image: Mapping[str, str]) -> None:
             _, tag, _ = split_image(container["image"])
             new_tag = image.get("newTag", tag)
             container["image"] = f"{new_name}:{new_tag}" if new_tag else new_name
+
+
+def _replace(manifests: list[Manifest], replacement: Mapping[str, Any]) -> None:
+    """kustomize `replacements`: one source field's value copied into target fields (dotted paths,
+    list items by index). Sources and targets are selected by kind and name only."""
+    source = replacement["source"]
+    if set(source) - {"kind", "name", "fieldPath"}:
+        raise KustomizeUnsupported(f"replacement source fields {sorted(set(source))}")
+    (origin,) = [m for m in manifests if _matches(m, {"kind": source["kind"], "name": source["name"]})]
+    value = _field(origin, source.get("fieldPath", "metadata.name").split("."))
+    for target in replacement["targets"]:
+        if set(target) - {"select", "fieldPaths"}:
+            raise KustomizeUnsupported(f"replacement target fields {sorted(set(target))}")
+        selected = [m for m in manifests if _matches(m, target["select"])]
+        if not selected:
+            raise KustomizeUnsupported(f"replacement target matched nothing: {target['select']}")
+        for manifest in selected:
+            for path in target["fieldPaths"]:
+                *parents, last = path.split(".")
+                node = _field(manifest, parents)
+                node[int(last) if isinstance(node, list) else last] = value
+
+
+def _field(node: Any, parts: list[str]) -> Any:
+    for part in parts:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    return node
 
 
 def _apply_patch(manifests: list[Manifest], directory: Path, entry: Mapping[str, Any]) -> list[Manifest]:

@@ -211,7 +211,8 @@ def test_routing_precedence_pod_then_namespace_then_map_then_default() -> None:
         == "#pod-team"
     )
     assert route_channel(pod, {"exitcode-bot/channel": "#ns-team"}, namespace_map, "#alerts") == "#ns-team"
-    assert route_channel(pod, None, namespace_map, "#alerts") == "#payments-prod"
+    # First matching glob in the file's order wins: "payments-*" comes before the exact name.
+    assert route_channel(pod, None, namespace_map, "#alerts") == "#payments"
     assert route_channel(deployment_pod(namespace="payments-dev"), None, namespace_map, None) == "#payments"
     assert route_channel(deployment_pod(namespace="ops"), None, {"payments-*": "#p"}, "#alerts") == "#alerts"
     assert route_channel(deployment_pod(namespace="ops"), None, None, None) is None
@@ -230,3 +231,29 @@ def test_assess_routes_and_classifies_every_termination_of_a_pod() -> None:
         ("app", "crash", "#alerts"),
         ("worker", "suppressed:exit_zero", "#alerts"),
     ]
+
+
+ROUTING_CASES = [
+    # (namespace_channels in file order, namespace, channel): the first matching glob wins.
+    ({"payments-*": "#payments", "payments-prod": "#payments-prod"}, "payments-prod", "#payments"),
+    ({"payments-prod": "#payments-prod", "payments-*": "#payments"}, "payments-prod", "#payments-prod"),
+    ({"payments-prod": "#payments-prod", "payments-*": "#payments"}, "payments-dev", "#payments"),
+    ({"*": "#everything", "shop": "#shop"}, "shop", "#everything"),
+    ({"team-?": "#teams", "team-[ab]": "#ab"}, "team-a", "#teams"),
+    ({"payments-*": "#payments"}, "shop", None),
+]
+
+
+@pytest.mark.parametrize(("namespace_channels", "namespace", "channel"), ROUTING_CASES)
+def test_alert_routing_and_the_config_file_agree_first_matching_glob_wins(
+    namespace_channels: dict[str, str], namespace: str, channel: str | None
+) -> None:
+    """Issue 8 finding 9: one rule, one implementation, the same answer on both paths."""
+    from bot.access import BotConfig
+
+    pod = deployment_pod(namespace=namespace)
+    config = BotConfig.model_validate({"namespace_channels": namespace_channels})
+
+    assert route_channel(pod, None, namespace_channels, None) == channel
+    assert config.alert_channel_for(namespace) == channel
+    assert route_channel(pod, None, namespace_channels, "#default") == (channel or "#default")

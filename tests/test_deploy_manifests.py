@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 import bot
+from bot.diagnosis.gather import NODE_EVENTS_NAMESPACE
 from bot.knowledge.schema import KnowledgeFile
 from bot.settings import Settings
 from tests.deploy_rbac import (
@@ -27,6 +28,7 @@ from tests.deploy_rbac import (
     CLUSTER_SCOPED_KINDS,
     CLUSTER_WIDE,
     K8S_DIR,
+    NAMESPACE_ADMIN_DIR,
     SINGLE_NAMESPACE_DIR,
     Grant,
     Manifest,
@@ -45,7 +47,14 @@ from tests.deploy_rbac import (
     split_image,
 )
 
-VARIANTS = {"cluster-wide": BASE_DIR, "single-namespace": SINGLE_NAMESPACE_DIR}
+VARIANTS = {
+    "cluster-wide": BASE_DIR,
+    "single-namespace": SINGLE_NAMESPACE_DIR,
+    "namespace-admin": NAMESPACE_ADMIN_DIR,  # single-namespace without the node-events grant in `default`
+}
+NAMESPACED_VARIANTS = ("single-namespace", "namespace-admin")
+# The one grant outside the bot's namespace in single-namespace mode: node events (issue 8, finding 11).
+NODE_EVENTS_OBJECTS = {("Role", "exitcode-bot-node-events"), ("RoleBinding", "exitcode-bot-node-events")}
 SECRET_EXAMPLE = K8S_DIR / "secret.example.yaml"
 SLACK_SECRET = "exitcode-bot-slack"
 # The oldest Kubernetes the manifests support (kubectl 1.27 brings kustomize v5, which the overlay needs)
@@ -272,9 +281,12 @@ def test_every_role_is_bound(rendered: list[Manifest]) -> None:
 
 
 def test_all_namespaced_objects_live_in_the_bot_namespace(rendered: list[Manifest]) -> None:
+    """Except the node-events Role and RoleBinding, which must live where node events do."""
     namespace = bot_deployment(rendered)["metadata"]["namespace"]
     namespaced = [m for m in rendered if m["kind"] not in CLUSTER_SCOPED_KINDS]
-    assert {m["metadata"]["namespace"] for m in namespaced} == {namespace}
+    node_events = [m for m in namespaced if (m["kind"], m["metadata"]["name"]) in NODE_EVENTS_OBJECTS]
+    assert {m["metadata"]["namespace"] for m in node_events} <= {NODE_EVENTS_NAMESPACE}
+    assert {m["metadata"]["namespace"] for m in namespaced if m not in node_events} == {namespace}
 
 
 def test_the_default_install_creates_its_namespace_and_the_secret_example_targets_it() -> None:
@@ -379,10 +391,30 @@ def test_the_bot_is_granted_exactly_the_calls_it_makes(variant: str, rendered: l
         for verb in verbs:
             # A Role cannot grant listing or watching namespaces (a cluster-scoped request); it can grant
             # `get` on its own namespace, which is what single-namespace mode needs.
-            if variant == "single-namespace" and resource == "namespaces" and verb != "get":
+            if variant in NAMESPACED_VARIANTS and resource == "namespaces" and verb != "get":
                 continue
             expected.add(Grant(group, resource, verb, read_scope))
+    if variant == "single-namespace":
+        # The node's events, which the diagnosis and the alerts read from `default` (issue 8, #11).
+        expected.add(Grant("", "events", "list", NODE_EVENTS_NAMESPACE))
     assert grants == expected
+
+
+def test_single_namespace_mode_grants_the_node_events_the_code_reads() -> None:
+    """The diagnosis lists node events in NODE_EVENTS_NAMESPACE: the overlay allows exactly that there
+    (and nothing else), and the namespace admin's variant grants nothing outside its namespace."""
+    node_events = api_request(
+        "GET",
+        f"/api/v1/namespaces/{NODE_EVENTS_NAMESPACE}/events",
+        {"fieldSelector": "involvedObject.name=n1"},
+    )
+    for directory, allowed in ((SINGLE_NAMESPACE_DIR, True), (NAMESPACE_ADMIN_DIR, False)):
+        manifests = render_kustomization(directory)
+        grants, limits = granted_permissions(manifests), resource_name_limits(manifests)
+        assert is_allowed(grants, limits, **node_events._asdict()) is allowed
+        namespace = bot_deployment(manifests)["metadata"]["namespace"]
+        outside = {grant for grant in grants if grant.scope != namespace}
+        assert outside == ({Grant("", "events", "list", NODE_EVENTS_NAMESPACE)} if allowed else set())
 
 
 def test_single_namespace_mode_can_read_its_own_namespace_only() -> None:
@@ -411,6 +443,9 @@ def test_single_namespace_mode_can_read_its_own_namespace_only() -> None:
         ("GET", "/api/v1/namespaces/payments/pods/api-7d9c/log", {"previous": "true"}, True, False),
         ("GET", "/api/v1/namespaces/{ns}/pods/api-7d9c/log", {"tailLines": "20"}, True, True),
         ("GET", "/api/v1/namespaces/{ns}/events", {"fieldSelector": "involvedObject.name=x"}, True, True),
+        ("GET", "/api/v1/namespaces/default/events", {"fieldSelector": "involvedObject.name=n1"}, True, True),
+        ("GET", "/api/v1/namespaces/default/pods/web-1", {}, True, False),
+        ("GET", "/api/v1/namespaces/default/events", {"watch": "true"}, False, False),
         ("GET", "/api/v1/namespaces/{ns}", {}, True, True),
         ("GET", "/api/v1/namespaces", {"watch": "true"}, True, False),
         ("GET", "/apis/apps/v1/namespaces/{ns}/replicasets/api-7d9c", {}, True, True),
@@ -442,7 +477,10 @@ def test_real_api_calls_against_the_rbac(
     namespace = bot_deployment(rendered)["metadata"]["namespace"]
     request = api_request(method, path.format(ns=namespace), query)
     allowed = is_allowed(granted_permissions(rendered), resource_name_limits(rendered), **request._asdict())
-    assert allowed == (cluster_wide if variant == "cluster-wide" else single_namespace), request
+    expected = cluster_wide if variant == "cluster-wide" else single_namespace
+    if variant == "namespace-admin" and path.startswith("/api/v1/namespaces/default/"):
+        expected = False  # nothing outside its own namespace, not even the node events
+    assert allowed == expected, request
 
 
 def test_rbac_has_no_wildcards_no_secrets_and_no_privilege_verbs(rendered: list[Manifest]) -> None:
@@ -464,8 +502,9 @@ def test_cluster_wide_permissions_are_read_only(rendered: list[Manifest]) -> Non
             assert not WRITE_VERBS & set(rule["verbs"])
 
 
-def test_single_namespace_mode_needs_no_cluster_scoped_object() -> None:
-    manifests = render_kustomization(SINGLE_NAMESPACE_DIR)
+@pytest.mark.parametrize("directory", [SINGLE_NAMESPACE_DIR, NAMESPACE_ADMIN_DIR])
+def test_single_namespace_mode_needs_no_cluster_scoped_object(directory: Path) -> None:
+    manifests = render_kustomization(directory)
     assert [m["kind"] for m in manifests if m["kind"] in CLUSTER_SCOPED_KINDS] == []
     env = env_values(bot_container(manifests))
     # Watched namespace = the pod's own: nothing to keep in sync when the operator picks the namespace.

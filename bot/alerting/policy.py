@@ -36,6 +36,7 @@ from enum import StrEnum
 from fnmatch import fnmatchcase
 from typing import Any
 
+from bot.alerting.routing import channel_for_namespace
 from bot.alerting.selector import LabelSelector, parse_selector
 from bot.alerting.termination import ContainerKind, RecordSource, Termination, Workload, epoch
 
@@ -190,9 +191,10 @@ def route_channel(
 ) -> str | None:
     """Where a pod's alerts go: pod annotation, namespace annotation, config map (globs), default.
 
-    `namespace_map` comes from the config file: exact namespace names win over globs, and globs are
-    tried in the file's order. A malformed annotation value (spaces, `<!channel>`) is ignored, so a pod
-    author cannot make the bot post mentions. None means no channel: console output only.
+    `namespace_map` comes from the config file (`namespace_channels`): the first matching glob in the
+    file's order wins (`routing.channel_for_namespace`, the one implementation of that rule). A
+    malformed annotation value (spaces, `<!channel>`) is ignored, so a pod author cannot make the bot
+    post mentions. None means no channel: console output only.
     """
     metadata = pod.get("metadata") or {}
     for source in (metadata.get("annotations"), namespace_annotations):
@@ -200,14 +202,7 @@ def route_channel(
         if channel is not None:
             return channel
     namespace = str(metadata.get("namespace") or "default")
-    if namespace_map:
-        exact = namespace_map.get(namespace)
-        if exact:
-            return exact
-        for pattern, channel in namespace_map.items():
-            if channel and fnmatchcase(namespace, pattern):
-                return channel
-    return default_channel or None
+    return channel_for_namespace(namespace, namespace_map) or default_channel or None
 
 
 def assess(

@@ -6,8 +6,15 @@ steps, a snooze) go into the alert's thread; a problem only the clicker needs to
 gone, RBAC forbids reading logs, the button's data is unreadable) goes back to them privately through
 the click's `response_url`. Whatever happens, the clicker gets an answer, never silence.
 
-The button `value` comes back from Slack as untrusted input: it is parsed by `AlertTarget.from_value`
-and every name is validated as a Kubernetes name before it reaches the cluster.
+The button `value` comes back from the client as untrusted input (issue 14). Before any work, every click
+passes the same gate: the value parses (`AlertTarget.from_value`), it is the value of that button on the
+very alert message the click came from (`click_guard.bound_to_message`), and `NamespaceAccess.refusal`
+allows it: valid Kubernetes names, `ALLOWED_NAMESPACES`, and the channel map of `CONFIG_FILE` for the
+channel where the button was clicked — the same rules and sentences as `/exitcode pod`. A second
+identical click within a minute answers "already done" instead of repeating the work.
+
+When a read fails, the reply names the likely cause and the next command (`explain_log_failure`); a
+Re-diagnose of a pod that was replaced diagnoses the workload's current pod instead, and says so.
 
 Register with `register_alert_actions(app, AlertActions(...))` after `build_app(...)`.
 """
@@ -25,10 +32,14 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.access import NamespaceAccess, SlackChannel
 from bot.alerting.termination import Workload
 from bot.diagnosis.model import Diagnosis
-from bot.diagnosis.names import validate_namespace, validate_pod_name
-from bot.diagnosis.ports import ClusterError, CurrentLogReader
+from bot.diagnosis.ports import (
+    ClusterError,
+    NotFound,
+)
+from bot.diagnosis.triage import select_pods_by_prefix, workload_ref
 from bot.knowledge.explanation import Explanation
 from bot.render.alert_blocks import (
     LOGS_ACTION_ID,
@@ -43,8 +54,10 @@ from bot.render.alert_blocks import (
 from bot.render.alert_text import utc
 from bot.render.blocks import reply_blocks, reply_fallback_text
 from bot.render.diagnosis_blocks import diagnosis_blocks, diagnosis_fallback_text
-from bot.render.limits import MAX_SECTION_TEXT, Block, context, fit_blocks, section
-from bot.render.mrkdwn import bold, code_block, escape, inline_code
+from bot.render.limits import Block, context, fit_blocks, section
+from bot.render.mrkdwn import bold, escape, inline_code
+from bot.slack.alert_logs import LogReader, PodReader, log_sections, read_alert_log
+from bot.slack.click_guard import ClickKey, EarlierClick, RecentClicks, bound_to_message
 from bot.slack.responder import Responder
 from bot.slack.tasks import BackgroundTasks
 
@@ -52,6 +65,7 @@ __all__ = [
     "AlertActions",
     "LogReader",
     "PodDiagnoser",
+    "PodReader",
     "RunbookSource",
     "SnoozeStore",
     "register_alert_actions",
@@ -62,24 +76,24 @@ log = logging.getLogger(__name__)
 PodDiagnoser = Callable[[str, str], Awaitable[Diagnosis]]
 """`(namespace, pod) -> Diagnosis` of the live pod; raises `ClusterError` with a user-facing sentence."""
 
-LOG_BUDGET = 8000
-"""Characters of log posted for "Previous logs" (the newest lines), well inside one message."""
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
 _UNREADABLE = "This button's data could not be read, so nothing was done. Try `/exitcode pod NAMESPACE/POD`."
+_UNBOUND = (
+    "This button's data does not match the alert it is on, so nothing was done. "
+    "Try `/exitcode pod NAMESPACE/POD`."
+)
+_ACTION_NAMES = {
+    REDIAGNOSE_ACTION_ID: "Re-diagnose",
+    LOGS_ACTION_ID: "Previous logs",
+    RUNBOOK_STEPS_ACTION_ID: "Runbook steps",
+    **{action_id: f"Snooze {hours} h" for action_id, hours in SNOOZE_ACTION_IDS.items()},
+}
 
 
 class SnoozeStore(Protocol):
     """Where snoozes are kept (the alert ledger); the watcher honours them."""
 
     async def snooze(self, namespace: str, workload: Workload, until: float) -> None: ...
-
-
-class LogReader(Protocol):
-    """The part of a `ClusterReader` the Previous logs button needs."""
-
-    async def read_previous_log(
-        self, namespace: str, pod: str, container: str, *, tail_lines: int
-    ) -> str | None: ...
 
 
 class RunbookSource(Protocol):
@@ -95,8 +109,10 @@ class _Click:
     """One button click, with what the handlers need from Slack's payload."""
 
     target: AlertTarget | None
+    value: str
     action_id: str
     channel_id: str | None
+    channel_name: str | None
     message_ts: str | None
     thread_ts: str | None
     user_id: str | None
@@ -105,9 +121,10 @@ class _Click:
 
     @classmethod
     def read(cls, body: dict[str, Any]) -> _Click:
-        action = (body.get("actions") or [{}])[0]
+        action = _mapping((body.get("actions") or [{}])[0])
+        value = str(action.get("value") or "")
         try:
-            target: AlertTarget | None = AlertTarget.from_value(str(action.get("value") or ""))
+            target: AlertTarget | None = AlertTarget.from_value(value)
         except ValueError:
             target = None
         container = _mapping(body.get("container"))
@@ -119,8 +136,10 @@ class _Click:
         user_id = _text(user.get("id"))
         return cls(
             target=target,
+            value=value,
             action_id=str(action.get("action_id") or ""),
             channel_id=_text(container.get("channel_id")) or _text(channel.get("id")),
+            channel_name=_text(channel.get("name")),
             message_ts=message_ts,
             thread_ts=thread_ts,
             user_id=user_id if user_id and _SLACK_USER_ID.match(user_id) else None,
@@ -131,6 +150,10 @@ class _Click:
     @property
     def by(self) -> str:
         return f" (asked by <@{self.user_id}>)" if self.user_id else ""
+
+    @property
+    def key(self) -> ClickKey:
+        return (self.action_id, self.channel_id or "", self.message_ts or "", self.value)
 
 
 @dataclass
@@ -145,6 +168,9 @@ class AlertActions:
     log_lines: int = 100
     clock: Callable[[], float] = time.time
     on_error: Callable[[str], None] = field(default=lambda _site: None)
+    access: NamespaceAccess = field(default_factory=NamespaceAccess)
+    """ALLOWED_NAMESPACES and the channel map: the same policy object `/exitcode pod` uses."""
+    recent: RecentClicks = field(default_factory=RecentClicks)
 
     # --- listeners (acknowledge, then work in the background) ---------------------------------------
 
@@ -170,7 +196,7 @@ class AlertActions:
 
     def _spawn(
         self,
-        work: Callable[[_Click, AsyncWebClient], Awaitable[None]],
+        work: Callable[[_Click, AsyncWebClient], Awaitable[bool]],
         body: dict[str, Any],
         client: AsyncWebClient,
         name: str,
@@ -178,12 +204,25 @@ class AlertActions:
         click = _Click.read(body)
 
         async def run() -> None:
+            claimed = False
             try:
-                if click.target is None:
-                    await click.responder.send(_UNREADABLE, replace_original=False)
+                refusal = self._refusal(click)
+                if refusal is not None:
+                    log.info("refused the %s button of %s: %s", click.action_id, click.user_id, refusal)
+                    await click.responder.send(refusal, replace_original=False)
                     return
-                await work(click, client)
+                earlier = self.recent.claim(click.key, click.user_id)
+                if earlier is not None:
+                    await click.responder.send(self._already(click, earlier), replace_original=False)
+                    return
+                claimed = True
+                if await work(click, client):
+                    self.recent.finished(click.key)
+                else:
+                    self.recent.forget(click.key)  # nothing was done: the next click tries again
             except Exception:
+                if claimed:
+                    self.recent.forget(click.key)
                 log.exception("the %s button failed", click.action_id)
                 self.on_error(name)
                 await click.responder.send(
@@ -192,76 +231,110 @@ class AlertActions:
 
         self.tasks.spawn(run(), name=name)
 
-    # --- the work ---------------------------------------------------------------------------------------
+    def _refusal(self, click: _Click) -> str | None:
+        """The one gate of every button (see the module docstring); None when the click may proceed."""
+        target = click.target
+        if target is None:
+            return _UNREADABLE
+        if not bound_to_message(click.action_id, click.value, click.message):
+            return _UNBOUND
+        try:
+            names = [target.container, Workload.parse(target.workload).name]
+        except ValueError:
+            return _UNREADABLE
+        if target.node:
+            names.append(target.node)
+        channel = SlackChannel(click.channel_id, click.channel_name) if click.channel_id else None
+        if channel is None:
+            return _UNREADABLE
+        refusal = self.access.refusal(target.namespace, channel, pod=target.pod, other_names=names)
+        return f":no_entry: {escape(refusal)}" if refusal is not None else None
 
-    async def _rediagnose(self, click: _Click, client: AsyncWebClient) -> None:
+    def _already(self, click: _Click, earlier: EarlierClick) -> str:
+        action = _ACTION_NAMES.get(click.action_id, "This button")
+        who = f"<@{earlier.user_id}>" if earlier.user_id else "someone"
+        ago = self.recent.seconds_ago(earlier)
+        if earlier.finished:
+            return (
+                f"Already done: {who} clicked {bold(action)} on this alert {ago} s ago; "
+                "the answer is in the alert's thread."
+            )
+        return (
+            f"Already in progress: {who} clicked {bold(action)} on this alert {ago} s ago; "
+            "the answer is coming."
+        )
+
+    # --- the work (each returns True when it delivered its result) ------------------------------------
+
+    async def _rediagnose(self, click: _Click, client: AsyncWebClient) -> bool:
         target = _checked(click)
         if self.diagnose_pod is None:
             await click.responder.send(
                 "Cluster diagnosis is not configured for this bot.", replace_original=False
             )
-            return
+            return False
+        pod_name, note = target.pod, ""
         try:
-            validate_namespace(target.namespace)
-            validate_pod_name(target.pod)
-            diagnosis = await self.diagnose_pod(target.namespace, target.pod)
+            try:
+                diagnosis = await self.diagnose_pod(target.namespace, target.pod)
+            except NotFound:
+                current = await self._current_pod_of(target)
+                if current is None:
+                    raise
+                pod_name = current
+                note = (
+                    f"{inline_code(target.pod)} no longer exists (replaced); this is the current pod of "
+                    f"{inline_code(target.workload)}, {inline_code(current)}. "
+                )
+                diagnosis = await self.diagnose_pod(target.namespace, current)
         except ClusterError as error:
             await click.responder.send(
-                f"Could not re-diagnose {inline_code(f'{target.namespace}/{target.pod}')}: "
+                f"Could not re-diagnose {inline_code(f'{target.namespace}/{pod_name}')}: "
                 f"{escape(error.user_message)}",
                 replace_original=False,
             )
-            return
-        blocks = fit_blocks([context([f"Live diagnosis{click.by}"]), *diagnosis_blocks(diagnosis)])
+            return False
+        blocks = fit_blocks([context([f"{note}Live diagnosis{click.by}"]), *diagnosis_blocks(diagnosis)])
         await self._in_thread(click, client, diagnosis_fallback_text(diagnosis), blocks)
+        return True
 
-    async def _previous_logs(self, click: _Click, client: AsyncWebClient) -> None:
+    async def _current_pod_of(self, target: AlertTarget) -> str | None:
+        """The workload's most recently crashed (else newest) pod, when the alerted pod was replaced."""
+        if not isinstance(self.logs, PodReader) or target.workload == f"Pod/{target.pod}":
+            return None
+        try:
+            workload = Workload.parse(target.workload)
+            pods = await self.logs.list_pods(target.namespace)
+        except (ValueError, ClusterError):
+            return None
+        for pod in select_pods_by_prefix(pods, workload.name):
+            if workload_ref(pod) == target.workload:
+                name = pod.get("metadata", {}).get("name")
+                return str(name) if name else None
+        return None
+
+    async def _previous_logs(self, click: _Click, client: AsyncWebClient) -> bool:
         target = _checked(click)
-        pod = f"{target.namespace}/{target.pod}"
         if self.logs is None:
             await click.responder.send("Reading logs is not configured for this bot.", replace_original=False)
-            return
-        try:
-            validate_namespace(target.namespace)
-            validate_pod_name(target.pod)
-            text = await self.logs.read_previous_log(
-                target.namespace, target.pod, target.container, tail_lines=self.log_lines
-            )
-            source = "previous instance"
-            if not text and isinstance(self.logs, CurrentLogReader):
-                text = await self.logs.read_current_log(
-                    target.namespace, target.pod, target.container, tail_lines=self.log_lines
-                )
-                source = "current instance (it was not restarted)"
-        except ClusterError as error:
-            await click.responder.send(
-                f"Could not read the logs of {inline_code(pod)}: {escape(error.user_message)}",
-                replace_original=False,
-            )
-            return
-        if not text:
-            await click.responder.send(
-                f"{inline_code(pod)} container {inline_code(target.container)} has no log to show: the pod "
-                "may have been replaced, or its log rotated away.",
-                replace_original=False,
-            )
-            return
-        title = bold(f"Log of {escape(target.container)} in {escape(pod)}, {source}") + click.by
-        blocks = [section(title), *_log_sections(text)]
+            return False
+        outcome = await read_alert_log(self.logs, target, self.log_lines)
+        if outcome.text is None:
+            await click.responder.send(outcome.problem or "No log.", replace_original=False)
+            return False
+        pod = f"{target.namespace}/{target.pod}"
+        title = bold(f"Log of {escape(target.container)} in {escape(pod)}, {outcome.source}") + click.by
+        blocks = [section(title), *log_sections(outcome.text)]
         await self._in_thread(click, client, escape(f"Log of {pod} {target.container}"), fit_blocks(blocks))
+        return True
 
-    async def _snooze(self, click: _Click, client: AsyncWebClient) -> None:
+    async def _snooze(self, click: _Click, client: AsyncWebClient) -> bool:
         target = _checked(click)
         hours = SNOOZE_ACTION_IDS.get(click.action_id)
         if hours is None or self.snoozes is None:
             await click.responder.send("Snoozing is not available on this bot.", replace_original=False)
-            return
-        try:
-            validate_namespace(target.namespace)
-            workload = Workload.parse(target.workload)
-        except (ClusterError, ValueError):
-            await click.responder.send(_UNREADABLE, replace_original=False)
-            return
+            return False
+        workload = Workload.parse(target.workload)  # the gate parsed it already
         until = self.clock() + hours * 3600
         try:
             await self.snoozes.snooze(target.namespace, workload, until)
@@ -271,7 +344,7 @@ class AlertActions:
                 f"{escape(error.user_message)}",
                 replace_original=False,
             )
-            return
+            return False
         log.info(
             "alerts for %s/%s snoozed until %s by %s",
             target.namespace,
@@ -281,11 +354,12 @@ class AlertActions:
         )
         note = snooze_note(target.namespace, workload.ref, until, click.user_id)
         if await self._show_on_message(click, client, note):
-            return
+            return True
         text = f"Alerts for {target.namespace}/{workload.ref} snoozed until {utc(until)}"
         await self._in_thread(click, client, escape(text), [note])
+        return True
 
-    async def _runbook_steps(self, click: _Click, client: AsyncWebClient) -> None:
+    async def _runbook_steps(self, click: _Click, client: AsyncWebClient) -> bool:
         target = _checked(click)
         explanation: Explanation | None = None
         if target.exit_code is not None:
@@ -296,7 +370,7 @@ class AlertActions:
             await click.responder.send(
                 "There is no runbook for an unknown exit code; try Re-diagnose.", replace_original=False
             )
-            return
+            return False
         values = {
             "namespace": target.namespace,
             "pod": target.pod,
@@ -309,6 +383,7 @@ class AlertActions:
         filled = explanation.with_placeholders(values)
         blocks = reply_blocks(filled, share_button=False)
         await self._in_thread(click, client, reply_fallback_text(filled), blocks)
+        return True
 
     # --- posting ------------------------------------------------------------------------------------------
 
@@ -362,33 +437,6 @@ def register_alert_actions(app: AsyncApp, handlers: AlertActions) -> None:
 def _checked(click: _Click) -> AlertTarget:
     assert click.target is not None  # `_spawn` answered unreadable values already
     return click.target
-
-
-def _log_sections(text: str) -> list[Block]:
-    """The newest lines of `text` that fit `LOG_BUDGET`, as code blocks of at most one section each."""
-    lines = text.rstrip("\n").split("\n")
-    kept: list[str] = []
-    size = 0
-    for line in reversed(lines):
-        size += len(escape(line)) + 1
-        if size > LOG_BUDGET and kept:
-            break
-        kept.append(line[:2000])
-    kept.reverse()
-    chunks: list[list[str]] = [[]]
-    room = MAX_SECTION_TEXT - 20
-    used = 0
-    for line in kept:
-        cost = len(escape(line)) + 1
-        if chunks[-1] and used + cost > room:
-            chunks.append([])
-            used = 0
-        chunks[-1].append(line)
-        used += cost
-    blocks = [section(code_block("\n".join(chunk))) for chunk in chunks if chunk]
-    if len(kept) < len(lines):
-        blocks.append(context([f"{len(lines) - len(kept)} earlier lines not shown"]))
-    return blocks
 
 
 def _mapping(value: object) -> dict[str, Any]:

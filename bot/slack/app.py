@@ -33,6 +33,7 @@ from bot.render.limits import Block, context, fit_blocks
 from bot.render.mrkdwn import inline_code
 from bot.slack.responder import Responder
 from bot.slack.tasks import BackgroundTasks
+from bot.slack.web_api import WebApiStatus
 
 log = logging.getLogger(__name__)
 
@@ -287,10 +288,14 @@ def _with_shared_by(blocks: list[Block], user_id: str | None) -> list[Block]:
 class _IgnoreTokenFromEnvironmentWarning(logging.Filter):
     """Bolt reads SLACK_BOT_TOKEN from the environment by itself and then warns that the client we pass
     takes precedence. That is exactly what we intend (the client carries the same token, plus retries),
-    so the warning would only alarm operators at every start."""
+    so the warning would only alarm operators at every start. Likewise the warning that `authorize`
+    makes Bolt ignore the token: our `authorize` hands Bolt that very token."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("As you gave `client` as well")
+        message = str(record.msg)
+        return not message.startswith(
+            ("As you gave `client` as well", "As `installation_store` or `authorize`")
+        )
 
 
 def build_app(
@@ -302,6 +307,7 @@ def build_app(
     tasks: BackgroundTasks | None = None,
     diagnose: DiagnoseHandler | None = None,
     slash_command: str = SLASH_COMMAND,
+    web_api: WebApiStatus | None = None,
 ) -> AsyncApp:
     """The Bolt app with `slash_command` (`/exitcode` unless SLASH_COMMAND says otherwise) and its
     buttons registered.
@@ -310,6 +316,10 @@ def build_app(
     Socket Mode requests arrive over the authenticated websocket and it may be None. One installation
     per cluster may register its own command name (`/exitcode-prod-eu`), so several clusters' apps can
     share one workspace; Slack sends the name in each request and Bolt routes on it exactly.
+
+    No request waits for Slack's Web API before its listener runs (`web_api.authorization()`): an
+    explanation is answered in the acknowledgement even while the Web API is unreachable. `web_api` is
+    the status `/readyz` reports; one is made here when not given.
     """
     bolt_logger = logging.getLogger("bot.slack.bolt")
     if not any(isinstance(f, _IgnoreTokenFromEnvironmentWarning) for f in bolt_logger.filters):
@@ -323,6 +333,8 @@ def build_app(
         # polling), and slow work is handed to `BackgroundTasks` after acknowledging.
         process_before_response=True,
         logger=bolt_logger,
+        # Bolt accepts an `AsyncAuthorize` instance here too (its annotation names only callables).
+        authorize=(web_api if web_api is not None else WebApiStatus(client)).authorization(),  # type: ignore[arg-type]
     )
     commands = ExitcodeCommands(
         knowledge,
