@@ -355,7 +355,8 @@ class SlackBot:
                 diagnose_pod=self.diagnose_service.diagnose_pod if self.diagnose_service else None,
                 logs=cluster.reader,
                 snoozes=self.alerts.service.snoozes if self.alerts is not None else None,
-                access=NamespaceAccess.from_config(settings.allowed_namespaces, config),  # issue 14
+                access=NamespaceAccess.from_config(settings.allowed_namespaces, config),
+                slash_command=settings.slash_command,
             ),
         )
 

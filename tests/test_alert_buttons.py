@@ -25,7 +25,12 @@ from tests.test_alert_service import Bot, Harness, harness_fixture, until, web_p
 
 
 async def alert_and_app(
-    harness: Harness, make_http_bot: MakeHttpBot, bot: Bot, *, clicked_on: Bot | None = None
+    harness: Harness,
+    make_http_bot: MakeHttpBot,
+    bot: Bot,
+    *,
+    clicked_on: Bot | None = None,
+    slash_command: str = "/exitcode",
 ) -> tuple[JsonDict, HttpBot]:
     """Crash a pod, wait for `bot`'s alert, and start the Bolt app of replica `clicked_on` (default:
     `bot`) with the alert buttons registered."""
@@ -43,6 +48,7 @@ async def alert_and_app(
             diagnose_pod=DiagnoseService(harness.knowledge, reader).diagnose_pod,
             logs=reader,
             snoozes=(clicked_on or bot).service.snoozes,
+            slash_command=slash_command,
         ),
     )
     channel = next(iter(harness.slack.messages))
@@ -139,6 +145,18 @@ async def test_rediagnose_previous_logs_and_runbook_answer_in_the_thread(
     await until("the runbook", lambda: len(thread_replies(harness, message)) == 3)
     runbook = json.dumps(thread_replies(harness, message)[2]["blocks"])
     assert "kubectl" in runbook and "api-7d9f8c6b5-x2x9z" in runbook  # commands name this pod
+
+
+async def test_the_runbook_reply_names_the_configured_command(
+    harness: Harness, make_http_bot: MakeHttpBot
+) -> None:
+    bot = await harness.leading(await harness.start())
+    message, http = await alert_and_app(harness, make_http_bot, bot, slash_command="/exitcode-prod")
+
+    await click(http, message, "exitcode_alert_runbook_steps")
+    await until("the runbook", lambda: len(thread_replies(harness, message)) == 1)
+    runbook = json.dumps(thread_replies(harness, message)[0]["blocks"])
+    assert "/exitcode-prod" in runbook and "/exitcode " not in runbook
 
 
 async def test_a_forged_button_or_a_vanished_pod_gets_a_private_explanation(

@@ -34,6 +34,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access import NamespaceAccess, SlackChannel
 from bot.alerting.termination import Workload
+from bot.command import DEFAULT_SLASH_COMMAND
 from bot.diagnosis.model import Diagnosis
 from bot.diagnosis.ports import (
     ClusterError,
@@ -171,6 +172,8 @@ class AlertActions:
     access: NamespaceAccess = field(default_factory=NamespaceAccess)
     """ALLOWED_NAMESPACES and the channel map: the same policy object `/exitcode pod` uses."""
     recent: RecentClicks = field(default_factory=RecentClicks)
+    slash_command: str = DEFAULT_SLASH_COMMAND
+    """SLASH_COMMAND: the name the runbook reply tells people to type."""
 
     # --- listeners (acknowledge, then work in the background) ---------------------------------------
 
@@ -381,7 +384,7 @@ class AlertActions:
         if target.node:
             values["node"] = target.node
         filled = explanation.with_placeholders(values)
-        blocks = reply_blocks(filled, share_button=False)
+        blocks = reply_blocks(filled, share_button=False, slash_command=self.slash_command)
         await self._in_thread(click, client, reply_fallback_text(filled), blocks)
         return True
 
