@@ -13,6 +13,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     GCCollector,
     PlatformCollector,
     ProcessCollector,
@@ -39,6 +40,12 @@ class BotMetrics:
             "exitcode_bot_commands",
             "Slash commands and buttons answered, by kind.",
             ["kind"],
+            registry=self.registry,
+        )
+        self.slack_web_api_up = Gauge(
+            "exitcode_bot_slack_web_api_up",
+            "1 while Slack's Web API answers auth.test with our token, 0 while it is unreachable or "
+            "rejects the token (alert on this: /readyz stays 200 through an outage).",
             registry=self.registry,
         )
         self.errors = Counter(
@@ -101,7 +108,6 @@ class AlertMetrics:
     """
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        from prometheus_client import Gauge  # imported here: this class is appended to the module
 
         self.terminations = Counter(
             "exitcode_bot_terminations",

@@ -68,6 +68,9 @@ class WebEndpoints:
     slack_events: RequestHandler | None = None
     healthy: HealthCheck = always_healthy
     ready: HealthCheck = always_healthy
+    degraded: HealthCheck = always_healthy
+    """A problem that does not make the pod unready (an outage every replica shares): `/readyz` is 200
+    with `"status": "degraded"` and the reason, so the Service keeps routing what can still be answered."""
     runbooks: RunbookPages | None = None
 
 
@@ -102,7 +105,13 @@ class _Routes:
         return await _probe(self._endpoints.healthy)
 
     async def readyz(self, request: web.Request) -> web.Response:
-        return await _probe(self._endpoints.ready)
+        unready = await _probe(self._endpoints.ready)
+        if unready.status != 200:
+            return unready
+        problem = await self._endpoints.degraded()
+        if problem is None:
+            return unready
+        return web.json_response({"status": "degraded", "reason": problem})
 
     async def metrics(self, request: web.Request) -> web.Response:
         body, content_type = self._endpoints.metrics()

@@ -284,6 +284,7 @@ class SlackBot:
             )
         self.client = build_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
         self.slack_api = WebApiStatus(self.client)  # what /readyz says of Slack's Web API
+        self.slack_api.on_change = self.metrics.slack_web_api_up.set
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
         self.app = build_app(
             client=self.client,
@@ -311,6 +312,7 @@ class SlackBot:
                 else slack_events_handler(self.app, secret or "", self.metrics.registry),
                 healthy=self.slack_connection if self.socket is not None else always_healthy,
                 ready=first_problem(self.lifecycle.readiness, self.slack_api.readiness),
+                degraded=self.slack_api.degradation,
                 runbooks=runbook_pages(knowledge, settings.public_url) if settings.public_url else None,
             )
         )

@@ -1,9 +1,11 @@
-"""Issue 8 finding 7: with Slack's Web API unreachable, HTTP mode still answers, and says it is not ready.
+"""Issue 8 finding 7: with Slack's Web API unreachable, HTTP mode still answers, and says it is degraded.
 
 Before: Bolt called `auth.test` before dispatching each signed slash command, so every command ended in a
-500 while `/readyz` said ready. Now an explanation (which needs no Web API call) is answered in the
-acknowledgement, `/readyz` is 503 with a reason naming the Web API, and `/healthz` (liveness) stays 200:
-restarting the pod would not bring Slack back.
+500 while `/readyz` said a plain "ok". Now an explanation (which needs no Web API call) is answered in the
+acknowledgement; `/readyz` says "degraded" with a reason naming the Web API but stays 200 (an outage every
+replica shares must not empty the Service), the `exitcode_bot_slack_web_api_up` gauge is 0; a token Slack
+*rejects* makes the pod unready (503: this pod's configuration, so a bad rollout stops); `/healthz`
+(liveness) stays 200 either way: restarting the pod would not bring Slack back.
 """
 
 from __future__ import annotations
@@ -71,10 +73,14 @@ async def test_readyz_says_the_web_api_is_unreachable_and_healthz_stays_live(
 
     ready = await client.get("/readyz")
     live = await client.get("/healthz")
+    metrics = await (await client.get("/metrics")).text()
 
-    assert ready.status == 503
-    reason = (await ready.json())["reason"]
-    assert "Slack Web API unreachable" in reason and "slash commands are still answered" in reason
+    assert ready.status == 200
+    answer = await ready.json()
+    assert answer["status"] == "degraded"
+    assert "Slack Web API unreachable" in answer["reason"]
+    assert "slash commands are still answered" in answer["reason"]
+    assert "exitcode_bot_slack_web_api_up 0.0" in metrics
     assert live.status == 200
 
 
@@ -86,6 +92,7 @@ async def test_readiness_follows_the_web_api_back_and_a_rejected_token(
     try:
         ready = await client.get("/readyz")
         assert ready.status == 200 and await ready.json() == {"status": "ok"}
+        assert "exitcode_bot_slack_web_api_up 1.0" in await (await client.get("/metrics")).text()
 
         slack_api.fail("auth.test", ApiError("token_revoked"))
         assert await bot.slack_api.check() is not None  # a re-check (the probe does this every 30 s)

@@ -8,10 +8,17 @@ And `/readyz` said ready meanwhile. This module fixes both sides:
 - `authorization()` hands Bolt the bot token as is (the signature already proved the request is
   Slack's; the token is ours), so no request waits for the Web API. The bot's own user ID, which
   Bolt uses only to ignore the bot's own events, comes from the last successful `auth.test`.
-- `WebApiStatus.readiness()` is the honest part of `/readyz`: `auth.test` with a short timeout and no
-  retries, re-checked every `recheck_seconds` (sooner while failing), run in the background so a
-  kubelet probe never waits longer than `probe_wait_seconds` once there is a first answer. The reason
-  says what is wrong and what still works.
+- `WebApiStatus` is the honest part of `/readyz`: `auth.test` with a short timeout and no retries,
+  re-checked every `recheck_seconds` (sooner while failing), run in the background so a kubelet probe
+  never waits longer than `probe_wait_seconds` once there is a first answer. The reason says what is
+  wrong and what still works.
+
+Which failures make the pod unready is a deliberate split. A token Slack *rejects* is this pod's
+configuration (a wrong Secret in a new release): `readiness()` fails, so a rollout stops and the old
+pods keep serving. An *unreachable* Web API is an outage every replica shares: failing readiness there
+would empty the Service and turn a partial outage (alerts wait, explanations still work) into a total
+one, so `degradation()` reports it instead — `/readyz` answers 200 with `"status": "degraded"` and the
+reason, and the `exitcode_bot_slack_web_api_up` gauge is 0 for alerting.
 """
 
 from __future__ import annotations
@@ -71,6 +78,10 @@ class WebApiStatus:
         self._failing_since: str | None = None
         self._reason: str | None = None
         self._running: asyncio.Task[None] | None = None
+        self.rejected = False
+        """Whether the last answer refused our token (configuration), as opposed to an outage."""
+        self.on_change: Callable[[bool], None] = lambda _up: None
+        """Told whether the Web API answers ok after every check (the `..._web_api_up` gauge)."""
 
     async def check(self) -> str | None:
         """Call `auth.test` now; returns (and keeps) the problem, None when Slack answered ok."""
@@ -79,7 +90,9 @@ class WebApiStatus:
         except SlackApiError as error:
             code = rejected_token_error(error)
             if code is not None:
-                self._failed(f"Slack rejects SLACK_BOT_TOKEN ({code}): fix the token; {_STILL_WORKS}")
+                self._failed(
+                    f"Slack rejects SLACK_BOT_TOKEN ({code}): fix the token; {_STILL_WORKS}", rejected=True
+                )
             elif _error_code(error) == "ratelimited":
                 self._ok()  # Slack answered: reachable, and the token was not refused
             else:
@@ -92,10 +105,21 @@ class WebApiStatus:
             self.bot_id = _str(result.get("bot_id")) or self.bot_id
             self._ok()
         self._checked_at = self._clock()
+        self.on_change(self.problem is None)
         return self.problem
 
     async def readiness(self) -> str | None:
-        """`/readyz`: the last known state, refreshed in the background when due; None when ok."""
+        """`/readyz`'s failing part: a token Slack rejects (this pod's configuration); None otherwise."""
+        problem = await self._current()
+        return problem if self.rejected else None
+
+    async def degradation(self) -> str | None:
+        """`/readyz`'s degraded part: the Web API unreachable or failing (an outage all replicas share)."""
+        problem = await self._current()
+        return None if self.rejected else problem
+
+    async def _current(self) -> str | None:
+        """The last known state, refreshed in the background when due; None when ok."""
         if self._due() and (self._running is None or self._running.done()):
             self._running = asyncio.ensure_future(self._check_quietly())
         if self._running is not None and not self._running.done():
@@ -125,10 +149,12 @@ class WebApiStatus:
         if self._failing_since is not None:
             log.info("the Slack Web API answers again (failing since %s)", self._failing_since)
         self.problem = None
+        self.rejected = False
         self._reason = None
         self._failing_since = None
 
-    def _failed(self, problem: str) -> None:
+    def _failed(self, problem: str, *, rejected: bool = False) -> None:
+        self.rejected = rejected
         if problem != self._reason:  # one line per change of state, not one per probe
             log.warning("%s", problem)
         self._reason = problem
