@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.diagnosis.backoff import back_off, estimated_delay, kubelet_delay, parse_go_duration
+from bot.diagnosis.backoff import back_off, kubelet_delay, parse_go_duration
 from bot.diagnosis.engine import diagnose
 from bot.diagnosis.evidence import PodEvidence
 from bot.diagnosis.facts import last_error_line
@@ -46,24 +46,34 @@ def test_the_kubelet_message_states_the_back_off() -> None:
     assert kubelet_delay(None) is None
 
 
-def test_estimated_back_off_doubles_from_10s_to_the_5_minute_cap() -> None:
-    delays = [estimated_delay(restarts).total_seconds() for restarts in range(1, 9)]
-    assert delays == [10, 20, 40, 80, 160, 300, 300, 300]
-    assert estimated_delay(0) == timedelta(seconds=10)
-    assert estimated_delay(10_000) == timedelta(seconds=300)
+def test_a_back_off_the_kubelet_did_not_state_is_not_guessed() -> None:
+    """KEP-5593 makes the cap configurable (and KEP-4603 the curve): no 10 s → 5 min estimate."""
+    state = back_off("container is waiting", NOW - timedelta(minutes=10), NOW)
+    assert not state.from_kubelet
+    assert state.delay is None and state.next_restart_at is None
+
+
+def test_a_configured_back_off_cap_is_read_from_the_kubelet_message() -> None:
+    """A kubelet with crashLoopBackOff.maxContainerRestartPeriod = 1m caps the wait at 1m, not 5m."""
+    finished = NOW - timedelta(seconds=20)
+    state = back_off("back-off 1m0s restarting failed container=api pod=x_y(z)", finished, NOW)
+    assert state.delay == timedelta(minutes=1)
+    assert state.next_restart_in == timedelta(seconds=40)
 
 
 def test_next_restart_is_due_a_back_off_after_the_last_exit() -> None:
     finished = NOW - timedelta(seconds=100)
-    state = back_off("back-off 5m0s restarting failed container=api pod=x_y(z)", 7, finished, NOW)
+    state = back_off("back-off 5m0s restarting failed container=api pod=x_y(z)", finished, NOW)
     assert state.from_kubelet
     assert state.next_restart_at == finished + timedelta(minutes=5)
     assert state.next_restart_in == timedelta(seconds=200)
 
 
 def test_an_overdue_restart_is_any_moment_now() -> None:
-    state = back_off(None, 3, NOW - timedelta(minutes=10), NOW)
-    assert not state.from_kubelet
+    state = back_off(
+        "back-off 40s restarting failed container=api pod=x_y(z)", NOW - timedelta(minutes=10), NOW
+    )
+    assert state.from_kubelet
     assert state.delay == timedelta(seconds=40)
     assert state.next_restart_in == timedelta(0)
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.diagnosis.evidence import EVENTS, NODE_EVENTS, PodEvidence
+from bot.diagnosis.jobs import JobContext, job_context
+from bot.diagnosis.lifecycle import ALL_RESTARTING_CONDITION, RestartAllTrigger, restart_all_trigger
 from bot.diagnosis.model import ContainerReport, EventSummary, OwnerRef, TerminationInfo
 from bot.diagnosis.podjson import integer, obj, objects, text, timestamp
 from bot.diagnosis.ports import JsonDict
@@ -64,6 +66,17 @@ class PodFacts:
     events_unavailable: bool
     node_events_unavailable: bool
     logs: Mapping[str, str]
+    restart_all: RestartAllTrigger | None = None
+    """The exit that asked every container of the pod to restart (KEP-5532), if one did."""
+    completion_index: str | None = None
+    """`batch.kubernetes.io/job-completion-index` of an Indexed Job's pod."""
+    job: JobContext | None = None
+    """The pod's Job: the podFailurePolicy rule that matched, per-index limits, success policy."""
+
+    @property
+    def all_containers_restarting(self) -> bool:
+        condition = self.conditions.get(ALL_RESTARTING_CONDITION)
+        return condition is not None and condition.get("status") == "True"
 
     @property
     def deleting(self) -> bool:
@@ -165,6 +178,20 @@ def pod_facts(
         events_unavailable=evidence.failed(EVENTS),
         node_events_unavailable=evidence.failed(NODE_EVENTS),
         logs=evidence.log_tails,
+        restart_all=restart_all_trigger(pod) if _has_restart_rules(spec) else None,
+        completion_index=text(obj(meta.get("annotations")).get(COMPLETION_INDEX)),
+        job=job_context(evidence.owners, pod) if evidence.owners else None,
+    )
+
+
+COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
+
+
+def _has_restart_rules(spec: JsonDict) -> bool:
+    """Cheap pre-check: restart-all needs a rule, and almost no pod has one."""
+    return any(
+        "restartPolicyRules" in c
+        for c in objects(spec.get("containers")) + objects(spec.get("initContainers"))
     )
 
 

@@ -110,3 +110,39 @@ def first_lower(sentence: str) -> str:
     if len(sentence) > 1 and sentence[0].isupper() and sentence[1].islower():
         return sentence[0].lower() + sentence[1:]
     return sentence
+
+
+def contradiction_fact(termination: TerminationInfo) -> str | None:
+    """When the reason and the exit code tell different stories, say so and what each half proves.
+
+    The exit code is the process's own status (or 128 + the signal that killed it); the reason is the
+    runtime's label, derived separately (containerd's OOMKilled comes from a cumulative cgroup counter,
+    kubernetes PR #140718), so the two can disagree and neither may be silently dropped.
+    """
+    code = termination.exit_code
+    reason = termination.reason
+    if reason == "OOMKilled" and code != 128 + 9:
+        return (
+            f"reason and exit code disagree: OOMKilled proves the kernel OOM-killed some process in this "
+            f"container's cgroup (the runtime's counter is cumulative: a child, maybe earlier); exit {code} "
+            f"proves the main process itself {_how_it_ended(code)}, so it was not the OOM victim"
+        )
+    if reason == "Completed" and code != 0:
+        return (
+            f"reason and exit code disagree: Completed is the runtime's label for a clean exit, but exit "
+            f"{code} is the process's own status and proves it did not succeed; trust the code"
+        )
+    if reason == "Error" and code == 0:
+        return (
+            "reason and exit code disagree: Error says the runtime or kubelet recorded a failure, but exit 0 "
+            "proves the process itself ended successfully; look at the events for what failed around it"
+        )
+    return None
+
+
+def _how_it_ended(code: int) -> str:
+    if code == 0:
+        return "exited cleanly (0)"
+    if code == 128 + 15:
+        return "ended on SIGTERM (143)"
+    return f"exited with {code}"
