@@ -12,7 +12,6 @@ from typing import Any
 
 from bot.alerting import (
     Action,
-    Termination,
     AlertKind,
     AlertPlanner,
     AlertRules,
@@ -22,6 +21,7 @@ from bot.alerting import (
     PostRoot,
     PostThreadReply,
     Suppression,
+    Termination,
     UpdateRoot,
     assess,
     compact_previous,
