@@ -348,19 +348,20 @@ def _overran_grace(
 def pid1_hint(facts: PodFacts, report: ContainerReport) -> str | None:
     """Why SIGTERM may never have reached the app: what runs as PID 1 (program name only, no arguments)."""
     command = string_list(facts.container_specs.get(report.name, {}).get("command"))
+    stop = report.stop_signal or "SIGTERM"
     if not command:
         return (
             "PID 1 is the image's ENTRYPOINT: if it is shell form (`ENTRYPOINT app --flag`), "
-            "SIGTERM never reaches the app"
+            f"{stop} never reaches the app"
         )
     program = posixpath.basename(command[0])
     if program in _SHELLS and "-c" in command[1:3]:
         return (
-            f"PID 1 is a shell (`{command[0]} -c …`): it neither handles SIGTERM nor passes it on, "
+            f"PID 1 is a shell (`{command[0]} -c …`): it neither handles {stop} nor passes it on, "
             "so the app never heard it"
         )
     if program in _SIGNAL_DEAF_AS_PID1:
-        return f"PID 1 is `{program}`, which ignores SIGTERM as PID 1 unless the app installs a handler"
+        return f"PID 1 is `{program}`, which ignores {stop} as PID 1 unless the app installs a handler"
     return None
 
 

@@ -255,11 +255,23 @@ def quiet_pod(facts: PodFacts) -> Finding:
             is_failure=False,
         )
     if phase == "Succeeded":
+        stopped = [r for r in facts.containers if sidecar_stopped_with_pod(facts, r)]
         return Finding(
             cause="completed",
-            headline="Completed successfully: every container exited 0",
+            headline="Completed successfully: every container exited 0"
+            if not stopped
+            else "Completed successfully: the main containers exited 0, and the kubelet then stopped the "
+            f"native sidecar{'s' if len(stopped) > 1 else ''} {', '.join(r.name for r in stopped)}, "
+            "as it does once a pod's work is done (not a crash)",
             confidence="high",
-            evidence=("status.phase = Succeeded",),
+            evidence=(
+                "status.phase = Succeeded",
+                *(
+                    f"sidecar {r.name}: {r.termination.source}.exitCode = {r.termination.exit_code}"
+                    for r in stopped
+                    if r.termination is not None
+                ),
+            ),
             is_failure=False,
         )
     if phase == "Running" and regular and all(r.ready for r in regular):
