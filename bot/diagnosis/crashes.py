@@ -144,7 +144,22 @@ def _texts(facts: PodFacts, report: ContainerReport, termination: TerminationInf
     return "\n".join(part for part in (termination.message, facts.log(report.name)) if part)
 
 
+_LINE_BREAKS_BESIDES_NEWLINE = re.compile("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+_WHOLE_TEXT: dict[re.Pattern[str], re.Pattern[str]] = {}
+
+
 def _matching_line(pattern: re.Pattern[str], text: str) -> str | None:
+    """The first line (stripped) that `pattern` finds something in.
+
+    Most texts match nothing, so one search of the whole text with the pattern in MULTILINE mode (where
+    `^`/`$` hold at every newline, as they do per line) rules that out before any line is split; a text
+    with other line breaks (`splitlines` splits on those too) always takes the line-by-line path.
+    """
+    whole = _WHOLE_TEXT.get(pattern)
+    if whole is None:
+        whole = _WHOLE_TEXT[pattern] = re.compile(pattern.pattern, pattern.flags | re.MULTILINE)
+    if whole.search(text) is None and _LINE_BREAKS_BESIDES_NEWLINE.search(text) is None:
+        return None
     for line in text.splitlines():
         if pattern.search(line):
             return line.strip()

@@ -154,6 +154,7 @@ def pod_facts(
         for c in objects(spec.get("initContainers")) + objects(spec.get("containers"))
         if (name := text(c.get("name")))
     }
+    has_rules = any("restartPolicyRules" in c for c in specs.values())
     grace = integer(spec.get("terminationGracePeriodSeconds"))
     return PodFacts(
         namespace=text(meta.get("namespace")) or "default",
@@ -178,21 +179,13 @@ def pod_facts(
         events_unavailable=evidence.failed(EVENTS),
         node_events_unavailable=evidence.failed(NODE_EVENTS),
         logs=evidence.log_tails,
-        restart_all=restart_all_trigger(pod) if _has_restart_rules(spec) else None,
+        restart_all=restart_all_trigger(pod) if has_rules else None,
         completion_index=text(obj(meta.get("annotations")).get(COMPLETION_INDEX)),
         job=job_context(evidence.owners, pod) if evidence.owners else None,
     )
 
 
 COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
-
-
-def _has_restart_rules(spec: JsonDict) -> bool:
-    """Cheap pre-check: restart-all needs a rule, and almost no pod has one."""
-    return any(
-        "restartPolicyRules" in c
-        for c in objects(spec.get("containers")) + objects(spec.get("initContainers"))
-    )
 
 
 def qos_class(spec: JsonDict) -> str:

@@ -34,6 +34,8 @@ class Finding:
     is_failure: bool = True
 
     def adding(self, *, evidence: tuple[str, ...] = (), steps: tuple[RunbookStep, ...] = ()) -> Finding:
+        if not evidence and not steps:
+            return self
         return replace(self, evidence=self.evidence + evidence, steps=self.steps + steps)
 
 
