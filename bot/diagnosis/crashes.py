@@ -134,14 +134,26 @@ NATIVE_CRASHES = {
 }
 
 
+_ANY_HEAP_SIGNATURE = re.compile(
+    "|".join(f"(?:{signature.pattern.pattern})" for signature in HEAP_SIGNATURES), re.MULTILINE
+)
+"""All heap signatures at once, to rule them out with one search (they carry no flags but MULTILINE)."""
+
+
 def short_meaning(title: str) -> str:
     """The knowledge base's title without its arithmetic: `1 → general error` gives `general error`."""
     return title.rsplit("→", 1)[-1].strip() or title
 
 
 def _texts(facts: PodFacts, report: ContainerReport, termination: TerminationInfo) -> str:
-    """Everything the container said about its end: termination message, then the log tail."""
-    return "\n".join(part for part in (termination.message, facts.log(report.name)) if part)
+    """Everything the container said about its end: termination message, then the log tail (joined once
+    per termination, however many rules read it)."""
+    key = ("texts", report.name, termination.source)
+    joined = facts.memo.get(key)
+    if not isinstance(joined, str):
+        joined = "\n".join(part for part in (termination.message, facts.log(report.name)) if part)
+        facts.memo[key] = joined
+    return joined
 
 
 _LINE_BREAKS_BESIDES_NEWLINE = re.compile("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
@@ -257,6 +269,8 @@ def runtime_heap_oom(
 ) -> Finding | None:
     """A language runtime ran out of its own heap and exited: not a kernel OOM kill."""
     text = _texts(facts, report, termination)
+    if _ANY_HEAP_SIGNATURE.search(text) is None and _LINE_BREAKS_BESIDES_NEWLINE.search(text) is None:
+        return None
     for signature in HEAP_SIGNATURES:
         line = _matching_line(signature.pattern, text)
         if line is None:

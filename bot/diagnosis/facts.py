@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.diagnosis.evidence import EVENTS, NODE_EVENTS, PodEvidence
@@ -40,9 +40,12 @@ class Disruption:
     since: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PodFacts:
-    """What the rules need to know about the pod, its owners, events and logs."""
+    """What the rules need to know about the pod, its owners, events and logs.
+
+    Read-only by convention, not `frozen`: one is built per diagnosis and a frozen dataclass pays for
+    every field it sets (the diagnosis benchmark shows it); no rule assigns to it."""
 
     namespace: str
     name: str
@@ -72,6 +75,8 @@ class PodFacts:
     """`batch.kubernetes.io/job-completion-index` of an Indexed Job's pod."""
     job: JobContext | None = None
     """The pod's Job: the podFailurePolicy rule that matched, per-index limits, success policy."""
+    memo: dict[object, object] = field(default_factory=dict)
+    """Values rules derive more than once from the same facts (a container's joined texts)."""
 
     @property
     def all_containers_restarting(self) -> bool:

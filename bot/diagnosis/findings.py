@@ -7,7 +7,7 @@ engineer can check every claim against `kubectl describe` output.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot.diagnosis.model import Confidence, EventSummary, TerminationInfo
@@ -17,10 +17,13 @@ MAX_QUOTE = 300
 """Longer quoted values (event messages, log lines) are cut: evidence is a pointer, not the source."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Finding:
     """What a rule concluded. `reason_key` names the knowledge-base reason whose runbook applies
-    (OOMKilled, Evicted, …); without one the exit code's runbook is used."""
+    (OOMKilled, Evicted, …); without one the exit code's runbook is used.
+
+    Treated as immutable (`adding` and `but` return copies) but not `frozen`: rules build several per
+    diagnosis and a frozen dataclass pays for every field it sets."""
 
     cause: str
     headline: str
@@ -36,7 +39,32 @@ class Finding:
     def adding(self, *, evidence: tuple[str, ...] = (), steps: tuple[RunbookStep, ...] = ()) -> Finding:
         if not evidence and not steps:
             return self
-        return replace(self, evidence=self.evidence + evidence, steps=self.steps + steps)
+        return self.but(evidence=self.evidence + evidence, steps=self.steps + steps)
+
+    def but(
+        self,
+        *,
+        cause: str | None = None,
+        headline: str | None = None,
+        confidence: Confidence | None = None,
+        evidence: tuple[str, ...] | None = None,
+        steps: tuple[RunbookStep, ...] | None = None,
+        underlying: str | None = None,
+    ) -> Finding:
+        """A copy with some fields changed (`dataclasses.replace` without its per-call introspection:
+        every diagnosis makes a few of these, so it shows in the diagnosis benchmark)."""
+        return Finding(
+            cause=self.cause if cause is None else cause,
+            headline=self.headline if headline is None else headline,
+            confidence=self.confidence if confidence is None else confidence,
+            evidence=self.evidence if evidence is None else evidence,
+            steps=self.steps if steps is None else steps,
+            container=self.container,
+            exit_code=self.exit_code,
+            reason_key=self.reason_key,
+            underlying=self.underlying if underlying is None else underlying,
+            is_failure=self.is_failure,
+        )
 
 
 def quote(value: str, limit: int = MAX_QUOTE) -> str:

@@ -5,7 +5,7 @@ could not be created, Job give-ups, and the wrappers for init containers and nat
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from bot.diagnosis.facts import PodFacts
 from bot.diagnosis.findings import Finding, event_fact, first_lower, quote
@@ -332,8 +332,7 @@ def init_blocked(report: ContainerReport, facts: PodFacts, inner: Finding) -> Fi
     if initialized is not None and initialized.get("status") == "False":
         message = text(initialized.get("message"))
         evidence.append("condition Initialized = False" + (f": {message}" if message else ""))
-    return replace(
-        inner,
+    return inner.but(
         cause="init_container_failed",
         headline=f"Init container {report.name} fails, so the app containers never start: "
         f"{first_lower(inner.headline)}",
@@ -348,8 +347,7 @@ def sidecar_crashing(report: ContainerReport, inner: Finding) -> Finding:
     evidence = [f"{report.name} is a native sidecar (initContainers entry with restartPolicy: Always)"]
     if report.restart_count:
         evidence.append(f"restartCount = {report.restart_count}")
-    return replace(
-        inner,
+    return inner.but(
         cause="sidecar_crash",
         headline=f"Native sidecar {report.name} keeps crashing while the app runs on: "
         f"{first_lower(inner.headline)}",

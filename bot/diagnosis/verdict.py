@@ -7,7 +7,6 @@ the most recent crash); then, when nothing failed, what the pod is doing.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 
 from bot.diagnosis.classify import classify
@@ -145,7 +144,7 @@ def container_finding(facts: PodFacts, report: ContainerReport) -> Finding:
         finding = _as_the_spec_asked(facts, report, termination, finding)
         contradiction = contradiction_fact(termination)
         if contradiction is not None:
-            finding = replace(finding, evidence=(finding.evidence[0], contradiction, *finding.evidence[1:]))
+            finding = finding.but(evidence=(finding.evidence[0], contradiction, *finding.evidence[1:]))
     if report.kind == "init":
         finding = init_blocked(report, facts, finding)
     elif report.kind == "sidecar" and finding.is_failure:
@@ -172,8 +171,7 @@ def _as_the_spec_asked(
             evidence.append(
                 f"stopped and restarted with it (their exits are not crashes): {', '.join(others)}"
             )
-        return replace(
-            inner,
+        return inner.but(
             cause="restart_all_containers",
             headline=f"Exit {termination.exit_code} of {report.name} restarted every container of the pod, "
             f"as its restart rule asks (RestartAllContainers): {first_lower(inner.headline)}",
@@ -183,8 +181,7 @@ def _as_the_spec_asked(
     if report.restart_policy:
         evidence.append(f"container restartPolicy = {report.restart_policy} (overrides the pod's)")
     kind = "listed" if rule.names_code else "not excluded"
-    return replace(
-        inner,
+    return inner.but(
         cause="rule_restart",
         headline=f"Restarted in place as the spec asks (exit {termination.exit_code} is {kind} by its "
         f"restart rule): {first_lower(inner.headline)}",
@@ -227,7 +224,7 @@ def _with_job_policy(facts: PodFacts, finding: Finding) -> Finding:
     headline = finding.headline
     if match is not None and finding.is_failure:
         headline += f"; Job {context.name}'s {match.describe()}: {match.outcome}"
-    return replace(finding, headline=headline, evidence=(*finding.evidence, *lines))
+    return finding.but(headline=headline, evidence=(*finding.evidence, *lines))
 
 
 def _with_job_hint(facts: PodFacts, finding: Finding) -> Finding:
