@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from bot.diagnosis.model import BackOff
 
@@ -19,6 +20,7 @@ _GO_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
 
+@lru_cache(maxsize=256)
 def parse_go_duration(value: str) -> timedelta | None:
     """A Go `time.Duration` string as printed by the kubelet (`5m0s`, `40s`, `1h0m0s`), or None."""
     parts = _GO_DURATION_PART.findall(value)

@@ -108,6 +108,8 @@ class PodFacts:
         self, container: str, reasons: Iterable[str], termination: TerminationInfo | None = None
     ) -> list[EventSummary]:
         """Pod events about `container` with one of `reasons`, limited to the termination's lifetime."""
+        if not self.events:
+            return []
         wanted = frozenset(reasons)
         return [
             event
@@ -119,6 +121,8 @@ class PodFacts:
         ]
 
     def node_events(self, reasons: Iterable[str]) -> list[EventSummary]:
+        if not self.events:
+            return []
         wanted = frozenset(reasons)
         return [event for event in self.events if event.object_kind == "Node" and event.reason in wanted]
 
@@ -181,8 +185,8 @@ def pod_facts(
         containers=containers,
         container_specs=specs,
         events=events,
-        events_unavailable=evidence.failed(EVENTS),
-        node_events_unavailable=evidence.failed(NODE_EVENTS),
+        events_unavailable=bool(evidence.partial_errors) and evidence.failed(EVENTS),
+        node_events_unavailable=bool(evidence.partial_errors) and evidence.failed(NODE_EVENTS),
         logs=evidence.log_tails,
         restart_all=restart_all_trigger(pod) if has_rules else None,
         completion_index=text(obj(meta.get("annotations")).get(COMPLETION_INDEX)),

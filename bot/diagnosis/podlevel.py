@@ -213,6 +213,8 @@ class JobFailure:
 
 
 def job_failure(facts: PodFacts) -> JobFailure | None:
+    if facts.job is None:  # no Job among the owners read (facts.job is built from the same owners)
+        return None
     job = find_owner(facts.owner_objects, "Job")
     if job is None:
         return None

@@ -322,7 +322,7 @@ def build_verdict(finding: Finding, facts: PodFacts, kb: KnowledgeBase) -> Verdi
     values = placeholder_values(facts, finding)
     steps = [step.filled(values) for step in finding.steps]
     if explanation is not None and (reason_explanation is not None or not steps):
-        steps.extend(explanation.with_placeholders(values).runbook_steps)
+        steps.extend(step.filled(values) for step in explanation.runbook_steps)
     return Verdict(
         cause=finding.cause,
         headline=finding.headline,
@@ -368,11 +368,16 @@ def managing_owner(owners: tuple[OwnerRef, ...]) -> OwnerRef | None:
 
 
 def _unique(steps: list[RunbookStep]) -> tuple[RunbookStep, ...]:
+    """Steps in order, without repeats: the same text and command, or a command already given."""
     seen: set[tuple[str, str | None]] = set()
+    commands: set[str] = set()
     unique: list[RunbookStep] = []
     for step in steps:
         key = (step.text, step.command)
-        if key not in seen and (step.command is None or step.command not in {s.command for s in unique}):
+        command = step.command
+        if key not in seen and (command is None or command not in commands):
             seen.add(key)
+            if command is not None:
+                commands.add(command)
             unique.append(step)
     return tuple(unique)
