@@ -320,15 +320,15 @@ def build_verdict(finding: Finding, facts: PodFacts, kb: KnowledgeBase) -> Verdi
     if explanation is None and finding.exit_code is not None:
         explanation = kb.explain_code(finding.exit_code)
     values = placeholder_values(facts, finding)
-    steps = [step.filled(values) for step in finding.steps]
-    if explanation is not None and (reason_explanation is not None or not steps):
-        steps.extend(step.filled(values) for step in explanation.runbook_steps)
+    raw = finding.steps
+    if explanation is not None and (reason_explanation is not None or not raw):
+        raw = raw + explanation.runbook_steps
     return Verdict(
         cause=finding.cause,
         headline=finding.headline,
         confidence=finding.confidence,
         evidence=tuple(dict.fromkeys(line for line in finding.evidence if line)),
-        next_steps=_unique(steps)[:MAX_STEPS],
+        next_steps=_first_unique(raw, values, MAX_STEPS),
         runbook_url=explanation.runbook_url if explanation is not None else None,
         container=finding.container,
         exit_code=finding.exit_code,
@@ -367,12 +367,16 @@ def managing_owner(owners: tuple[OwnerRef, ...]) -> OwnerRef | None:
     return owners[0]
 
 
-def _unique(steps: list[RunbookStep]) -> tuple[RunbookStep, ...]:
-    """Steps in order, without repeats: the same text and command, or a command already given."""
+def _first_unique(
+    steps: tuple[RunbookStep, ...], values: dict[str, str], limit: int
+) -> tuple[RunbookStep, ...]:
+    """The first `limit` steps, filled for this pod, without repeats (the same text and command, or a
+    command already given); steps past the limit are never filled."""
     seen: set[tuple[str, str | None]] = set()
     commands: set[str] = set()
     unique: list[RunbookStep] = []
-    for step in steps:
+    for raw in steps:
+        step = raw.filled(values)
         key = (step.text, step.command)
         command = step.command
         if key not in seen and (command is None or command not in commands):
@@ -380,4 +384,6 @@ def _unique(steps: list[RunbookStep]) -> tuple[RunbookStep, ...]:
             if command is not None:
                 commands.add(command)
             unique.append(step)
+            if len(unique) == limit:
+                break
     return tuple(unique)
