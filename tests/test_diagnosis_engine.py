@@ -269,3 +269,46 @@ def test_one_exit_0_restart_is_not_called_a_loop(knowledge_base: KnowledgeBase) 
     assert verdict.cause == "completed_under_controller"
     assert verdict.confidence == "medium"
     assert "forever" not in verdict.headline
+
+
+@pytest.mark.parametrize("separator", ["\n", "\r", "\r\n", "\x0b", "\u2028"])
+def test_log_lines_are_read_the_same_whatever_ends_them(
+    knowledge_base: KnowledgeBase, separator: str
+) -> None:
+    """The whole-text prefilter of the log rules must not miss a line that only `splitlines` sees as
+    a line (a runtime writing `\\r` or a Unicode separator): `^MemoryError` still starts a line there."""
+    scenario = load_scenario("app_error_exit1_python")
+    container = scenario.pod["status"]["containerStatuses"][0]["name"]
+    log = separator.join(
+        ["Traceback (most recent call last):", '  File "/app/main.py", line 3', "MemoryError"]
+    )
+    evidence = PodEvidence(
+        pod=scenario.pod, events=scenario.events, owners=scenario.owners, log_tails={container: log}
+    )
+    verdict = diagnose(evidence, knowledge_base, scenario.captured_at).verdict
+    assert verdict.cause == "runtime_heap_oom", verdict.headline
+    assert "Python" in verdict.headline
+
+
+def test_a_pod_level_limit_without_a_container_limit_is_a_pod_oom_not_a_node_oom(
+    knowledge_base: KnowledgeBase,
+) -> None:
+    """Issue 9's report: OOMKilled under `spec.resources` alone was called a node OOM."""
+    scenario = load_scenario("oom_pod_level_limit")
+    verdict = diagnose(scenario.evidence(), knowledge_base, scenario.captured_at).verdict
+    assert verdict.cause == "pod_oom"
+    assert "node ran out of memory" not in verdict.headline
+    assert any("spec.resources.limits.memory" in step.text for step in verdict.next_steps)
+
+
+def test_the_resized_limit_is_the_one_in_force(knowledge_base: KnowledgeBase) -> None:
+    """Issue 9's report: a container resized from 64Mi to 192Mi was said to hit 64Mi."""
+    scenario = load_scenario("oom_resized_in_place")
+    diagnosis = diagnose(scenario.evidence(), knowledge_base, scenario.captured_at)
+    assert "192Mi" in diagnosis.verdict.headline and "64Mi)" not in diagnosis.verdict.headline
+    report = diagnosis.containers[0]
+    assert (report.memory_limit, report.memory_limit_source, report.spec_memory_limit) == (
+        "192Mi",
+        "status",
+        "64Mi",
+    )

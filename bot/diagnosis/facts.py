@@ -110,14 +110,18 @@ class PodFacts:
         """Pod events about `container` with one of `reasons`, limited to the termination's lifetime."""
         if not self.events:
             return []
+        key = ("pod events of", container)
+        mine = self.memo.get(key)
+        if not isinstance(mine, tuple):
+            mine = tuple(e for e in self.events if e.object_kind == "Pod" and e.container == container)
+            self.memo[key] = mine
+        if not mine:
+            return []
         wanted = frozenset(reasons)
         return [
             event
-            for event in self.events
-            if event.reason in wanted
-            and event.object_kind == "Pod"
-            and event.container == container
-            and (termination is None or in_window(event, termination))
+            for event in mine
+            if event.reason in wanted and (termination is None or in_window(event, termination))
         ]
 
     def node_events(self, reasons: Iterable[str]) -> list[EventSummary]:
