@@ -27,7 +27,11 @@ LONG_RUNNING_KINDS = frozenset(
 
 def controller_ref(obj: JsonDict) -> OwnerRef | None:
     """The controller owner reference of any object (the first reference if none is marked controller)."""
-    references = objects(dig(obj, "metadata", "ownerReferences"))
+    metadata = obj.get("metadata")
+    raw = metadata.get("ownerReferences") if isinstance(metadata, dict) else None
+    if not raw or not isinstance(raw, list):
+        return None
+    references = objects(raw)
     if not references:
         return None
     chosen = references[0]
