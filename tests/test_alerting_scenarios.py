@@ -6,6 +6,7 @@ loop, a bot restart) and checks what would reach Slack.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,8 @@ from bot.alerting import (
     compact_previous,
     detect_terminations,
 )
+from bot.render.alert_blocks import alert_blocks, alert_fallback_text
+from bot.render.alert_text import CrashAlert, RepeatAlert, alert_text
 from tests.test_alerting_pods import (
     T0,
     Pod,
@@ -342,3 +345,18 @@ def test_exit_128_plus_the_stop_signal_without_a_deletion_is_a_crash() -> None:
     pod = with_stop_signal(deployment_pod(), "app", "SIGUSR1")
     watcher.play([pod, *crash_cycle(pod, "app", 138, 60)])
     assert len(_roots(watcher)) == 1
+
+
+def test_the_alert_says_the_restart_was_requested_by_the_spec_on_every_surface() -> None:
+    """What the channel sees: the header, the fallback text, the facts and a repeat in the thread."""
+    watcher = MiniWatcher()
+    pod = with_restart_rules(job_pod(), "main", codes=(42,))
+    watcher.play([pod, *crash_cycle(pod, "main", 42, 60)])
+    [root] = _roots(watcher)
+    alert = CrashAlert(termination=root, kind=AlertKind.CRASH)
+    assert "restart requested by its spec" in alert_text(alert)
+    assert "restartPolicyRules[0]: Restart on exit code In [42]" in alert_text(alert)
+    assert "restart requested by its spec" in alert_fallback_text(alert)
+    shown = json.dumps(alert_blocks(alert))
+    assert "restart requested by its spec" in shown and "In [42]" in shown
+    assert "restart requested by its spec" in alert_text(RepeatAlert(termination=root, kind=AlertKind.CRASH))
