@@ -46,9 +46,18 @@ MAX_SHOWN_EVENTS = 10
 
 
 def parse_events(raw_events: Iterable[JsonDict]) -> tuple[EventSummary, ...]:
-    """Every event, newest first."""
-    parsed = [_summary(event) for event in raw_events]
+    """The events that can explain a crash (`is_relevant`), newest first.
+
+    Every rule and surface looks only at these (a Killing, an Unhealthy, a node's SystemOOM…), so the
+    routine Normal ones (Scheduled, Pulling, Pulled, Created, Started) are not parsed at all."""
+    parsed = [_summary(event) for event in raw_events if _may_be_relevant(event)]
     return tuple(sorted(parsed, key=_newest_first))
+
+
+def _may_be_relevant(event: JsonDict) -> bool:
+    """`is_relevant` on the raw event, with the same defaults `_summary` applies."""
+    reason = text(event.get("reason")) or "?"
+    return reason in RELEVANT_REASONS or (text(event.get("type")) or "Normal") == "Warning"
 
 
 def _newest_first(event: EventSummary) -> tuple[bool, float]:
