@@ -312,3 +312,18 @@ def test_the_resized_limit_is_the_one_in_force(knowledge_base: KnowledgeBase) ->
         "status",
         "64Mi",
     )
+
+
+def test_qos_is_the_status_s_and_else_computed_from_pod_level_resources(
+    knowledge_base: KnowledgeBase,
+) -> None:
+    scenario = load_scenario("oom_pod_level_limit")
+    assert diagnose(scenario.evidence(), knowledge_base, scenario.captured_at).qos_class == "Burstable"
+    pod = copy.deepcopy(scenario.pod)
+    del pod["status"]["qosClass"]
+    pod["spec"]["resources"]["requests"] = dict(pod["spec"]["resources"]["limits"])
+    evidence = PodEvidence(pod=pod, events=scenario.events, owners=scenario.owners)
+    assert diagnose(evidence, knowledge_base, scenario.captured_at).qos_class == "Guaranteed"
+    pod["status"]["qosClass"] = "Burstable"
+    evidence = PodEvidence(pod=pod, events=scenario.events, owners=scenario.owners)
+    assert diagnose(evidence, knowledge_base, scenario.captured_at).qos_class == "Burstable"

@@ -202,12 +202,26 @@ COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
 
 
 def qos_class(spec: JsonDict) -> str:
-    """The QoS class as the API server computes it, for pods whose status does not say."""
-    containers = objects(spec.get("containers")) + objects(spec.get("initContainers"))
+    """The QoS class as the API server computes it, for pods whose status does not say.
+
+    With pod-level resources (KEP-2837) the pod's own `spec.resources` decides, not its containers'."""
+    pod_level = obj(spec.get("resources"))
+    if obj(pod_level.get("limits")) or obj(pod_level.get("requests")):
+        return _qos_of([pod_level])
+    return _qos_of(
+        [
+            obj(c.get("resources"))
+            for c in objects(spec.get("containers")) + objects(spec.get("initContainers"))
+        ]
+    )
+
+
+def _qos_of(all_resources: list[JsonDict]) -> str:
+    """BestEffort with no requests or limits; Guaranteed when every cpu and memory limit is set and
+    equals its request; Burstable otherwise."""
     any_set = False
     guaranteed = True
-    for container in containers:
-        resources = obj(container.get("resources"))
+    for resources in all_resources:
         limits = obj(resources.get("limits"))
         requests = obj(resources.get("requests"))
         any_set = any_set or bool(limits) or bool(requests)
