@@ -17,6 +17,7 @@ from bot.diagnosis.backoff import back_off, kubelet_delay, parse_go_duration
 from bot.diagnosis.engine import diagnose
 from bot.diagnosis.evidence import PodEvidence
 from bot.diagnosis.facts import last_error_line
+from bot.diagnosis.jobs import match_pod_failure_policy
 from bot.knowledge import KnowledgeBase
 from tests.fixtures.scenarios import all_scenarios, load_scenario
 
@@ -327,3 +328,23 @@ def test_qos_is_the_status_s_and_else_computed_from_pod_level_resources(
     pod["status"]["qosClass"] = "Burstable"
     evidence = PodEvidence(pod=pod, events=scenario.events, owners=scenario.owners)
     assert diagnose(evidence, knowledge_base, scenario.captured_at).qos_class == "Burstable"
+
+
+def test_pod_failure_policy_rules_are_tried_in_order_on_conditions_and_exit_codes() -> None:
+    scenario = load_scenario("job_pod_failure_policy_failjob")
+    rules = scenario.owners[0]["spec"]["podFailurePolicy"]["rules"]
+    match = match_pod_failure_policy(rules, scenario.pod)
+    assert match is not None and (match.index, match.action) == (1, "FailJob")
+    assert match.matched == "exit code 42 of container invoices (In [42])"
+
+    disrupted = copy.deepcopy(scenario.pod)
+    disrupted["status"]["conditions"].append(
+        {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"}
+    )
+    first = match_pod_failure_policy(rules, disrupted)
+    assert first is not None and (first.index, first.action) == (0, "Ignore")
+    assert "not counted against the back-off limit" in first.outcome
+
+    other_code = copy.deepcopy(scenario.pod)
+    other_code["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] = 1
+    assert match_pod_failure_policy(rules, other_code) is None
