@@ -6,9 +6,14 @@ would send. Each pass reads the same documents:
 
 - baseline: `json.loads` of every document (pod, events, owners, logs);
 - bot path: `json.loads` + `diagnose()`;
-- core alone: `diagnose()` on already-decoded documents (the figure the ≥ 5,000 pods/s target is about).
+- core alone: `diagnose()` on already-decoded documents.
 
-Run: `.venv/bin/python -m bench.diagnosis_core [--pods N]`. Best of three passes.
+Targets: the core alone at ≥ 5,000 pods/s, and at ≥ 0.5× the rate of `json.loads` of the same
+documents (issue 11: diagnosing a pod may cost at most twice decoding it). The machine is shared, so the
+three measurements are interleaved pass by pass and each keeps its best pass: a burst of load from
+elsewhere hits all three alike instead of whichever happened to run then.
+
+Run: `.venv/bin/python -m bench.diagnosis_core [--pods N] [--passes N]`.
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ from bot.knowledge import KnowledgeBase, load_knowledge
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "scenarios"
 PODS = 10_000
-PASSES = 3
+PASSES = 5
 TARGET_PODS_PER_SECOND = 5_000
+TARGET_RATIO_TO_DECODE = 0.5
 
 
 def recorded_pods(count: int) -> tuple[list[str], list[datetime]]:
@@ -59,18 +65,21 @@ def evidence_of(document: dict[str, Any]) -> PodEvidence:
     )
 
 
-def best_rate(work: Callable[[], int]) -> float:
-    """Items per second of the fastest of `PASSES` runs."""
-    best = float("inf")
-    items = 0
-    for _ in range(PASSES):
-        started = time.perf_counter()
-        items = work()
-        best = min(best, time.perf_counter() - started)
-    return items / best
+def best_rates(works: dict[str, Callable[[], int]], passes: int = PASSES) -> dict[str, float]:
+    """Items per second of each work's fastest pass, the works interleaved pass by pass."""
+    best = dict.fromkeys(works, float("inf"))
+    items = dict.fromkeys(works, 0)
+    for _ in range(passes):
+        for name, work in works.items():
+            started = time.perf_counter()
+            items[name] = work()
+            best[name] = min(best[name], time.perf_counter() - started)
+    return {name: items[name] / best[name] for name in works}
 
 
-def measure(kb: KnowledgeBase, documents: list[str], moments: list[datetime]) -> dict[str, float]:
+def measure(
+    kb: KnowledgeBase, documents: list[str], moments: list[datetime], passes: int = PASSES
+) -> dict[str, float]:
     decoded = [json.loads(text) for text in documents]
     pairs = list(zip(decoded, moments, strict=True))
 
@@ -89,22 +98,21 @@ def measure(kb: KnowledgeBase, documents: list[str], moments: list[datetime]) ->
             diagnose(evidence_of(document), kb, moment)
         return len(pairs)
 
-    return {
-        "decode": best_rate(decode_only),
-        "decode_diagnose": best_rate(decode_and_diagnose),
-        "diagnose": best_rate(diagnose_only),
-    }
+    return best_rates(
+        {"decode": decode_only, "decode_diagnose": decode_and_diagnose, "diagnose": diagnose_only}, passes
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.diagnosis_core", description=__doc__)
     parser.add_argument("--pods", type=int, default=PODS, help=f"recorded pods per pass (default {PODS:,})")
+    parser.add_argument("--passes", type=int, default=PASSES, help=f"passes of each (default {PASSES})")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     kb = load_knowledge()
     documents, moments = recorded_pods(args.pods)
     size = sum(len(text) for text in documents) / len(documents)
     print(f"   {len(documents):,} recorded pods, {size / 1024:.1f} KiB of JSON each on average", flush=True)
-    rates = measure(kb, documents, moments)
+    rates = measure(kb, documents, moments, args.passes)
     figure("baseline json.loads", rates["decode"], "pods/s")
     figure("json.loads + diagnose", rates["decode_diagnose"], "pods/s")
     figure(
@@ -114,7 +122,14 @@ def main(argv: list[str] | None = None) -> None:
         target=f">= {TARGET_PODS_PER_SECOND:,} pods/s",
         met=rates["diagnose"] >= TARGET_PODS_PER_SECOND,
     )
-    figure("diagnose cost / json.loads cost", rates["decode"] / rates["diagnose"], "x")
+    ratio = rates["diagnose"] / rates["decode"]
+    figure(
+        "diagnose alone / json.loads (rate)",
+        ratio,
+        "x",
+        target=f">= {TARGET_RATIO_TO_DECODE}x",
+        met=ratio >= TARGET_RATIO_TO_DECODE,
+    )
 
 
 if __name__ == "__main__":

@@ -158,6 +158,12 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO")
     log_format: Literal["json", "text"] = Field(default="text", description="Structured JSON or text logs.")
 
+    # Termination semantics (issue 9)
+    alert_on_rule_restarts: bool = Field(
+        default=True,
+        description="Alert on restarts a container restart rule asked for on that exit code (KEP-5307, In).",
+    )
+
     @field_validator("allowed_namespaces", "watch_namespaces", "ignore_namespaces", mode="before")
     @classmethod
     def _split_names(cls, value: object) -> list[str]:

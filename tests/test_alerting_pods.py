@@ -267,6 +267,64 @@ def _bump(pod: Pod) -> Pod:
     return pod
 
 
+def container_spec(pod: Pod, container: str) -> dict[str, Any]:
+    for field in ("containers", "initContainers"):
+        for item in pod["spec"].get(field, []):
+            if item["name"] == container:
+                return item  # type: ignore[no-any-return]
+    raise KeyError(container)
+
+
+def with_restart_rules(
+    pod: Pod,
+    container: str,
+    *,
+    codes: tuple[int, ...],
+    operator: str = "In",
+    action: str = "Restart",
+    restart_policy: str = "Never",
+) -> Pod:
+    """KEP-5307 (beta 1.35): the container's own restartPolicy and a restart rule on exit codes."""
+    new = copy.deepcopy(pod)
+    spec = container_spec(new, container)
+    spec["restartPolicy"] = restart_policy
+    spec["restartPolicyRules"] = [
+        {"action": action, "exitCodes": {"operator": operator, "values": list(codes)}}
+    ]
+    return new
+
+
+def with_stop_signal(pod: Pod, container: str, signal: str) -> Pod:
+    """KEP-4960 (alpha 1.33): `lifecycle.stopSignal` (needs `spec.os.name`) and the status's report."""
+    new = copy.deepcopy(pod)
+    new["spec"]["os"] = {"name": "linux"}
+    container_spec(new, container)["lifecycle"] = {"stopSignal": signal}
+    container_status(new, container)["stopSignal"] = signal
+    return new
+
+
+def restart_all(pod: Pod, trigger: str, code: int, at: float, *, keep_records: bool = True) -> list[Pod]:
+    """KEP-5532 as a watcher sees it: the trigger exits, the pod reports AllContainersRestarting, the
+    kubelet stops every other container (SIGTERM, 143) and starts them all again, restartCount + 1 each.
+    With `keep_records=False` the others' restarts show only as a higher restartCount."""
+    first = exited(pod, trigger, code, at)
+    marked = with_condition(first, "AllContainersRestarting", "RestartAllContainers", at + 1)
+    stopped = marked
+    others = [item["name"] for item in pod["status"]["containerStatuses"] if item["name"] != trigger]
+    for name in others:
+        stopped = exited(stopped, name, 143, at + 2)
+    again = stopped
+    for name in [trigger, *others]:
+        again = restarted(again, name, at + 5)
+        if not keep_records and name != trigger:
+            container_status(again, name)["lastState"] = {}
+    done = copy.deepcopy(again)
+    done["status"]["conditions"] = [
+        c for c in done["status"]["conditions"] if c["type"] != "AllContainersRestarting"
+    ]
+    return [first, marked, stopped, again, _bump(done)]
+
+
 @pytest.mark.parametrize(
     "pod",
     [
@@ -280,8 +338,32 @@ def _bump(pod: Pod) -> Pod:
             "The node was low on resource: memory.",
         ),
         make_pod("init-demo", init_containers=("migrate",), sidecars=("proxy",)),
+        with_restart_rules(job_pod(), "main", codes=(42,)),
+        with_stop_signal(deployment_pod(), "app", "SIGUSR1"),
+        restart_all(
+            with_restart_rules(
+                deployment_pod(containers=("trainer", "loader")),
+                "trainer",
+                codes=(88,),
+                action="RestartAllContainers",
+                restart_policy="Always",
+            ),
+            "trainer",
+            88,
+            60,
+        )[2],
     ],
-    ids=["running", "exited", "restarted", "job-deleting", "evicted", "init-and-sidecar"],
+    ids=[
+        "running",
+        "exited",
+        "restarted",
+        "job-deleting",
+        "evicted",
+        "init-and-sidecar",
+        "restart-rules",
+        "stop-signal",
+        "restart-all",
+    ],
 )
 def test_pod_shapes_are_valid_kubernetes_objects(pod: Pod) -> None:
     kubernetes_validate.validate(pod, "1.37.0", strict=True)

@@ -6,6 +6,7 @@ loop, a bot restart) and checks what would reach Slack.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,11 +22,14 @@ from bot.alerting import (
     PostRoot,
     PostThreadReply,
     Suppression,
+    Termination,
     UpdateRoot,
     assess,
     compact_previous,
     detect_terminations,
 )
+from bot.render.alert_blocks import alert_blocks, alert_fallback_text
+from bot.render.alert_text import CrashAlert, RepeatAlert, alert_text
 from tests.test_alerting_pods import (
     T0,
     Pod,
@@ -36,9 +40,12 @@ from tests.test_alerting_pods import (
     deployment_pod,
     exited,
     job_pod,
+    restart_all,
     restarted,
     with_condition,
     with_pod_reason,
+    with_restart_rules,
+    with_stop_signal,
 )
 
 
@@ -245,3 +252,111 @@ def test_a_crash_just_before_a_delete_is_still_reported() -> None:
     watcher.play([pod, removed], start=700)
 
     assert [type(action).__name__ for action in watcher.actions] == ["PostRoot"]
+
+
+# --- termination semantics of Kubernetes 1.33–1.35 (issue 9) ---------------------------------------------
+
+
+def _roots(watcher: MiniWatcher) -> list[Termination]:
+    return [action.termination for action in watcher.actions if isinstance(action, PostRoot)]
+
+
+def test_a_restart_the_rule_asked_for_alerts_labelled_by_default() -> None:
+    watcher = MiniWatcher()
+    pod = with_restart_rules(job_pod(), "main", codes=(42,))
+    watcher.play([pod, *crash_cycle(pod, "main", 42, 60)])
+    roots = _roots(watcher)
+    assert len(roots) == 1
+    assert roots[0].restart_rule == "restartPolicyRules[0]: Restart on exit code In [42]"
+    assert roots[0].rule_names_code
+
+
+def test_alert_on_rule_restarts_off_silences_exactly_the_listed_codes() -> None:
+    rules = AlertRules.build(alert_on_rule_restarts=False)
+    listed = MiniWatcher(rules=rules)
+    pod = with_restart_rules(job_pod(), "main", codes=(42,))
+    listed.play([pod, *crash_cycle(pod, "main", 42, 60)])
+    assert listed.actions == []
+    assert listed.suppressed() == Counter({Suppression.RULE_RESTART: 1})
+
+    other_code = MiniWatcher(rules=rules)
+    other_code.play([pod, *crash_cycle(pod, "main", 1, 60)])
+    assert len(_roots(other_code)) == 1, "exit 1 is not listed: the kubelet did not restart on request"
+
+
+def test_a_not_in_rule_is_a_catch_all_retry_and_still_alerts_with_the_setting_off() -> None:
+    watcher = MiniWatcher(rules=AlertRules.build(alert_on_rule_restarts=False))
+    pod = with_restart_rules(job_pod(), "main", codes=(0,), operator="NotIn")
+    watcher.play([pod, *crash_cycle(pod, "main", 3, 60)])
+    roots = _roots(watcher)
+    assert len(roots) == 1 and roots[0].restart_rule is not None and not roots[0].rule_names_code
+
+
+def _trainer_pod() -> Pod:
+    pod = deployment_pod(
+        "trainer-5f6c7d8e9-abcde", deployment="trainer", containers=("trainer", "loader", "sync")
+    )
+    return with_restart_rules(
+        pod, "trainer", codes=(88,), action="RestartAllContainers", restart_policy="Always"
+    )
+
+
+def test_restart_all_containers_is_one_alert_for_the_container_that_triggered_it() -> None:
+    watcher = MiniWatcher()
+    pod = _trainer_pod()
+    watcher.play([pod, *restart_all(pod, "trainer", 88, 60)])
+    roots = _roots(watcher)
+    assert [root.container for root in roots] == ["trainer"]
+    assert "RestartAllContainers" in (roots[0].restart_rule or "")
+    assert watcher.suppressed() == Counter({Suppression.RESTARTED_WITH_POD: 2})
+
+
+def test_restart_all_seen_only_as_rising_restart_counts_is_still_one_alert() -> None:
+    watcher = MiniWatcher()
+    pod = _trainer_pod()
+    events = restart_all(pod, "trainer", 88, 60, keep_records=False)
+    # the watcher misses the intermediate updates: it sees the trigger's exit, then everything restarted
+    watcher.play([pod, events[0], events[3], events[4]])
+    assert [root.container for root in _roots(watcher)] == ["trainer"]
+    assert watcher.suppressed() == Counter({Suppression.RESTARTED_WITH_POD: 2})
+
+
+def test_a_later_crash_of_another_container_after_a_restart_all_is_its_own_alert() -> None:
+    watcher = MiniWatcher()
+    pod = _trainer_pod()
+    events = restart_all(pod, "trainer", 88, 60)
+    later = crash_cycle(events[-1], "loader", 1, 600)
+    watcher.play([pod, *events, *later])
+    assert [root.container for root in _roots(watcher)] == ["trainer", "loader"]
+
+
+def test_the_stop_a_custom_stop_signal_asked_for_is_not_a_crash_and_a_137_after_it_is_an_overrun() -> None:
+    watcher = MiniWatcher()
+    for name, code in (("api-usr1-a", 138), ("api-usr1-b", 137)):
+        pod = with_stop_signal(deployment_pod(name), "app", "SIGUSR1")
+        marked = deleting(pod, 100)
+        watcher.play([pod, marked, exited(marked, "app", code, 102 if code == 138 else 131)])
+    assert watcher.actions == []
+    assert watcher.suppressed() == Counter({Suppression.REQUESTED_STOP: 1, Suppression.DELETING: 1})
+
+
+def test_exit_128_plus_the_stop_signal_without_a_deletion_is_a_crash() -> None:
+    watcher = MiniWatcher()
+    pod = with_stop_signal(deployment_pod(), "app", "SIGUSR1")
+    watcher.play([pod, *crash_cycle(pod, "app", 138, 60)])
+    assert len(_roots(watcher)) == 1
+
+
+def test_the_alert_says_the_restart_was_requested_by_the_spec_on_every_surface() -> None:
+    """What the channel sees: the header, the fallback text, the facts and a repeat in the thread."""
+    watcher = MiniWatcher()
+    pod = with_restart_rules(job_pod(), "main", codes=(42,))
+    watcher.play([pod, *crash_cycle(pod, "main", 42, 60)])
+    [root] = _roots(watcher)
+    alert = CrashAlert(termination=root, kind=AlertKind.CRASH)
+    assert "restart requested by its spec" in alert_text(alert)
+    assert "restartPolicyRules[0]: Restart on exit code In [42]" in alert_text(alert)
+    assert "restart requested by its spec" in alert_fallback_text(alert)
+    shown = json.dumps(alert_blocks(alert))
+    assert "restart requested by its spec" in shown and "In [42]" in shown
+    assert "restart requested by its spec" in alert_text(RepeatAlert(termination=root, kind=AlertKind.CRASH))

@@ -13,10 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.diagnosis.backoff import back_off, estimated_delay, kubelet_delay, parse_go_duration
+from bot.diagnosis.backoff import back_off, kubelet_delay, parse_go_duration
 from bot.diagnosis.engine import diagnose
 from bot.diagnosis.evidence import PodEvidence
 from bot.diagnosis.facts import last_error_line
+from bot.diagnosis.jobs import match_pod_failure_policy
 from bot.knowledge import KnowledgeBase
 from tests.fixtures.scenarios import all_scenarios, load_scenario
 
@@ -46,24 +47,34 @@ def test_the_kubelet_message_states_the_back_off() -> None:
     assert kubelet_delay(None) is None
 
 
-def test_estimated_back_off_doubles_from_10s_to_the_5_minute_cap() -> None:
-    delays = [estimated_delay(restarts).total_seconds() for restarts in range(1, 9)]
-    assert delays == [10, 20, 40, 80, 160, 300, 300, 300]
-    assert estimated_delay(0) == timedelta(seconds=10)
-    assert estimated_delay(10_000) == timedelta(seconds=300)
+def test_a_back_off_the_kubelet_did_not_state_is_not_guessed() -> None:
+    """KEP-5593 makes the cap configurable (and KEP-4603 the curve): no 10 s → 5 min estimate."""
+    state = back_off("container is waiting", NOW - timedelta(minutes=10), NOW)
+    assert not state.from_kubelet
+    assert state.delay is None and state.next_restart_at is None
+
+
+def test_a_configured_back_off_cap_is_read_from_the_kubelet_message() -> None:
+    """A kubelet with crashLoopBackOff.maxContainerRestartPeriod = 1m caps the wait at 1m, not 5m."""
+    finished = NOW - timedelta(seconds=20)
+    state = back_off("back-off 1m0s restarting failed container=api pod=x_y(z)", finished, NOW)
+    assert state.delay == timedelta(minutes=1)
+    assert state.next_restart_in == timedelta(seconds=40)
 
 
 def test_next_restart_is_due_a_back_off_after_the_last_exit() -> None:
     finished = NOW - timedelta(seconds=100)
-    state = back_off("back-off 5m0s restarting failed container=api pod=x_y(z)", 7, finished, NOW)
+    state = back_off("back-off 5m0s restarting failed container=api pod=x_y(z)", finished, NOW)
     assert state.from_kubelet
     assert state.next_restart_at == finished + timedelta(minutes=5)
     assert state.next_restart_in == timedelta(seconds=200)
 
 
 def test_an_overdue_restart_is_any_moment_now() -> None:
-    state = back_off(None, 3, NOW - timedelta(minutes=10), NOW)
-    assert not state.from_kubelet
+    state = back_off(
+        "back-off 40s restarting failed container=api pod=x_y(z)", NOW - timedelta(minutes=10), NOW
+    )
+    assert state.from_kubelet
     assert state.delay == timedelta(seconds=40)
     assert state.next_restart_in == timedelta(0)
 
@@ -259,3 +270,81 @@ def test_one_exit_0_restart_is_not_called_a_loop(knowledge_base: KnowledgeBase) 
     assert verdict.cause == "completed_under_controller"
     assert verdict.confidence == "medium"
     assert "forever" not in verdict.headline
+
+
+@pytest.mark.parametrize("separator", ["\n", "\r", "\r\n", "\x0b", "\u2028"])
+def test_log_lines_are_read_the_same_whatever_ends_them(
+    knowledge_base: KnowledgeBase, separator: str
+) -> None:
+    """The whole-text prefilter of the log rules must not miss a line that only `splitlines` sees as
+    a line (a runtime writing `\\r` or a Unicode separator): `^MemoryError` still starts a line there."""
+    scenario = load_scenario("app_error_exit1_python")
+    container = scenario.pod["status"]["containerStatuses"][0]["name"]
+    log = separator.join(
+        ["Traceback (most recent call last):", '  File "/app/main.py", line 3', "MemoryError"]
+    )
+    evidence = PodEvidence(
+        pod=scenario.pod, events=scenario.events, owners=scenario.owners, log_tails={container: log}
+    )
+    verdict = diagnose(evidence, knowledge_base, scenario.captured_at).verdict
+    assert verdict.cause == "runtime_heap_oom", verdict.headline
+    assert "Python" in verdict.headline
+
+
+def test_a_pod_level_limit_without_a_container_limit_is_a_pod_oom_not_a_node_oom(
+    knowledge_base: KnowledgeBase,
+) -> None:
+    """Issue 9's report: OOMKilled under `spec.resources` alone was called a node OOM."""
+    scenario = load_scenario("oom_pod_level_limit")
+    verdict = diagnose(scenario.evidence(), knowledge_base, scenario.captured_at).verdict
+    assert verdict.cause == "pod_oom"
+    assert "node ran out of memory" not in verdict.headline
+    assert any("spec.resources.limits.memory" in step.text for step in verdict.next_steps)
+
+
+def test_the_resized_limit_is_the_one_in_force(knowledge_base: KnowledgeBase) -> None:
+    """Issue 9's report: a container resized from 64Mi to 192Mi was said to hit 64Mi."""
+    scenario = load_scenario("oom_resized_in_place")
+    diagnosis = diagnose(scenario.evidence(), knowledge_base, scenario.captured_at)
+    assert "192Mi" in diagnosis.verdict.headline and "64Mi)" not in diagnosis.verdict.headline
+    report = diagnosis.containers[0]
+    assert (report.memory_limit, report.memory_limit_source, report.spec_memory_limit) == (
+        "192Mi",
+        "status",
+        "64Mi",
+    )
+
+
+def test_qos_is_the_status_s_and_else_computed_from_pod_level_resources(
+    knowledge_base: KnowledgeBase,
+) -> None:
+    scenario = load_scenario("oom_pod_level_limit")
+    assert diagnose(scenario.evidence(), knowledge_base, scenario.captured_at).qos_class == "Burstable"
+    pod = copy.deepcopy(scenario.pod)
+    del pod["status"]["qosClass"]
+    pod["spec"]["resources"]["requests"] = dict(pod["spec"]["resources"]["limits"])
+    evidence = PodEvidence(pod=pod, events=scenario.events, owners=scenario.owners)
+    assert diagnose(evidence, knowledge_base, scenario.captured_at).qos_class == "Guaranteed"
+    pod["status"]["qosClass"] = "Burstable"
+    evidence = PodEvidence(pod=pod, events=scenario.events, owners=scenario.owners)
+    assert diagnose(evidence, knowledge_base, scenario.captured_at).qos_class == "Burstable"
+
+
+def test_pod_failure_policy_rules_are_tried_in_order_on_conditions_and_exit_codes() -> None:
+    scenario = load_scenario("job_pod_failure_policy_failjob")
+    rules = scenario.owners[0]["spec"]["podFailurePolicy"]["rules"]
+    match = match_pod_failure_policy(rules, scenario.pod)
+    assert match is not None and (match.index, match.action) == (1, "FailJob")
+    assert match.matched == "exit code 42 of container invoices (In [42])"
+
+    disrupted = copy.deepcopy(scenario.pod)
+    disrupted["status"]["conditions"].append(
+        {"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"}
+    )
+    first = match_pod_failure_policy(rules, disrupted)
+    assert first is not None and (first.index, first.action) == (0, "Ignore")
+    assert "not counted against the back-off limit" in first.outcome
+
+    other_code = copy.deepcopy(scenario.pod)
+    other_code["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] = 1
+    assert match_pod_failure_policy(rules, other_code) is None

@@ -285,3 +285,23 @@ async def test_every_scenario_gets_its_verdict_through_the_kubernetes_client(
             name for name, text in {**scenario.logs, **scenario.current_logs}.items() if text.strip()
         }
         assert {tail.container for tail in diagnosis.log_tails} == expected_logs, scenario.name
+
+
+async def test_the_fields_of_kubernetes_1_35_reach_the_diagnosis_through_the_client(
+    kube_reader: KubeClusterReader, fake_kube: FakeKubeApi, knowledge_base: KnowledgeBase
+) -> None:
+    """The newer fields survive the official client's raw reads: the limit in force from the status after
+    a resize, a pod-level limit, a stop signal, restart rules and the Job's podFailurePolicy."""
+    expectations = {
+        "oom_resized_in_place": "192Mi in force after an in-place resize",
+        "oom_pod_level_limit": "OOMKilled by the pod's own memory limit (512Mi, spec.resources)",
+        "stop_signal_requested_stop": "the stop signal it asked for, SIGINT (130 = 128 + 2)",
+        "restart_rule_exit_code": "Restarted in place as the spec asks",
+        "restart_all_containers": "restarted every container of the pod",
+        "job_pod_failure_policy_failjob": "podFailurePolicy rule 1 (FailJob) matched exit code 42",
+    }
+    for name, words in expectations.items():
+        scenario = load_scenario(name)
+        fake_kube.cluster.load_scenario(scenario.raw)
+        evidence = await gather_evidence(kube_reader, scenario.namespace, scenario.pod_name, log_lines=20)
+        assert words in diagnose(evidence, knowledge_base, scenario.captured_at).verdict.headline, name

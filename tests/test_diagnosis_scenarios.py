@@ -19,9 +19,8 @@ from bot.knowledge import KnowledgeBase
 from tests.fixtures.scenarios import Scenario, all_scenarios, load_scenario, scenario_names
 
 SCENARIOS = scenario_names()
-POD_LEVEL_CAUSES = {"evicted", "image_pull_failed", "config_error", "unschedulable", "healthy"}
+POD_LEVEL_CAUSES = {"evicted", "image_pull_failed", "config_error", "unschedulable", "healthy", "completed"}
 EXIT_SCENARIOS = [s.name for s in all_scenarios() if s.expected_cause not in POD_LEVEL_CAUSES]
-KUBERNETES_VERSION = "1.33"
 
 
 def run(scenario: Scenario, kb: KnowledgeBase) -> Diagnosis:
@@ -76,10 +75,29 @@ def test_scenario_gets_its_expected_cause_and_confidence(name: str, knowledge_ba
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_scenario_objects_are_valid_kubernetes_json(name: str) -> None:
-    """The fixtures are what an apiserver returns: strict schema validation, no invented fields."""
+    """The fixtures are what an apiserver returns: strict schema validation, no invented fields, at the
+    version the scenario was recorded for (restart rules need 1.34, restart-all and GA resize 1.35)."""
     scenario = load_scenario(name)
     for obj in (scenario.pod, *scenario.events, *scenario.owners):
-        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        kubernetes_validate.validate(obj, scenario.kubernetes_version, strict=True)
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_scenario_says_what_its_rule_expects(name: str, knowledge_base: KnowledgeBase) -> None:
+    """The headline and evidence each new rule promises (limit source, stop signal, rule, Job policy)."""
+    scenario = load_scenario(name)
+    verdict = run(scenario, knowledge_base).verdict
+    expect = scenario.expect
+    if "container" in expect:
+        assert verdict.container == expect["container"]
+    if "is_failure" in expect:
+        assert verdict.is_failure is expect["is_failure"], verdict.headline
+    for words in expect.get("headline_contains", ()):
+        assert words in verdict.headline
+    for line in expect.get("evidence_contains", ()):
+        assert line in verdict.evidence, verdict.evidence
+    for prefix in expect.get("evidence_contains_prefix", ()):
+        assert any(fact.startswith(prefix) for fact in verdict.evidence), verdict.evidence
 
 
 def _last_terminated(scenario: Scenario, container: str) -> dict[str, Any]:

@@ -269,3 +269,59 @@ def test_placeholders_are_filled_for_a_real_pod(kb: KnowledgeBase) -> None:
     assert "kubectl -n prod get pod api-1 " in commands
     assert "kubectl describe node <node>" in commands  # unknown values become visible hints
     assert "{pod}" not in commands and "{namespace}" not in commands
+
+
+# --- what Kubernetes 1.33–1.35 changed (issue 9) ----------------------------------------------------------
+
+
+def test_a_signal_code_says_it_may_be_the_custom_stop_signal_asked_for(kb: KnowledgeBase) -> None:
+    notes = "\n".join(kb.explain_code(130).kubernetes)
+    assert "lifecycle.stopSignal" in notes and "SIGINT" in notes and "not a crash" in notes
+
+
+def test_143_explains_that_a_custom_stop_signal_changes_the_clean_stop_code(kb: KnowledgeBase) -> None:
+    notes = "\n".join(kb.explain_code(143).kubernetes)
+    assert "lifecycle.stopSignal" in notes and "138" in notes
+    assert "successPolicy" in notes
+
+
+def test_137_and_oomkilled_name_the_limit_in_force_and_the_pod_level_oom(kb: KnowledgeBase) -> None:
+    for explanation in (kb.explain_code(137), kb.explain_reason("OOMKilled")):
+        assert explanation is not None
+        notes = "\n".join(explanation.kubernetes)
+        assert "containerStatuses[].resources" in notes and "spec.resources" in notes
+        assert "not a node OOM" in notes or "not the node's" in notes
+        assert any("pod-level" in cause for cause in explanation.causes)
+    commands = [step.command or "" for step in kb.explain_code(137).runbook_steps]
+    assert any(".status.containerStatuses" in c and ".spec.resources" in c for c in commands)
+
+
+def test_oomkilled_explains_a_contradicting_exit_code(kb: KnowledgeBase) -> None:
+    e = kb.explain_reason("OOMKilled")
+    assert e is not None
+    assert any("OOMKilled with 143" in note for note in e.kubernetes)
+
+
+def test_crash_loop_back_off_curve_is_not_a_given(kb: KnowledgeBase) -> None:
+    e = kb.explain_reason("CrashLoopBackOff")
+    assert e is not None
+    notes = "\n".join(e.kubernetes)
+    assert "KEP-5593" in notes and "back-off 40s restarting failed container" in notes
+    assert "restartPolicyRules" in notes
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("PodFailurePolicy", "FailJob"),
+        ("FailedIndexes", "backoffLimitPerIndex"),
+        ("AllContainersRestarting", "RestartAllContainers"),
+    ],
+)
+def test_job_policies_and_restart_all_have_their_own_entries(
+    kb: KnowledgeBase, name: str, words: str
+) -> None:
+    e = kb.explain_reason(name)
+    assert e is not None and "not an exit code" in e.summary and e.runbook_steps
+    assert words in e.summary + "\n".join(e.kubernetes)
+    assert kb.answer(name) == e

@@ -74,6 +74,7 @@ def build_alert_service(
             ignore_exit_codes=settings.ignore_exit_codes,
             ignore_namespaces=settings.ignore_namespaces,
             label_selector=settings.watch_label_selector,
+            alert_on_rule_restarts=settings.alert_on_rule_restarts,
         )
     except SelectorError as error:
         raise AlertConfigError(f"WATCH_LABEL_SELECTOR is not a valid label selector: {error}") from None

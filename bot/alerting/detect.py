@@ -28,8 +28,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.alerting.termination import ContainerKind, RecordSource, Termination, infer_signal
+from bot.alerting.termination import ContainerKind, RecordSource, Termination, epoch, infer_signal
 from bot.alerting.workload import resolve_workload
+from bot.diagnosis.lifecycle import (
+    RestartAllTrigger,
+    all_containers_restarting,
+    matching_rule,
+    restart_all_trigger,
+    restart_rules,
+    stop_signal,
+)
 
 __all__ = ["compact_previous", "detect_terminations"]
 
@@ -207,7 +215,18 @@ def _new_records(
 class _PodContext:
     """Pod-level facts every termination of one pod shares, read once and only when something is new."""
 
-    __slots__ = ("_pod", "namespace", "node", "pod_message", "pod_name", "pod_reason", "uid", "workload")
+    __slots__ = (
+        "_pod",
+        "_specs",
+        "_trigger",
+        "namespace",
+        "node",
+        "pod_message",
+        "pod_name",
+        "pod_reason",
+        "uid",
+        "workload",
+    )
 
     def __init__(self, pod: Mapping[str, Any]) -> None:
         metadata = pod.get("metadata") or {}
@@ -221,6 +240,8 @@ class _PodContext:
         self.workload = resolve_workload(pod)
         self.pod_reason = _text(status.get("reason"))
         self.pod_message = _text(status.get("message"))
+        self._specs: dict[str, Mapping[str, Any]] | None = None
+        self._trigger: RestartAllTrigger | bool | None = False  # False: not computed yet
 
     def termination(
         self,
@@ -235,6 +256,8 @@ class _PodContext:
         key = f"{self.uid}/{name}/{finished}" if finished else f"{self.uid}/{name}/restart-{restarts}"
         exit_code = record.get("exitCode")
         code = exit_code if isinstance(exit_code, int) and not isinstance(exit_code, bool) else None
+        spec = self._spec(name)
+        rule = matching_rule(restart_rules(spec), code) if "restartPolicyRules" in spec else None
         return Termination(
             key=key,
             namespace=self.namespace,
@@ -254,7 +277,55 @@ class _PodContext:
             source=source,
             pod_reason=self.pod_reason,
             pod_message=self.pod_message,
+            restart_rule=rule.describe() if rule is not None else None,
+            rule_names_code=rule is not None and rule.names_code,
+            restarted_with=self._restarted_with(name, finished, container_status) if self._rules() else None,
+            stop_signal=stop_signal(spec, container_status),
         )
+
+    def _spec(self, name: str) -> Mapping[str, Any]:
+        """The container's spec (regular or init), for its restart rules and stop signal."""
+        if self._specs is None:
+            spec = self._pod.get("spec") or {}
+            self._specs = {
+                str(c.get("name")): c
+                for field in ("initContainers", "containers")
+                for c in spec.get(field) or ()
+                if isinstance(c, dict)
+            }
+        return self._specs.get(name) or {}
+
+    def _rules(self) -> bool:
+        self._spec("")
+        return any("restartPolicyRules" in c for c in (self._specs or {}).values())
+
+    def _restarted_with(
+        self, name: str, finished: str | None, container_status: Mapping[str, Any]
+    ) -> str | None:
+        """The container whose RestartAllContainers exit stopped this one (KEP-5532), if it was only that.
+
+        The kubelet stops the others right after the trigger's exit, so their records end within a grace
+        period of it; a restart with no record at all counts when the pod says a restart-all is under way
+        or the container started again within that window.
+        """
+        if self._trigger is False:
+            self._trigger = restart_all_trigger(self._pod)
+        trigger = self._trigger
+        if not isinstance(trigger, RestartAllTrigger) or trigger.container == name:
+            return None
+        start = epoch(trigger.finished_at)
+        if start is None:
+            return None
+        grace = (self._pod.get("spec") or {}).get("terminationGracePeriodSeconds")
+        window = (grace if isinstance(grace, int) else 30) + _RESTART_ALL_SLACK
+        moment = epoch(finished)
+        if moment is None:
+            if all_containers_restarting(self._pod.get("status") or {}):
+                return trigger.container
+            moment = epoch(((container_status.get("state") or {}).get("running") or {}).get("startedAt"))
+        if moment is not None and start - _RESTART_ALL_SLACK <= moment <= start + window:
+            return trigger.container
+        return None
 
     def _kind(self, name: str, is_init: bool) -> ContainerKind:
         if not is_init:
@@ -267,6 +338,10 @@ class _PodContext:
                     else ContainerKind.INIT
                 )
         return ContainerKind.INIT
+
+
+_RESTART_ALL_SLACK = 30.0
+"""Seconds of clock and batching skew around a restart-all (the same slack the policy allows)."""
 
 
 def _text(value: object) -> str | None:

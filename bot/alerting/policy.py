@@ -10,7 +10,14 @@ recognised from the pod itself and *suppressed with a reason* (a metric label), 
   taint manager, PodGC);
 - `node_shutdown`: pod reason `Terminated`/`Shutdown`/`NodeShutdown` (graceful node shutdown);
 - `preempted`: pod reason `Preempting` (kubelet admitting a critical pod);
-- `sidecar_shutdown`: a native sidecar stopped because the pod's main containers finished.
+- `sidecar_shutdown`: a native sidecar stopped because the pod's main containers finished;
+- `requested_stop`: exit 128 + the container's custom stop signal (KEP-4960) while being deleted;
+- `restarted_with_pod`: a container stopped only because another one's exit restarted all of them
+  (KEP-5532, `RestartAllContainers`): the triggering container's alert is the one alert.
+
+A restart that a container restart rule (KEP-5307) asked for on exactly that exit code (operator `In`)
+alerts, labelled, unless `ALERT_ON_RULE_RESTARTS` is off (`rule_restart`); a `NotIn` rule is a catch-all
+retry, like `restartPolicy: OnFailure`, and its restarts alert as crashes.
 
 These apply only to a container's *current* state: a `lastState` record is followed by a restart, which
 the kubelet never does for a pod it is tearing down, so it was a real crash even if the pod is deleted
@@ -86,6 +93,12 @@ class Suppression(StrEnum):
     LABEL_SELECTOR = "label_selector"
     ANNOTATION = "annotation"
     SNOOZED = "snoozed"
+    REQUESTED_STOP = "requested_stop"
+    """Exit 128 + the container's custom stop signal while the pod was being deleted (KEP-4960)."""
+    RESTARTED_WITH_POD = "restarted_with_pod"
+    """Stopped only because another container's exit restarted them all (KEP-5532): that one alerts."""
+    RULE_RESTART = "rule_restart"
+    """A restart its restart rule asked for on this very code (KEP-5307), with ALERT_ON_RULE_RESTARTS off."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +135,10 @@ class AlertRules:
     label_selector: LabelSelector | None = None
     completed_restart_threshold: int = 2
     """Restarts after which an exit-0 loop in a controller is reported (the first completions are not)."""
+    alert_on_rule_restarts: bool = True
+    """ALERT_ON_RULE_RESTARTS: whether a restart that a container restart rule asked for on exactly this
+    exit code (`In`) alerts. On by default: it is still a process that failed, and the alert says the spec
+    asked for the restart; turn it off where such codes mean "retry me" and nobody should be paged."""
 
     @classmethod
     def build(
@@ -130,6 +147,7 @@ class AlertRules:
         ignore_exit_codes: Iterable[int] = (),
         ignore_namespaces: Iterable[str] = (),
         label_selector: str | None = None,
+        alert_on_rule_restarts: bool = True,
     ) -> AlertRules:
         """Rules from settings values; raises `SelectorError` (a `ValueError`) for a malformed selector."""
         selector = parse_selector(label_selector) if label_selector and label_selector.strip() else None
@@ -137,6 +155,7 @@ class AlertRules:
             ignore_exit_codes=frozenset(ignore_exit_codes),
             ignore_namespaces=tuple(ignore_namespaces),
             label_selector=selector,
+            alert_on_rule_restarts=alert_on_rule_restarts,
         )
 
 
@@ -171,6 +190,10 @@ def classify(
     lifecycle = _lifecycle_suppression(termination, pod)
     if lifecycle is not None:
         return lifecycle
+    if termination.restarted_with is not None:
+        return Verdict.suppressed(Suppression.RESTARTED_WITH_POD)
+    if termination.restart_rule and termination.rule_names_code and not rules.alert_on_rule_restarts:
+        return Verdict.suppressed(Suppression.RULE_RESTART)
     kind = _alert_kind(termination, pod, rules)
     if kind is None:
         return Verdict.suppressed(Suppression.EXIT_ZERO)
@@ -251,7 +274,11 @@ def _lifecycle_suppression(termination: Termination, pod: Mapping[str, Any]) -> 
         return Verdict.suppressed(Suppression.DISRUPTION_TARGET)
     deletion = metadata.get("deletionTimestamp")
     if deletion and _caused_by(termination, _deletion_requested_at(metadata)):
-        return Verdict.suppressed(Suppression.DELETING)
+        # 128 + a custom stop signal is the stop the container asked for; a 137 is still the grace-period
+        # SIGKILL (the diagnosis calls it an overrun), suppressed like any exit of a pod being deleted.
+        return Verdict.suppressed(
+            Suppression.REQUESTED_STOP if termination.requested_stop else Suppression.DELETING
+        )
     if termination.container_kind is ContainerKind.SIDECAR and _main_containers_done(status):
         return Verdict.suppressed(Suppression.SIDECAR_SHUTDOWN)
     return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.diagnosis.lifecycle import stop_exit_code
 from bot.diagnosis.podjson import timestamp
 
 
@@ -97,6 +98,22 @@ class Termination:
     """The pod's `status.reason` (Evicted, Preempting, Terminated, DeadlineExceeded) when set."""
     pod_message: str | None = None
     """The pod's `status.message`, e.g. "The node was low on resource: memory." for an eviction."""
+    restart_rule: str | None = None
+    """The container restart rule (KEP-5307) the exit code matched, as the spec reads
+    (`restartPolicyRules[0]: Restart on exit code In [42]`): a restart the spec asked for."""
+    rule_names_code: bool = False
+    """True when that rule lists the code (`In`); a `NotIn` rule is a catch-all retry."""
+    restarted_with: str | None = None
+    """The container whose exit restarted every container of the pod (KEP-5532), when this one was only
+    stopped and restarted along with it."""
+    stop_signal: str | None = None
+    """The container's custom stop signal (KEP-4960), when it has one (not SIGTERM)."""
+
+    @property
+    def requested_stop(self) -> bool:
+        """The exit is 128 + the container's custom stop signal: it died of the stop it asked for."""
+        code = stop_exit_code(self.stop_signal)
+        return code is not None and self.exit_code == code
 
     @property
     def finished_epoch(self) -> float | None:

@@ -11,10 +11,12 @@ from datetime import datetime
 from typing import Literal
 
 from bot.diagnosis.backoff import back_off
+from bot.diagnosis.lifecycle import restart_rules, stop_signal
 from bot.diagnosis.model import (
     ContainerKind,
     ContainerReport,
     ContainerStateName,
+    LimitSource,
     ProbeKind,
     ProbeSummary,
     TerminationInfo,
@@ -40,13 +42,18 @@ def container_reports(pod: JsonDict, kb: KnowledgeBase, now: datetime) -> tuple[
     status = obj(pod.get("status"))
     init_statuses = _by_name(status.get("initContainerStatuses"))
     statuses = _by_name(status.get("containerStatuses"))
+    pod_limits = obj(obj(spec.get("resources")).get("limits"))
     reports: list[ContainerReport] = []
     for container in objects(spec.get("initContainers")):
         kind: ContainerKind = "sidecar" if container.get("restartPolicy") == "Always" else "init"
-        reports.append(_report(container, kind, init_statuses, kb, now))
+        reports.append(_report(container, kind, init_statuses, pod_limits, kb, now))
     for container in objects(spec.get("containers")):
-        reports.append(_report(container, "regular", statuses, kb, now))
+        reports.append(_report(container, "regular", statuses, pod_limits, kb, now))
     return tuple(reports)
+
+
+_NO_STATUS: JsonDict = {}
+"""Shared empty object for absent parts (read-only)."""
 
 
 def _by_name(value: object) -> dict[str, JsonDict]:
@@ -54,22 +61,36 @@ def _by_name(value: object) -> dict[str, JsonDict]:
 
 
 def _report(
-    container: JsonDict, kind: ContainerKind, statuses: dict[str, JsonDict], kb: KnowledgeBase, now: datetime
+    container: JsonDict,
+    kind: ContainerKind,
+    statuses: dict[str, JsonDict],
+    pod_limits: JsonDict,
+    kb: KnowledgeBase,
+    now: datetime,
 ) -> ContainerReport:
     name = text(container.get("name")) or "?"
-    status = statuses.get(name, {})
-    state, state_reason, state_message, state_since = _state(obj(status.get("state")))
-    termination = termination_info(dig(status, "state", "terminated"), "state.terminated", kb)
-    last = termination_info(dig(status, "lastState", "terminated"), "lastState.terminated", kb)
+    status = statuses.get(name, _NO_STATUS)
+    current = obj(status.get("state"))
+    state, state_reason, state_message, state_since = _state(current)
+    termination = termination_info(current.get("terminated"), "state.terminated", kb)
+    last = termination_info(obj(status.get("lastState")).get("terminated"), "lastState.terminated", kb)
     restarts = integer(status.get("restartCount")) or 0
     latest = termination or last
     crash_back_off = None
     if state_reason == "CrashLoopBackOff":
         finished = latest.finished_at if latest else None
-        crash_back_off = back_off(state_message, restarts, finished, now)
+        crash_back_off = back_off(state_message, finished, now)
     resources = obj(container.get("resources"))
-    limits = obj(resources.get("limits"))
-    requests = obj(resources.get("requests"))
+    limits = obj(resources.get("limits")) if resources else _NO_STATUS
+    requests = obj(resources.get("requests")) if resources else _NO_STATUS
+    applied = obj(status.get("resources"))
+    applied_limits = obj(applied.get("limits")) if applied else _NO_STATUS
+    applied_requests = obj(applied.get("requests")) if applied else _NO_STATUS
+    memory, memory_source = _in_force("memory", applied_limits, limits, pod_limits)
+    cpu, _ = _in_force("cpu", applied_limits, limits, pod_limits)
+    own_policy = container.get("restartPolicy") if kind == "regular" else None
+    memory_request = quantity(applied_requests.get("memory")) if applied_requests else None
+    cpu_request = quantity(applied_requests.get("cpu")) if applied_requests else None
     return ContainerReport(
         name=name,
         kind=kind,
@@ -83,12 +104,33 @@ def _report(
         termination=termination,
         last_termination=last,
         back_off=crash_back_off,
-        memory_limit=quantity(limits.get("memory")),
-        memory_request=quantity(requests.get("memory")),
-        cpu_limit=quantity(limits.get("cpu")),
-        cpu_request=quantity(requests.get("cpu")),
+        memory_limit=memory,
+        memory_request=memory_request or quantity(requests.get("memory")),
+        cpu_limit=cpu,
+        cpu_request=cpu_request or quantity(requests.get("cpu")),
         probes=probe_summaries(container),
+        memory_limit_source=memory_source,
+        spec_memory_limit=quantity(limits.get("memory")) if memory_source == "status" else None,
+        stop_signal=stop_signal(container, status),
+        restart_policy=text(own_policy),
+        restart_rules=restart_rules(container) if "restartPolicyRules" in container else (),
     )
+
+
+def _in_force(
+    resource: str, applied: JsonDict, spec: JsonDict, pod: JsonDict
+) -> tuple[str | None, LimitSource | None]:
+    """The limit that applied: the kubelet's report (after an in-place resize) > the container's spec >
+    the pod-level limit (KEP-2837: one cgroup for the whole pod, shared by every container)."""
+    if not applied and not pod:  # the common case: no resize reported, no pod-level limit
+        value = quantity(spec.get(resource))
+        return (value, "spec") if value is not None else (None, None)
+    sources: tuple[tuple[LimitSource, JsonDict], ...] = (("status", applied), ("spec", spec), ("pod", pod))
+    for source, limits in sources:
+        value = quantity(limits.get(resource))
+        if value is not None:
+            return value, source
+    return None, None
 
 
 def _state(state: JsonDict) -> tuple[ContainerStateName, str | None, str | None, datetime | None]:

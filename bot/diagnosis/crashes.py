@@ -134,17 +134,53 @@ NATIVE_CRASHES = {
 }
 
 
+_ANY_HEAP_SIGNATURE = re.compile(
+    "|".join(f"(?:{signature.pattern.pattern})" for signature in HEAP_SIGNATURES), re.MULTILINE
+)
+"""All heap signatures at once, to rule them out with one search (they carry no flags but MULTILINE)."""
+
+
 def short_meaning(title: str) -> str:
     """The knowledge base's title without its arithmetic: `1 → general error` gives `general error`."""
     return title.rsplit("→", 1)[-1].strip() or title
 
 
 def _texts(facts: PodFacts, report: ContainerReport, termination: TerminationInfo) -> str:
-    """Everything the container said about its end: termination message, then the log tail."""
-    return "\n".join(part for part in (termination.message, facts.log(report.name)) if part)
+    """Everything the container said about its end: termination message, then the log tail (joined once
+    per termination, however many rules read it)."""
+    key = ("texts", report.name, termination.source)
+    joined = facts.memo.get(key)
+    if not isinstance(joined, str):
+        joined = "\n".join(part for part in (termination.message, facts.log(report.name)) if part)
+        facts.memo[key] = joined
+        facts.memo[("newlines only", key)] = _LINE_BREAKS_BESIDES_NEWLINE.search(joined) is None
+    return joined
 
 
-def _matching_line(pattern: re.Pattern[str], text: str) -> str | None:
+def _lines_of(facts: PodFacts, report: ContainerReport, termination: TerminationInfo) -> tuple[str, bool]:
+    """`_texts`, and whether its only line breaks are newlines (checked once per termination)."""
+    joined = _texts(facts, report, termination)
+    return joined, facts.memo.get(("newlines only", ("texts", report.name, termination.source))) is True
+
+
+_LINE_BREAKS_BESIDES_NEWLINE = re.compile("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+_WHOLE_TEXT: dict[re.Pattern[str], re.Pattern[str]] = {}
+
+
+def _matching_line(pattern: re.Pattern[str], text: str, newlines_only: bool | None = None) -> str | None:
+    """The first line (stripped) that `pattern` finds something in.
+
+    Most texts match nothing, so one search of the whole text with the pattern in MULTILINE mode (where
+    `^`/`$` hold at every newline, as they do per line) rules that out before any line is split; a text
+    with other line breaks (`splitlines` splits on those too) always takes the line-by-line path.
+    """
+    whole = _WHOLE_TEXT.get(pattern)
+    if whole is None:
+        whole = _WHOLE_TEXT[pattern] = re.compile(pattern.pattern, pattern.flags | re.MULTILINE)
+    if newlines_only is None:
+        newlines_only = _LINE_BREAKS_BESIDES_NEWLINE.search(text) is None
+    if newlines_only and whole.search(text) is None:
+        return None
     for line in text.splitlines():
         if pattern.search(line):
             return line.strip()
@@ -214,7 +250,7 @@ def start_failure(facts: PodFacts, report: ContainerReport, termination: Termina
 
 def exec_format(facts: PodFacts, report: ContainerReport, termination: TerminationInfo) -> Finding | None:
     """`exec … exec format error` in the log: a wrong-architecture image (exit 1 on runc ≤1.1, else 255)."""
-    line = _matching_line(_EXEC_FORMAT, _texts(facts, report, termination))
+    line = _matching_line(_EXEC_FORMAT, *_lines_of(facts, report, termination))
     if line is None:
         return None
     evidence = [*termination_facts(termination), f"log: “{quote(line)}”"]
@@ -241,9 +277,11 @@ def runtime_heap_oom(
     facts: PodFacts, report: ContainerReport, termination: TerminationInfo
 ) -> Finding | None:
     """A language runtime ran out of its own heap and exited: not a kernel OOM kill."""
-    text = _texts(facts, report, termination)
+    text, newlines_only = _lines_of(facts, report, termination)
+    if newlines_only and _ANY_HEAP_SIGNATURE.search(text) is None:
+        return None
     for signature in HEAP_SIGNATURES:
-        line = _matching_line(signature.pattern, text)
+        line = _matching_line(signature.pattern, text, newlines_only)
         if line is None:
             continue
         limit = f"; the container's memory limit is {report.memory_limit}" if report.memory_limit else ""
@@ -293,7 +331,7 @@ def native_crash(facts: PodFacts, report: ContainerReport, termination: Terminat
     crash = NATIVE_CRASHES.get(termination.exit_code)
     if crash is None:
         return None
-    line = _matching_line(crash.corroboration, _texts(facts, report, termination))
+    line = _matching_line(crash.corroboration, *_lines_of(facts, report, termination))
     evidence = list(termination_facts(termination))
     if line:
         evidence.append(f"log: “{quote(line)}”")

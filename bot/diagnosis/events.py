@@ -6,7 +6,6 @@ events.k8s.io-backed one (`eventTime`, `series.count`, `series.lastObservedTime`
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -45,13 +44,20 @@ RELEVANT_REASONS = frozenset(
 
 MAX_SHOWN_EVENTS = 10
 
-_FIELD_PATH_CONTAINER = re.compile(r"\{([^}]*)\}")
-
 
 def parse_events(raw_events: Iterable[JsonDict]) -> tuple[EventSummary, ...]:
-    """Every event, newest first."""
-    parsed = [_summary(event) for event in raw_events]
+    """The events that can explain a crash (`is_relevant`), newest first.
+
+    Every rule and surface looks only at these (a Killing, an Unhealthy, a node's SystemOOM…), so the
+    routine Normal ones (Scheduled, Pulling, Pulled, Created, Started) are not parsed at all."""
+    parsed = [_summary(event) for event in raw_events if _may_be_relevant(event)]
     return tuple(sorted(parsed, key=_newest_first))
+
+
+def _may_be_relevant(event: JsonDict) -> bool:
+    """`is_relevant` on the raw event, with the same defaults `_summary` applies."""
+    reason = text(event.get("reason")) or "?"
+    return reason in RELEVANT_REASONS or (text(event.get("type")) or "Normal") == "Warning"
 
 
 def _newest_first(event: EventSummary) -> tuple[bool, float]:
@@ -63,14 +69,18 @@ def _summary(event: JsonDict) -> EventSummary:
     involved = obj(event.get("involvedObject"))
     series = obj(event.get("series"))
     first = timestamp(event.get("firstTimestamp")) or timestamp(event.get("eventTime"))
-    last = (
-        timestamp(series.get("lastObservedTime"))
-        or timestamp(event.get("lastTimestamp"))
-        or timestamp(event.get("eventTime"))
-        or timestamp(dig(event, "metadata", "creationTimestamp"))
+    last = (timestamp(series.get("lastObservedTime")) if series else None) or timestamp(
+        event.get("lastTimestamp")
     )
+    if last is None:
+        last = timestamp(event.get("eventTime")) or timestamp(dig(event, "metadata", "creationTimestamp"))
     field_path = text(involved.get("fieldPath")) or ""
-    match = _FIELD_PATH_CONTAINER.search(field_path)
+    container = None
+    opening = field_path.find("{")  # `spec.containers{api}`: the first `{…}` names the container
+    if opening >= 0:
+        closing = field_path.find("}", opening + 1)
+        if closing >= 0:
+            container = field_path[opening + 1 : closing]
     source = obj(event.get("source"))
     component = text(source.get("component")) or text(event.get("reportingComponent"))
     host = text(source.get("host"))
@@ -83,7 +93,7 @@ def _summary(event: JsonDict) -> EventSummary:
         last_seen=last,
         object_kind=text(involved.get("kind")) or "Pod",
         object_name=text(involved.get("name")) or "",
-        container=match.group(1) if match else None,
+        container=container,
         source=f"{component}, {host}" if component and host else component or host,
     )
 

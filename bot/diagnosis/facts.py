@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.diagnosis.evidence import EVENTS, NODE_EVENTS, PodEvidence
+from bot.diagnosis.jobs import JobContext, job_context
+from bot.diagnosis.lifecycle import ALL_RESTARTING_CONDITION, RestartAllTrigger, restart_all_trigger
 from bot.diagnosis.model import ContainerReport, EventSummary, OwnerRef, TerminationInfo
 from bot.diagnosis.podjson import integer, obj, objects, text, timestamp
 from bot.diagnosis.ports import JsonDict
@@ -38,9 +40,12 @@ class Disruption:
     since: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PodFacts:
-    """What the rules need to know about the pod, its owners, events and logs."""
+    """What the rules need to know about the pod, its owners, events and logs.
+
+    Read-only by convention, not `frozen`: one is built per diagnosis and a frozen dataclass pays for
+    every field it sets (the diagnosis benchmark shows it); no rule assigns to it."""
 
     namespace: str
     name: str
@@ -64,6 +69,19 @@ class PodFacts:
     events_unavailable: bool
     node_events_unavailable: bool
     logs: Mapping[str, str]
+    restart_all: RestartAllTrigger | None = None
+    """The exit that asked every container of the pod to restart (KEP-5532), if one did."""
+    completion_index: str | None = None
+    """`batch.kubernetes.io/job-completion-index` of an Indexed Job's pod."""
+    job: JobContext | None = None
+    """The pod's Job: the podFailurePolicy rule that matched, per-index limits, success policy."""
+    memo: dict[object, object] = field(default_factory=dict)
+    """Values rules derive more than once from the same facts (a container's joined texts)."""
+
+    @property
+    def all_containers_restarting(self) -> bool:
+        condition = self.conditions.get(ALL_RESTARTING_CONDITION)
+        return condition is not None and condition.get("status") == "True"
 
     @property
     def deleting(self) -> bool:
@@ -90,17 +108,25 @@ class PodFacts:
         self, container: str, reasons: Iterable[str], termination: TerminationInfo | None = None
     ) -> list[EventSummary]:
         """Pod events about `container` with one of `reasons`, limited to the termination's lifetime."""
+        if not self.events:
+            return []
+        key = ("pod events of", container)
+        mine = self.memo.get(key)
+        if not isinstance(mine, tuple):
+            mine = tuple(e for e in self.events if e.object_kind == "Pod" and e.container == container)
+            self.memo[key] = mine
+        if not mine:
+            return []
         wanted = frozenset(reasons)
         return [
             event
-            for event in self.events
-            if event.reason in wanted
-            and event.object_kind == "Pod"
-            and event.container == container
-            and (termination is None or in_window(event, termination))
+            for event in mine
+            if event.reason in wanted and (termination is None or in_window(event, termination))
         ]
 
     def node_events(self, reasons: Iterable[str]) -> list[EventSummary]:
+        if not self.events:
+            return []
         wanted = frozenset(reasons)
         return [event for event in self.events if event.object_kind == "Node" and event.reason in wanted]
 
@@ -141,6 +167,7 @@ def pod_facts(
         for c in objects(spec.get("initContainers")) + objects(spec.get("containers"))
         if (name := text(c.get("name")))
     }
+    has_rules = any("restartPolicyRules" in c for c in specs.values())
     grace = integer(spec.get("terminationGracePeriodSeconds"))
     return PodFacts(
         namespace=text(meta.get("namespace")) or "default",
@@ -162,19 +189,39 @@ def pod_facts(
         containers=containers,
         container_specs=specs,
         events=events,
-        events_unavailable=evidence.failed(EVENTS),
-        node_events_unavailable=evidence.failed(NODE_EVENTS),
+        events_unavailable=bool(evidence.partial_errors) and evidence.failed(EVENTS),
+        node_events_unavailable=bool(evidence.partial_errors) and evidence.failed(NODE_EVENTS),
         logs=evidence.log_tails,
+        restart_all=restart_all_trigger(pod) if has_rules else None,
+        completion_index=text(obj(meta.get("annotations")).get(COMPLETION_INDEX)),
+        job=job_context(evidence.owners, pod) if evidence.owners else None,
     )
 
 
+COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
+
+
 def qos_class(spec: JsonDict) -> str:
-    """The QoS class as the API server computes it, for pods whose status does not say."""
-    containers = objects(spec.get("containers")) + objects(spec.get("initContainers"))
+    """The QoS class as the API server computes it, for pods whose status does not say.
+
+    With pod-level resources (KEP-2837) the pod's own `spec.resources` decides, not its containers'."""
+    pod_level = obj(spec.get("resources"))
+    if obj(pod_level.get("limits")) or obj(pod_level.get("requests")):
+        return _qos_of([pod_level])
+    return _qos_of(
+        [
+            obj(c.get("resources"))
+            for c in objects(spec.get("containers")) + objects(spec.get("initContainers"))
+        ]
+    )
+
+
+def _qos_of(all_resources: list[JsonDict]) -> str:
+    """BestEffort with no requests or limits; Guaranteed when every cpu and memory limit is set and
+    equals its request; Burstable otherwise."""
     any_set = False
     guaranteed = True
-    for container in containers:
-        resources = obj(container.get("resources"))
+    for resources in all_resources:
         limits = obj(resources.get("limits"))
         requests = obj(resources.get("requests"))
         any_set = any_set or bool(limits) or bool(requests)

@@ -7,7 +7,7 @@ engineer can check every claim against `kubectl describe` output.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot.diagnosis.model import Confidence, EventSummary, TerminationInfo
@@ -17,10 +17,13 @@ MAX_QUOTE = 300
 """Longer quoted values (event messages, log lines) are cut: evidence is a pointer, not the source."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Finding:
     """What a rule concluded. `reason_key` names the knowledge-base reason whose runbook applies
-    (OOMKilled, Evicted, …); without one the exit code's runbook is used."""
+    (OOMKilled, Evicted, …); without one the exit code's runbook is used.
+
+    Treated as immutable (`adding` and `but` return copies) but not `frozen`: rules build several per
+    diagnosis and a frozen dataclass pays for every field it sets."""
 
     cause: str
     headline: str
@@ -34,7 +37,34 @@ class Finding:
     is_failure: bool = True
 
     def adding(self, *, evidence: tuple[str, ...] = (), steps: tuple[RunbookStep, ...] = ()) -> Finding:
-        return replace(self, evidence=self.evidence + evidence, steps=self.steps + steps)
+        if not evidence and not steps:
+            return self
+        return self.but(evidence=self.evidence + evidence, steps=self.steps + steps)
+
+    def but(
+        self,
+        *,
+        cause: str | None = None,
+        headline: str | None = None,
+        confidence: Confidence | None = None,
+        evidence: tuple[str, ...] | None = None,
+        steps: tuple[RunbookStep, ...] | None = None,
+        underlying: str | None = None,
+    ) -> Finding:
+        """A copy with some fields changed (`dataclasses.replace` without its per-call introspection:
+        every diagnosis makes a few of these, so it shows in the diagnosis benchmark)."""
+        return Finding(
+            cause=self.cause if cause is None else cause,
+            headline=self.headline if headline is None else headline,
+            confidence=self.confidence if confidence is None else confidence,
+            evidence=self.evidence if evidence is None else evidence,
+            steps=self.steps if steps is None else steps,
+            container=self.container,
+            exit_code=self.exit_code,
+            reason_key=self.reason_key,
+            underlying=self.underlying if underlying is None else underlying,
+            is_failure=self.is_failure,
+        )
 
 
 def quote(value: str, limit: int = MAX_QUOTE) -> str:
@@ -110,3 +140,39 @@ def first_lower(sentence: str) -> str:
     if len(sentence) > 1 and sentence[0].isupper() and sentence[1].islower():
         return sentence[0].lower() + sentence[1:]
     return sentence
+
+
+def contradiction_fact(termination: TerminationInfo) -> str | None:
+    """When the reason and the exit code tell different stories, say so and what each half proves.
+
+    The exit code is the process's own status (or 128 + the signal that killed it); the reason is the
+    runtime's label, derived separately (containerd's OOMKilled comes from a cumulative cgroup counter,
+    kubernetes PR #140718), so the two can disagree and neither may be silently dropped.
+    """
+    code = termination.exit_code
+    reason = termination.reason
+    if reason == "OOMKilled" and code != 128 + 9:
+        return (
+            f"reason and exit code disagree: OOMKilled proves the kernel OOM-killed some process in this "
+            f"container's cgroup (the runtime's counter is cumulative: a child, maybe earlier); exit {code} "
+            f"proves the main process itself {_how_it_ended(code)}, so it was not the OOM victim"
+        )
+    if reason == "Completed" and code != 0:
+        return (
+            f"reason and exit code disagree: Completed is the runtime's label for a clean exit, but exit "
+            f"{code} is the process's own status and proves it did not succeed; trust the code"
+        )
+    if reason == "Error" and code == 0:
+        return (
+            "reason and exit code disagree: Error says the runtime or kubelet recorded a failure, but exit 0 "
+            "proves the process itself ended successfully; look at the events for what failed around it"
+        )
+    return None
+
+
+def _how_it_ended(code: int) -> str:
+    if code == 0:
+        return "exited cleanly (0)"
+    if code == 128 + 15:
+        return "ended on SIGTERM (143)"
+    return f"exited with {code}"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from bot.diagnosis.lifecycle import RestartRule
 from bot.knowledge.explanation import RunbookStep, SignalInfo
 
 Confidence = Literal["high", "medium", "low"]
@@ -26,6 +27,17 @@ ContainerKind = Literal["init", "regular", "sidecar"]
 ContainerStateName = Literal["running", "waiting", "terminated", "unknown"]
 
 ProbeKind = Literal["liveness", "readiness", "startup"]
+
+LimitSource = Literal["status", "spec", "pod"]
+"""Where the limit in force was read: `containerStatuses[].resources` (what the kubelet applied, after an
+in-place resize), the container's spec, or the pod-level `spec.resources` (one cgroup for the whole pod)."""
+
+LIMIT_FIELDS: dict[LimitSource, str] = {
+    "status": "status.containerStatuses[].resources.limits",
+    "spec": "limits",
+    "pod": "spec.resources.limits",
+}
+"""How evidence names each source (`limits.memory = 256Mi` stays the classic spelling for the spec)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +88,9 @@ class BackOff:
     (10 s doubling per restart, capped at 5 min).
     """
 
-    delay: timedelta
+    delay: timedelta | None
+    """None when the kubelet did not state it: the curve is configurable (KEP-4603, KEP-5593), so the bot
+    never guesses it from the restart count."""
     from_kubelet: bool
     next_restart_at: datetime | None
     next_restart_in: timedelta | None
@@ -122,10 +136,34 @@ class ContainerReport:
     """`lastState.terminated`: the previous instance, when the container has been restarted."""
     back_off: BackOff | None
     memory_limit: str | None
+    """The memory limit in force: see `memory_limit_source`."""
     memory_request: str | None
     cpu_limit: str | None
     cpu_request: str | None
     probes: tuple[ProbeSummary, ...]
+    memory_limit_source: LimitSource | None = None
+    spec_memory_limit: str | None = None
+    """The container spec's own memory limit, when the status reports a different one (a resize)."""
+    stop_signal: str | None = None
+    """The stop signal configured for it (KEP-4960), when not the default SIGTERM/image STOPSIGNAL."""
+    restart_policy: str | None = None
+    """The container's own `restartPolicy` (KEP-5307), which overrides the pod's."""
+    restart_rules: tuple[RestartRule, ...] = ()
+
+    @property
+    def memory_limit_fact(self) -> str | None:
+        """`limits.memory = 256Mi`, naming where the limit in force was read."""
+        if self.memory_limit is None or self.memory_limit_source is None:
+            return None
+        fact = f"{LIMIT_FIELDS[self.memory_limit_source]}.memory = {self.memory_limit}"
+        if self.memory_limit_source == "status":
+            fact += " (in force"
+            if self.spec_memory_limit and self.spec_memory_limit != self.memory_limit:
+                fact += f"; the spec says {self.spec_memory_limit}: resized in place"
+            fact += ")"
+        elif self.memory_limit_source == "pod":
+            fact += " (pod-level: every container of the pod shares this limit; the container has none)"
+        return fact
 
     @property
     def latest_termination(self) -> TerminationInfo | None:

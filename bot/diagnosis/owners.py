@@ -27,12 +27,16 @@ LONG_RUNNING_KINDS = frozenset(
 
 def controller_ref(obj: JsonDict) -> OwnerRef | None:
     """The controller owner reference of any object (the first reference if none is marked controller)."""
-    references = objects(dig(obj, "metadata", "ownerReferences"))
-    chosen = next((ref for ref in references if ref.get("controller") is True), None)
-    if chosen is None and references:
-        chosen = references[0]
-    if chosen is None:
+    metadata = obj.get("metadata")
+    raw = metadata.get("ownerReferences") if isinstance(metadata, dict) else None
+    if not raw or not isinstance(raw, list):
         return None
+    references = objects(raw)
+    if not references:
+        return None
+    chosen = references[0]
+    if chosen.get("controller") is not True:
+        chosen = next((ref for ref in references if ref.get("controller") is True), chosen)
     kind = text(chosen.get("kind"))
     name = text(chosen.get("name"))
     return OwnerRef(kind, name) if kind and name else None
@@ -40,9 +44,11 @@ def controller_ref(obj: JsonDict) -> OwnerRef | None:
 
 def owner_chain(pod: JsonDict, owners: Iterable[JsonDict]) -> tuple[OwnerRef, ...]:
     """From the pod's direct controller upwards, as far as the fetched owner objects reach."""
+    current = controller_ref(pod)
+    if current is None:
+        return ()
     by_ref = {(text(o.get("kind")), text(dig(o, "metadata", "name"))): o for o in owners}
     chain: list[OwnerRef] = []
-    current = controller_ref(pod)
     while current is not None and len(chain) < MAX_CHAIN and current not in chain:
         chain.append(current)
         owner = by_ref.get((current.kind, current.name))

@@ -5,10 +5,11 @@ could not be created, Job give-ups, and the wrappers for init containers and nat
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from bot.diagnosis.facts import PodFacts
 from bot.diagnosis.findings import Finding, event_fact, first_lower, quote
+from bot.diagnosis.jobs import JobContext
 from bot.diagnosis.model import ContainerReport
 from bot.diagnosis.owners import find_owner
 from bot.diagnosis.podjson import dig, integer, obj, objects, text
@@ -20,7 +21,13 @@ IMAGE_PULL_REASONS = frozenset(
 )
 CONFIG_REASONS = frozenset({"CreateContainerConfigError", "CreateContainerError"})
 JOB_FAILURE_REASONS = frozenset(
-    {"BackoffLimitExceeded", "DeadlineExceeded", "PodFailurePolicy", "MaxFailedIndexesExceeded"}
+    {
+        "BackoffLimitExceeded",
+        "DeadlineExceeded",
+        "PodFailurePolicy",
+        "MaxFailedIndexesExceeded",
+        "FailedIndexes",
+    }
 )
 
 _LOW_ON = re.compile(r"low on resource: ([\w-]+)")
@@ -206,6 +213,8 @@ class JobFailure:
 
 
 def job_failure(facts: PodFacts) -> JobFailure | None:
+    if facts.job is None:  # no Job among the owners read (facts.job is built from the same owners)
+        return None
     job = find_owner(facts.owner_objects, "Job")
     if job is None:
         return None
@@ -224,13 +233,42 @@ def job_failure(facts: PodFacts) -> JobFailure | None:
     return None
 
 
-def job_gave_up(job: JobFailure, inner: Finding | None) -> Finding:
+def job_gave_up(job: JobFailure, inner: Finding | None, context: JobContext | None = None) -> Finding:
     """The Job failed as a whole; the pod's own exit is the detail."""
     evidence = [
         f"Job {job.name} condition Failed, reason {job.reason}" + (f": {job.message}" if job.message else "")
     ]
     steps: list[RunbookStep] = []
-    if job.reason == "DeadlineExceeded":
+    match = context.policy_match if context is not None else None
+    if job.reason == "PodFailurePolicy":
+        cause = "job_pod_failure_policy"
+        acted = f": {match.describe()}" if match is not None else ""
+        headline = f"Job {job.name} failed at once, as its podFailurePolicy asks{acted}"
+        if inner is not None and inner.is_failure:
+            headline += f"; this pod: {first_lower(inner.headline)}"
+        steps.append(
+            RunbookStep(
+                "If this exit should be retried after all, change the rule's action (Count or Ignore)",
+                f"kubectl -n {{namespace}} get job {job.name} -o jsonpath='{{.spec.podFailurePolicy}}'",
+            )
+        )
+    elif job.reason in ("FailedIndexes", "MaxFailedIndexesExceeded"):
+        cause = "job_failed_indexes"
+        per_index = context.backoff_limit_per_index if context is not None else None
+        failed = context.failed_indexes if context is not None else None
+        headline = f"Job {job.name} failed: " + (
+            "more indexes failed than maxFailedIndexes allows"
+            if job.reason == "MaxFailedIndexesExceeded"
+            else "some indexes failed"
+        )
+        if failed:
+            headline += f" (failed indexes {failed}"
+            headline += (
+                f", each retried up to backoffLimitPerIndex {per_index})" if per_index is not None else ")"
+            )
+        if inner is not None and inner.is_failure:
+            headline += f"; this pod: {first_lower(inner.headline)}"
+    elif job.reason == "DeadlineExceeded":
         deadline = f" ({job.active_deadline_seconds}s)" if job.active_deadline_seconds else ""
         cause = "job_deadline_exceeded"
         headline = (
@@ -251,7 +289,7 @@ def job_gave_up(job: JobFailure, inner: Finding | None) -> Finding:
             evidence.append(f"Job spec.backoffLimit = {job.backoff_limit}")
         if job.failed_pods is not None:
             evidence.append(f"Job status.failed = {job.failed_pods}")
-        if inner is not None and inner.exit_code:
+        if inner is not None and inner.exit_code and match is None:
             steps.append(pod_failure_policy_step(job.name, inner.container, inner.exit_code))
     steps.append(
         RunbookStep(
@@ -296,8 +334,7 @@ def init_blocked(report: ContainerReport, facts: PodFacts, inner: Finding) -> Fi
     if initialized is not None and initialized.get("status") == "False":
         message = text(initialized.get("message"))
         evidence.append("condition Initialized = False" + (f": {message}" if message else ""))
-    return replace(
-        inner,
+    return inner.but(
         cause="init_container_failed",
         headline=f"Init container {report.name} fails, so the app containers never start: "
         f"{first_lower(inner.headline)}",
@@ -312,8 +349,7 @@ def sidecar_crashing(report: ContainerReport, inner: Finding) -> Finding:
     evidence = [f"{report.name} is a native sidecar (initContainers entry with restartPolicy: Always)"]
     if report.restart_count:
         evidence.append(f"restartCount = {report.restart_count}")
-    return replace(
-        inner,
+    return inner.but(
         cause="sidecar_crash",
         headline=f"Native sidecar {report.name} keeps crashing while the app runs on: "
         f"{first_lower(inner.headline)}",

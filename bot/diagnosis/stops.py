@@ -23,6 +23,8 @@ from bot.diagnosis.findings import (
     stamp,
     termination_facts,
 )
+from bot.diagnosis.jobs import job_stop_reason
+from bot.diagnosis.lifecycle import signal_number, stop_exit_code
 from bot.diagnosis.model import ContainerReport, EventSummary, TerminationInfo
 from bot.diagnosis.owners import LONG_RUNNING_KINDS
 from bot.diagnosis.podjson import string_list
@@ -67,6 +69,11 @@ _REQUESTS_STEP = RunbookStep(
     "Set requests.memory to what the container really uses (and a limit), so the scheduler stops "
     "overcommitting the node"
 )
+_POD_LIMIT_STEP = RunbookStep(
+    "Raise the pod-level limit (spec.resources.limits.memory), or give the hungriest container a limit of "
+    "its own so it, not its neighbours, is the one bounded",
+    "kubectl -n {namespace} get pod {pod} -o jsonpath='{.spec.resources}'",
+)
 _PID1_STEP = RunbookStep(
     'Make the app PID 1 or forward signals: exec-form ENTRYPOINT ["app"], `exec app` at the end of '
     "entrypoint scripts, or an init such as tini; then check what PID 1 is",
@@ -91,43 +98,66 @@ def node_oom_events(facts: PodFacts, termination: TerminationInfo) -> list[Event
 
 
 def oom_killed(facts: PodFacts, report: ContainerReport, termination: TerminationInfo) -> Finding:
-    """reason OOMKilled: against the container's own limit, or the node's memory (no limit, node OOM)."""
+    """reason OOMKilled: against the limit in force (the container's, after any resize, or the pod's),
+    or the node's memory (no limit at all, or the node reported an OOM kill at the same moment)."""
     node_events = node_oom_events(facts, termination)
     limit = report.memory_limit
     evidence = [*termination_facts(termination)]
-    evidence.append(f"limits.memory = {limit}" if limit else f"no limits.memory set (QoS {facts.qos_class})")
+    evidence.append(report.memory_limit_fact or f"no limits.memory set (QoS {facts.qos_class})")
     if report.memory_request:
         evidence.append(f"requests.memory = {report.memory_request}")
     evidence.extend(event_fact(event) for event in node_events)
     if report.restart_count:
         evidence.append(f"restartCount = {report.restart_count}")
-    child = ""
-    if termination.exit_code != SIGKILL_CODE:
-        child = f" (exit {termination.exit_code}, not 137: a child process was the victim)"
-    if limit is None or node_events:
-        why = "; it has no memory limit, so only the node's memory bounds it" if limit is None else ""
+    child = _oom_exit_note(termination, report)
+
+    def oom(cause: str, headline: str, steps: tuple[RunbookStep, ...]) -> Finding:
         return Finding(
-            cause="node_oom",
-            headline="OOMKilled by the node: the node ran out of memory and the kernel killed this container"
-            + why
-            + child,
+            cause=cause,
+            headline=headline,
             confidence="high",
             evidence=tuple(evidence),
-            steps=(_NODE_STEP, _REQUESTS_STEP),
+            steps=steps,
             container=report.name,
             exit_code=termination.exit_code,
             reason_key="OOMKilled",
         )
-    return Finding(
-        cause="oom_killed",
-        headline=f"OOMKilled: the container hit its memory limit ({limit}) and the kernel killed it{child}",
-        confidence="high",
-        evidence=tuple(evidence),
-        steps=(_USAGE_STEP,),
-        container=report.name,
-        exit_code=termination.exit_code,
-        reason_key="OOMKilled",
+
+    if limit is None or node_events:
+        why = "; it has no memory limit, so only the node's memory bounds it" if limit is None else ""
+        return oom(
+            "node_oom",
+            "OOMKilled by the node: the node ran out of memory and the kernel killed this container"
+            + why
+            + child,
+            (_NODE_STEP, _REQUESTS_STEP),
+        )
+    if report.memory_limit_source == "pod":
+        return oom(
+            "pod_oom",
+            f"OOMKilled by the pod's own memory limit ({limit}, spec.resources): the pod's containers "
+            f"together used it up and the kernel killed this one{child}; not a node OOM",
+            (_USAGE_STEP, _POD_LIMIT_STEP),
+        )
+    resized = " in force after an in-place resize" if report.spec_memory_limit else ""
+    return oom(
+        "oom_killed",
+        f"OOMKilled: the container hit its memory limit ({limit}{resized}) and the kernel killed it{child}",
+        (_USAGE_STEP,),
     )
+
+
+def _oom_exit_note(termination: TerminationInfo, report: ContainerReport) -> str:
+    """What a non-137 exit under reason OOMKilled says: the main process was not the victim."""
+    code = termination.exit_code
+    if code == SIGKILL_CODE:
+        return ""
+    if code == SIGTERM_CODE or code == stop_code(report):
+        return (
+            f" (but exit {code}: the main process ended on its stop signal; the OOM kill hit another process "
+            "in the container, possibly earlier)"
+        )
+    return f" (exit {code}, not 137: a child process was the victim)"
 
 
 def unrecorded_node_oom(
@@ -171,6 +201,21 @@ def _victim_matches(facts: PodFacts, report: ContainerReport, events: list[Event
 # ------------------------------------------------------------------- stopped by Kubernetes itself
 
 
+def stop_code(report: ContainerReport) -> int | None:
+    """128 + the container's custom stop signal (KEP-4960): its exit when it dies of the requested stop."""
+    return stop_exit_code(report.stop_signal)
+
+
+def stop_signal_fact(report: ContainerReport) -> str:
+    """`stop signal = SIGQUIT (3): …`, with what a death by it looks like."""
+    number = signal_number(report.stop_signal)
+    exit_note = f"; dying of it exits {128 + number}" if number else ""
+    return (
+        f"stop signal = {report.stop_signal} (lifecycle.stopSignal / status stopSignal): the kubelet stops "
+        f"this container with it instead of SIGTERM{exit_note}"
+    )
+
+
 def stopped_by_kubernetes(
     facts: PodFacts, report: ContainerReport, termination: TerminationInfo
 ) -> Finding | None:
@@ -186,8 +231,23 @@ def stopped_by_kubernetes(
         message = f": {quote(facts.disruption.message)}" if facts.disruption.message else ""
         evidence.append(f"condition DisruptionTarget reason = {facts.disruption.reason}{message}")
     evidence.extend(event_fact(e) for e in facts.container_events(report.name, ("Killing",), termination))
+    requested = stop_code(report)
+    if report.stop_signal:
+        evidence.append(stop_signal_fact(report))
     if code == SIGKILL_CODE:
         return _grace_overrun(facts, report, termination, why, evidence)
+    if requested is not None and code == requested:
+        return Finding(
+            cause="normal_shutdown",
+            headline=f"Normal shutdown, not a crash: the pod was {why} and the container exited on the stop "
+            f"signal it asked for, {report.stop_signal} ({code} = 128 + {code - 128})",
+            confidence="high",
+            evidence=tuple(evidence),
+            steps=(EVENTS_STEP,),
+            container=report.name,
+            exit_code=code,
+            is_failure=False,
+        )
     if code in (0, SIGTERM_CODE):
         return Finding(
             cause="normal_shutdown",
@@ -222,7 +282,7 @@ def _stop_cause(facts: PodFacts, termination: TerminationInfo) -> str | None:
     if disruption is not None and _ended_after(termination, disruption.since):
         return _DISRUPTIONS.get(disruption.reason, f"disrupted ({disruption.reason})")
     if requested is not None and _ended_after(termination, requested):
-        return "deleted (a rollout, a scale-down or kubectl delete)"
+        return job_stop_reason(facts.job) or "deleted (a rollout, a scale-down or kubectl delete)"
     return None
 
 
@@ -239,8 +299,8 @@ def _grace_overrun(
     overran = _quote_grace_overrun(facts, report, termination, grace, evidence)
     return Finding(
         cause="grace_period_overrun",
-        headline=f"The pod was {why}, but the app did not exit on SIGTERM: it was SIGKILLed after the "
-        f"{grace}s grace period (137, not an OOM)",
+        headline=f"The pod was {why}, but the app did not exit on {report.stop_signal or 'SIGTERM'}: it was "
+        f"SIGKILLed after the {grace}s grace period (137, not an OOM)",
         confidence="high" if overran else "medium",
         evidence=tuple(evidence),
         steps=(_PID1_STEP, _SHUTDOWN_STEP),
@@ -288,19 +348,20 @@ def _overran_grace(
 def pid1_hint(facts: PodFacts, report: ContainerReport) -> str | None:
     """Why SIGTERM may never have reached the app: what runs as PID 1 (program name only, no arguments)."""
     command = string_list(facts.container_specs.get(report.name, {}).get("command"))
+    stop = report.stop_signal or "SIGTERM"
     if not command:
         return (
             "PID 1 is the image's ENTRYPOINT: if it is shell form (`ENTRYPOINT app --flag`), "
-            "SIGTERM never reaches the app"
+            f"{stop} never reaches the app"
         )
     program = posixpath.basename(command[0])
     if program in _SHELLS and "-c" in command[1:3]:
         return (
-            f"PID 1 is a shell (`{command[0]} -c …`): it neither handles SIGTERM nor passes it on, "
+            f"PID 1 is a shell (`{command[0]} -c …`): it neither handles {stop} nor passes it on, "
             "so the app never heard it"
         )
     if program in _SIGNAL_DEAF_AS_PID1:
-        return f"PID 1 is `{program}`, which ignores SIGTERM as PID 1 unless the app installs a handler"
+        return f"PID 1 is `{program}`, which ignores {stop} as PID 1 unless the app installs a handler"
     return None
 
 
@@ -339,7 +400,7 @@ def probe_kill(facts: PodFacts, report: ContainerReport, termination: Terminatio
         if hint:
             evidence.append(hint)
     else:
-        tail = f" and exited {code} on the kubelet's SIGTERM"
+        tail = f" and exited {code} on the kubelet's {report.stop_signal or 'SIGTERM'}"
     return Finding(
         cause="liveness_probe_kill",
         headline=f"Killed by the kubelet after failing its {kind} probe{tail}",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.diagnosis.crashes import short_meaning
+from bot.diagnosis.lifecycle import stop_exit_code, stop_signal
 from bot.diagnosis.model import ContainerKind
 from bot.diagnosis.podjson import dig, integer, obj, objects, text, timestamp
 from bot.diagnosis.ports import JsonDict
@@ -70,6 +71,8 @@ class _Failure:
     state: str | None
     restarts: int
     when: datetime | None
+    stop_code: int | None = None
+    """128 + the container's custom stop signal (KEP-4960): a clean stop when the pod is deleted."""
 
 
 def triage_namespace(
@@ -123,11 +126,14 @@ def latest_failure(pod: JsonDict) -> _Failure | None:
         for c in objects(spec.get("initContainers"))
         if c.get("restartPolicy") == "Always" and (name := text(c.get("name")))
     }
+    pod_done = _main_containers_done(status)
     failures: list[_Failure] = []
     for field, default_kind in _STATUS_FIELDS:
         for status_entry in objects(status.get(field)):
             name = text(status_entry.get("name")) or "?"
             kind: ContainerKind = "sidecar" if name in sidecars else default_kind
+            if kind == "sidecar" and pod_done and dig(status_entry, "state", "terminated") is not None:
+                continue  # stopped by the kubelet because the pod's work is done, not a crash
             failure = _container_failure(status_entry, name, kind)
             if failure is not None:
                 failures.append(failure)
@@ -154,7 +160,16 @@ def _container_failure(entry: JsonDict, name: str, kind: ContainerKind) -> _Fail
         state=broken,
         restarts=integer(entry.get("restartCount")) or 0,
         when=timestamp(record.get("finishedAt")),
+        stop_code=stop_exit_code(stop_signal({}, entry)) if "stopSignal" in entry else None,
     )
+
+
+def _main_containers_done(status: JsonDict) -> bool:
+    """The pod's regular containers have all ended (or the pod is over): sidecars are stopped then."""
+    if status.get("phase") in ("Succeeded", "Failed"):
+        return True
+    regular = objects(status.get("containerStatuses"))
+    return bool(regular) and all(dig(entry, "state", "terminated") is not None for entry in regular)
 
 
 def workload_ref(pod: JsonDict) -> str | None:
@@ -196,9 +211,13 @@ def _owned_by(pod: JsonDict, name: str) -> bool:
 
 
 def _stopped_for_deletion(pod: JsonDict, failure: _Failure) -> bool:
-    """A pod being deleted whose container stopped cleanly (0, 143): a rollout or scale-down, not a crash."""
+    """A pod being deleted whose container stopped cleanly (0, 143, or 128 + its custom stop signal): a
+    rollout or scale-down, not a crash."""
     deleting = dig(pod, "metadata", "deletionTimestamp") is not None
-    return deleting and failure.exit_code in _CLEAN_STOP_CODES and failure.state is None
+    clean = failure.exit_code in _CLEAN_STOP_CODES or (
+        failure.stop_code is not None and failure.exit_code == failure.stop_code
+    )
+    return deleting and clean and failure.state is None
 
 
 def _crash_recency(pod: JsonDict) -> tuple[bool, float, float]:

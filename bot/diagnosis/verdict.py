@@ -7,10 +7,15 @@ the most recent crash); then, when nothing failed, what the pod is doing.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from bot.diagnosis.classify import classify
 from bot.diagnosis.facts import PodFacts
-from bot.diagnosis.findings import Finding, duration, event_fact, stamp
-from bot.diagnosis.model import ContainerReport, OwnerRef, Verdict
+from bot.diagnosis.findings import Finding, contradiction_fact, duration, event_fact, first_lower, stamp
+from bot.diagnosis.jobs import policy_facts
+from bot.diagnosis.lifecycle import RESTART_ALL, matching_rule
+from bot.diagnosis.model import ContainerReport, OwnerRef, TerminationInfo, Verdict
+from bot.diagnosis.podjson import timestamp
 from bot.diagnosis.podlevel import (
     cannot_create,
     evicted,
@@ -41,12 +46,12 @@ def decide(facts: PodFacts) -> Finding:
         return blocked
     report = failing_container(facts)
     if report is not None:
-        finding = container_finding(facts, report)
+        finding = _with_job_policy(facts, container_finding(facts, report))
         if job is not None:
-            return job_gave_up(job, finding)
+            return job_gave_up(job, finding, facts.job)
         return _with_job_hint(facts, finding)
     if job is not None:
-        return job_gave_up(job, None)
+        return job_gave_up(job, None, facts.job)
     return quiet_pod(facts)
 
 
@@ -65,9 +70,46 @@ def is_failing(report: ContainerReport, restart_policy: str) -> bool:
     return restarted and report.restart_count > 0
 
 
+RESTART_ALL_SLACK = timedelta(seconds=30)
+
+
+def collateral_of_restart_all(facts: PodFacts, report: ContainerReport) -> bool:
+    """True when this container's last exit was the kubelet stopping it because another container's exit
+    asked for all of them to restart (KEP-5532): it ended within a grace period after the trigger."""
+    trigger = facts.restart_all
+    latest = report.latest_termination
+    if trigger is None or report.name == trigger.container or latest is None:
+        return False
+    started = timestamp(trigger.finished_at)
+    finished = latest.finished_at
+    if started is None or finished is None:
+        return facts.all_containers_restarting
+    window = timedelta(seconds=facts.effective_grace_seconds) + RESTART_ALL_SLACK
+    return started - RESTART_ALL_SLACK <= finished <= started + window
+
+
+def sidecar_stopped_with_pod(facts: PodFacts, report: ContainerReport) -> bool:
+    """A native sidecar the kubelet stopped because every regular container had finished: not a crash."""
+    if report.kind != "sidecar" or report.termination is None:
+        return False
+    if facts.phase in ("Succeeded", "Failed"):
+        return True
+    regular = [r for r in facts.containers if r.kind == "regular"]
+    return bool(regular) and all(r.termination is not None for r in regular)
+
+
 def failing_container(facts: PodFacts) -> ContainerReport | None:
-    """A failing init container first (it blocks the pod), else the container that failed most recently."""
-    failing = [r for r in facts.containers if is_failing(r, facts.restart_policy)]
+    """A failing init container first (it blocks the pod), else the container that failed most recently.
+
+    Containers stopped only because another container's exit restarted them all, and native sidecars
+    stopped because the pod finished, are not candidates: their exits are consequences, not causes."""
+    failing = [
+        r
+        for r in facts.containers
+        if is_failing(r, facts.restart_policy)
+        and not collateral_of_restart_all(facts, r)
+        and not sidecar_stopped_with_pod(facts, r)
+    ]
     if not failing:
         return None
     blocking = [r for r in failing if r.kind == "init"]
@@ -99,11 +141,53 @@ def container_finding(facts: PodFacts, report: ContainerReport) -> Finding:
         )
     else:
         finding = classify(facts, report, termination)
+        finding = _as_the_spec_asked(facts, report, termination, finding)
+        contradiction = contradiction_fact(termination)
+        if contradiction is not None:
+            finding = finding.but(evidence=(finding.evidence[0], contradiction, *finding.evidence[1:]))
     if report.kind == "init":
         finding = init_blocked(report, facts, finding)
     elif report.kind == "sidecar" and finding.is_failure:
         finding = sidecar_crashing(report, finding)
     return finding.adding(evidence=_now_facts(report))
+
+
+def _as_the_spec_asked(
+    facts: PodFacts, report: ContainerReport, termination: TerminationInfo, inner: Finding
+) -> Finding:
+    """Label a restart the container's own restart rules asked for on this exit code (KEP-5307), and an
+    exit that restarted every container of the pod (KEP-5532)."""
+    rule = matching_rule(report.restart_rules, termination.exit_code) if report.restart_rules else None
+    if rule is None:
+        return inner
+    evidence = [f"spec: {rule.describe()} matches exit {termination.exit_code}"]
+    if rule.action == RESTART_ALL:
+        others = [
+            r.name for r in facts.containers if r.name != report.name and collateral_of_restart_all(facts, r)
+        ]
+        if facts.all_containers_restarting:
+            evidence.append("condition AllContainersRestarting = True")
+        if others:
+            evidence.append(
+                f"stopped and restarted with it (their exits are not crashes): {', '.join(others)}"
+            )
+        return inner.but(
+            cause="restart_all_containers",
+            headline=f"Exit {termination.exit_code} of {report.name} restarted every container of the pod, "
+            f"as its restart rule asks (RestartAllContainers): {first_lower(inner.headline)}",
+            evidence=(*inner.evidence, *evidence),
+            underlying=inner.cause,
+        )
+    if report.restart_policy:
+        evidence.append(f"container restartPolicy = {report.restart_policy} (overrides the pod's)")
+    kind = "listed" if rule.names_code else "not excluded"
+    return inner.but(
+        cause="rule_restart",
+        headline=f"Restarted in place as the spec asks (exit {termination.exit_code} is {kind} by its "
+        f"restart rule): {first_lower(inner.headline)}",
+        evidence=(*inner.evidence, *evidence),
+        underlying=inner.cause,
+    )
 
 
 def _now_facts(report: ContainerReport) -> tuple[str, ...]:
@@ -113,7 +197,11 @@ def _now_facts(report: ContainerReport) -> tuple[str, ...]:
     back_off = report.back_off
     if back_off is None:
         return ()
-    source = "the kubelet's back-off" if back_off.from_kubelet else "estimated back-off"
+    if back_off.delay is None:
+        return (
+            "CrashLoopBackOff: the kubelet's message does not state its back-off (the curve and its cap are "
+            "configurable, so none is assumed)",
+        )
     when = ""
     if back_off.next_restart_in is not None:
         when = (
@@ -121,13 +209,30 @@ def _now_facts(report: ContainerReport) -> tuple[str, ...]:
             if not back_off.next_restart_in
             else f"; next restart in about {duration(back_off.next_restart_in)}"
         )
-    return (f"CrashLoopBackOff: {source} is {duration(back_off.delay)}{when}",)
+    return (f"CrashLoopBackOff: the kubelet's back-off is {duration(back_off.delay)}{when}",)
+
+
+def _with_job_policy(facts: PodFacts, finding: Finding) -> Finding:
+    """Say which podFailurePolicy rule acted on this pod's exit and what the Job did; per-index limits."""
+    context = facts.job
+    if context is None:
+        return finding
+    lines = policy_facts(context, facts.completion_index)
+    if not lines:
+        return finding
+    match = context.policy_match
+    headline = finding.headline
+    if match is not None and finding.is_failure:
+        headline += f"; Job {context.name}'s {match.describe()}: {match.outcome}"
+    return finding.but(headline=headline, evidence=(*finding.evidence, *lines))
 
 
 def _with_job_hint(facts: PodFacts, finding: Finding) -> Finding:
     """A failing pod of a Job that has not given up yet: suggest podFailurePolicy for its exit code."""
     job = next((owner for owner in facts.owners if owner.kind == "Job"), None)
     if job is None or not finding.is_failure or not finding.exit_code:
+        return finding
+    if facts.job is not None and facts.job.policy_match is not None:
         return finding
     return finding.adding(steps=(pod_failure_policy_step(job.name, finding.container, finding.exit_code),))
 
@@ -147,11 +252,23 @@ def quiet_pod(facts: PodFacts) -> Finding:
             is_failure=False,
         )
     if phase == "Succeeded":
+        stopped = [r for r in facts.containers if sidecar_stopped_with_pod(facts, r)]
         return Finding(
             cause="completed",
-            headline="Completed successfully: every container exited 0",
+            headline="Completed successfully: every container exited 0"
+            if not stopped
+            else "Completed successfully: the main containers exited 0, and the kubelet then stopped the "
+            f"native sidecar{'s' if len(stopped) > 1 else ''} {', '.join(r.name for r in stopped)}, "
+            "as it does once a pod's work is done (not a crash)",
             confidence="high",
-            evidence=("status.phase = Succeeded",),
+            evidence=(
+                "status.phase = Succeeded",
+                *(
+                    f"sidecar {r.name}: {r.termination.source}.exitCode = {r.termination.exit_code}"
+                    for r in stopped
+                    if r.termination is not None
+                ),
+            ),
             is_failure=False,
         )
     if phase == "Running" and regular and all(r.ready for r in regular):
@@ -203,15 +320,15 @@ def build_verdict(finding: Finding, facts: PodFacts, kb: KnowledgeBase) -> Verdi
     if explanation is None and finding.exit_code is not None:
         explanation = kb.explain_code(finding.exit_code)
     values = placeholder_values(facts, finding)
-    steps = [step.filled(values) for step in finding.steps]
-    if explanation is not None and (reason_explanation is not None or not steps):
-        steps.extend(explanation.with_placeholders(values).runbook_steps)
+    raw = finding.steps
+    if explanation is not None and (reason_explanation is not None or not raw):
+        raw = raw + explanation.runbook_steps
     return Verdict(
         cause=finding.cause,
         headline=finding.headline,
         confidence=finding.confidence,
         evidence=tuple(dict.fromkeys(line for line in finding.evidence if line)),
-        next_steps=_unique(steps)[:MAX_STEPS],
+        next_steps=_first_unique(raw, values, MAX_STEPS),
         runbook_url=explanation.runbook_url if explanation is not None else None,
         container=finding.container,
         exit_code=finding.exit_code,
@@ -250,12 +367,23 @@ def managing_owner(owners: tuple[OwnerRef, ...]) -> OwnerRef | None:
     return owners[0]
 
 
-def _unique(steps: list[RunbookStep]) -> tuple[RunbookStep, ...]:
+def _first_unique(
+    steps: tuple[RunbookStep, ...], values: dict[str, str], limit: int
+) -> tuple[RunbookStep, ...]:
+    """The first `limit` steps, filled for this pod, without repeats (the same text and command, or a
+    command already given); steps past the limit are never filled."""
     seen: set[tuple[str, str | None]] = set()
+    commands: set[str] = set()
     unique: list[RunbookStep] = []
-    for step in steps:
+    for raw in steps:
+        step = raw.filled(values)
         key = (step.text, step.command)
-        if key not in seen and (step.command is None or step.command not in {s.command for s in unique}):
+        command = step.command
+        if key not in seen and (command is None or command not in commands):
             seen.add(key)
+            if command is not None:
+                commands.add(command)
             unique.append(step)
+            if len(unique) == limit:
+                break
     return tuple(unique)

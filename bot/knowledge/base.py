@@ -56,6 +56,8 @@ class KnowledgeBase:
 
     def explain_code(self, code: int) -> Explanation:
         """Any integer: its own explanation for 0–255, else the wrapped status's, with the arithmetic."""
+        if 0 <= code < STATUS_MODULUS:  # the common case (every exit code a container reports)
+            return self._codes[code]
         status = wrap_int(code)
         base = self._codes[status.normalized]
         if not status.wrapped:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Literal
 
 PLACEHOLDER = re.compile(r"\{(namespace|pod|container|node|owner_kind|owner|code)\}")
@@ -44,8 +45,21 @@ class RunbookStep:
         """The same step with known placeholders substituted and unknown ones shown as `<name>`."""
         if self.command is None:
             return self
-        command = PLACEHOLDER.sub(lambda m: values.get(m.group(1)) or f"<{m.group(1)}>", self.command)
+        parts = _template(self.command)
+        if len(parts) == 1:
+            return self
+        command = "".join(
+            part if index % 2 == 0 else (values.get(part) or f"<{part}>") for index, part in enumerate(parts)
+        )
         return RunbookStep(text=self.text, command=command)
+
+
+@lru_cache(maxsize=2048)
+def _template(command: str) -> tuple[str, ...]:
+    """A command split at its placeholders: literal, name, literal, name, …, literal (computed once per
+    command, since the same runbook commands are filled for every pod diagnosed; bounded, as some
+    commands name a Job)."""
+    return tuple(PLACEHOLDER.split(command))
 
 
 @dataclass(frozen=True, slots=True)

@@ -245,6 +245,8 @@ def _facts(alert: CrashAlert) -> list[tuple[str, str]]:
     facts.append(("Container", escape(termination.container + container_kind_label(termination))))
     if termination.finished_epoch is not None:
         facts.append(("Finished", slack_date(termination.finished_epoch)))
+    if termination.restart_rule:
+        facts.append(("Restart", escape(f"as the spec asks: {termination.restart_rule}")))
     return facts
 
 

@@ -135,11 +135,13 @@ def short_meaning(termination: Termination, meaning: Explanation | None) -> str 
 
 
 def code_phrase(termination: Termination, meaning: Explanation | None) -> str:
-    """`exit 137 (OOMKilled)`, `exit 1 (general error (catch-all))`, or `exit code unknown`."""
+    """`exit 137 (OOMKilled)`, `exit 1 (general error (catch-all))`, or `exit code unknown`; a restart a
+    container restart rule asked for (KEP-5307) says so, on every surface that shows the code."""
     if termination.exit_code is None:
         return "exit code unknown"
     words = short_meaning(termination, meaning)
-    return f"exit {termination.exit_code}" + (f" ({words})" if words else "")
+    phrase = f"exit {termination.exit_code}" + (f" ({words})" if words else "")
+    return phrase + (", restart requested by its spec" if termination.restart_rule else "")
 
 
 def headline(alert: CrashAlert | RepeatAlert) -> str:
@@ -254,6 +256,8 @@ def _crash_lines(alert: CrashAlert) -> list[str]:
         facts.append(("Reason", reason))
     if termination.finished_at:
         facts.append(("Finished", termination.finished_at))
+    if termination.restart_rule:
+        facts.append(("Restart", f"as the spec asks: {termination.restart_rule}"))
     lines.extend(f"{label + ':':<11}{value}" for label, value in facts)
     if alert.kind is AlertKind.EVICTION and termination.pod_message:
         lines.extend(["", f"Node pressure: {_clip(termination.pod_message)}"])

@@ -181,7 +181,8 @@ def _container_mrkdwn(report: ContainerReport) -> str:
             lines.extend(_termination_lines(label, termination))
     if report.back_off is not None:
         back_off = report.back_off
-        source = "kubelet" if back_off.from_kubelet else "estimated"
+        delay = duration(back_off.delay) if back_off.delay is not None else "not stated by the kubelet"
+        source = " (kubelet)" if back_off.from_kubelet else ""
         when = ""
         if back_off.next_restart_in is not None:
             when = (
@@ -189,7 +190,7 @@ def _container_mrkdwn(report: ContainerReport) -> str:
                 if not back_off.next_restart_in
                 else f", next restart in about {duration(back_off.next_restart_in)}"
             )
-        lines.append(f"{bold('Back-off:')} {duration(back_off.delay)} ({source}){when}")
+        lines.append(f"{bold('Back-off:')} {delay}{source}{when}")
     resources = _resources(report)
     if resources:
         lines.append(f"{bold('Resources:')} {escape(resources)}")
@@ -218,8 +219,10 @@ def _termination_lines(label: str, termination: TerminationInfo) -> list[str]:
 def _resources(report: ContainerReport) -> str:
     parts = []
     if report.memory_limit or report.memory_request:
+        where = {"status": " (in force, from the status)", "pod": " (pod-level, shared)"}
         parts.append(
-            f"memory limit {report.memory_limit or 'none'}, request {report.memory_request or 'none'}"
+            f"memory limit {report.memory_limit or 'none'}{where.get(report.memory_limit_source or '', '')}, "
+            f"request {report.memory_request or 'none'}"
         )
     if report.cpu_limit or report.cpu_request:
         parts.append(f"cpu limit {report.cpu_limit or 'none'}, request {report.cpu_request or 'none'}")

@@ -84,6 +84,8 @@ def _container(report: ContainerReport) -> dict[str, Any]:
         "back_off": _back_off(report.back_off),
         "resources": {
             "memory_limit": report.memory_limit,
+            "memory_limit_source": report.memory_limit_source,
+            "stop_signal": report.stop_signal,
             "memory_request": report.memory_request,
             "cpu_limit": report.cpu_limit,
             "cpu_request": report.cpu_request,

@@ -107,8 +107,8 @@ def _container_lines(report: ContainerReport) -> list[str]:
             lines.extend(_termination_lines(label, termination))
     if report.back_off is not None:
         back_off = report.back_off
-        source = "kubelet" if back_off.from_kubelet else "estimated"
-        line = f"{_INDENT}back-off: {duration(back_off.delay)} ({source})"
+        delay = duration(back_off.delay) if back_off.delay is not None else "not stated by the kubelet"
+        line = f"{_INDENT}back-off: {delay}" + (" (kubelet)" if back_off.from_kubelet else "")
         if back_off.next_restart_in is not None:
             line += (
                 ", next restart any moment now"
@@ -116,11 +116,18 @@ def _container_lines(report: ContainerReport) -> list[str]:
                 else f", next restart in about {duration(back_off.next_restart_in)}"
             )
         lines.append(line)
-    memory = f"memory limit {report.memory_limit or 'none'}, request {report.memory_request or 'none'}"
+    memory = (
+        f"memory limit {report.memory_limit or 'none'}"
+        f"{_LIMIT_NOTE.get(report.memory_limit_source or '', '')}, "
+        f"request {report.memory_request or 'none'}"
+    )
     cpu = f"cpu limit {report.cpu_limit or 'none'}, request {report.cpu_request or 'none'}"
     lines.append(f"{_INDENT}resources: {memory}; {cpu}")
     lines.extend(f"{_INDENT}probe {probe.describe()}" for probe in report.probes)
     return lines
+
+
+_LIMIT_NOTE = {"status": " (in force, from the status)", "pod": " (pod-level, shared)"}
 
 
 def _termination_lines(label: str, termination: TerminationInfo) -> list[str]:

@@ -27,10 +27,13 @@ from tests.fakes.kube_watch import WatchFilter, pump_watch, watch_event
 JsonDict = dict[str, Any]
 
 DEFAULT_USER = "system:serviceaccount:exitcode-bot:exitcode-bot"
+# A 1.35 apiserver: it stores and serves containerStatuses[].resources and .stopSignal, pod-level
+# spec.resources, container restartPolicy/restartPolicyRules and the AllContainersRestarting condition
+# exactly as written (the scenarios are validated against that version's schema).
 VERSION_INFO = {
     "major": "1",
-    "minor": "31",
-    "gitVersion": "v1.31.0-fake",
+    "minor": "35",
+    "gitVersion": "v1.35.0-fake",
     "platform": "linux/amd64",
 }
 _TRUE = frozenset({"1", "t", "T", "true", "TRUE", "True"})
