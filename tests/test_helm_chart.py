@@ -451,8 +451,10 @@ def test_listed_namespaces_each_get_the_overlays_read_role(chart: helm.Chart) ->
     overlay_grants = granted_permissions(render_kustomization(SINGLE_NAMESPACE_DIR))
     reads = {g for g in overlay_grants if (g.api_group, g.resource) not in OWN_NAMESPACE_RESOURCES}
     state = overlay_grants - reads
-    expected = {g._replace(scope=namespace) for g in reads for namespace in listed}
-    expected |= {g._replace(scope=NAMESPACE) for g in state}
+    node_events = {g for g in reads if g.scope == "default"}  # the overlay's node-events Role
+    assert node_events == {Grant(api_group="", resource="events", verb="list", scope="default")}
+    expected = {g._replace(scope=namespace) for g in reads - node_events for namespace in listed}
+    expected |= {g._replace(scope=NAMESPACE) for g in state} | node_events
     grants, limits = _permissions(manifests)
     assert grants == expected
     assert env_of(manifests)["WATCH_NAMESPACES"]["value"] == "team-a,team-b"
@@ -460,6 +462,7 @@ def test_listed_namespaces_each_get_the_overlays_read_role(chart: helm.Chart) ->
     assert not is_allowed(grants, limits, api_group="", resource="pods", verb="watch", namespace=None)
     assert not is_allowed(grants, limits, api_group="", resource="pods", verb="get", namespace="team-c")
     assert not any(grant.resource == "secrets" for grant in grants)
+    assert is_allowed(grants, limits, api_group="", resource="events", verb="list", namespace="default")
 
 
 def test_renamed_lease_and_ledger_are_what_the_role_names(chart: helm.Chart) -> None:
