@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from bot.alerting import AlertPlanner, LedgerState
+from bot.alerting.backlog import folded_ids
 from bot.alerting.outbox import Outbox
 from bot.diagnosis.ports import ClusterError
 
@@ -112,9 +113,19 @@ class LedgerSync:
         except ClusterError as error:
             log.warning("event=ledger_save_failed error=%r", error.user_message)
             return False
-        if service._conflicted:
+        if service._conflicted or _new_folds(self.planner.state, written):
+            # A concurrent writer's entries, or queued alerts the ledger had to summarise to fit its
+            # budget: the live state takes the stored one in, so what is sent is what is stored.
             self._merge(written)
         self.outbox.mark_saved(written.outbox.keys())
         signal, self.saved = self.saved, asyncio.Event()
         signal.set()
         return True
+
+
+def _new_folds(live: LedgerState, written: LedgerState) -> bool:
+    """The stored ledger holds a backlog summary the live state does not (`bot.alerting.backlog`)."""
+    return any(
+        folded_ids(record) and key not in live.outbox and key not in live.outbox_done
+        for key, record in written.outbox.items()
+    )

@@ -238,6 +238,12 @@ class LeadershipTerm:
                 "event=outbox_full folded_replies=%d (their crashes are counted in their roots)",
                 result.folded,
             )
+        if result.summarised:
+            log.warning(
+                "event=outbox_summarised crashes=%d (queued alerts folded into one digest per channel; "
+                "every crash is still counted)",
+                result.summarised,
+            )
         report_outbox_size(self.metrics, self._planner.state)
         self._ledger.request_save()
         self._wake()

@@ -372,6 +372,10 @@ class LedgerState:
             # Two planners may have written the same action with different timestamps: pick one
             # deterministically, so that the merge stays commutative.
             merged.outbox[key] = min(records, key=lambda record: json.dumps(record, sort_keys=True))
+        # A backlog digest replaced the entries it lists (`bot.alerting.backlog`): never both.
+        replaced = {str(item) for record in merged.outbox.values() for item in record.get("folded") or ()}
+        for key in replaced & merged.outbox.keys():
+            del merged.outbox[key]
         return merged
 
 

@@ -22,7 +22,10 @@ newer root count or digest edit supersedes a queued older one, since only the la
 
 The outbox is bounded: past `max_entries`, the oldest queued thread replies are folded away first. Each
 of them is already counted in its root (`UpdateRoot` carries the group's count), so no crash disappears
-from the channel: the message that says "crashed 7 times" still says 7.
+from the channel: the message that says "crashed 7 times" still says 7. If that is not enough (a long
+Slack outage, a high STORM_THRESHOLD: thousands of *roots*), every queued root and reply of a channel is
+folded into one summary digest with exact counts (`bot.alerting.backlog`): the outbox, and so the
+ledger, stays bounded and no crash is ever dropped.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from bot.alerting.actions import (
     UpdateDigest,
     UpdateRoot,
 )
+from bot.alerting.backlog import FoldResult, fold_backlog
 from bot.alerting.ledger_state import LedgerState
 from bot.alerting.policy import AlertKind
 from bot.alerting.termination import ContainerKind, RecordSource, Termination, Workload
@@ -95,6 +99,8 @@ class AddResult:
     added: tuple[OutboxEntry, ...]
     superseded: int = 0
     folded: int = 0
+    summarised: int = 0
+    """Crashes whose queued root or reply was folded into a channel's backlog digest."""
 
 
 @dataclass(slots=True)
@@ -133,7 +139,20 @@ class Outbox:
             self._parsed[entry_id] = entry
             added.append(entry)
         folded = self._fold_replies(state)
-        return AddResult(tuple(added), superseded, folded)
+        summarised = 0
+        if len(state.outbox) > self.max_entries:
+            summarised = self.fold_backlog(state, now).crashes
+        return AddResult(tuple(added), superseded, folded, summarised)
+
+    def fold_backlog(self, state: LedgerState, now: float) -> FoldResult:
+        """Summarise every queued root and reply (not being sent) into one digest per channel."""
+        result = fold_backlog(state, now, busy=self.in_flight, order=self._order)
+        fresh = set(result.digests)
+        self._parsed = {
+            key: entry for key, entry in self._parsed.items() if key in state.outbox and key not in fresh
+        }
+        self._saved -= {key for key in self._saved if key not in state.outbox}
+        return result
 
     def _drop_slot(self, state: LedgerState, slot: str) -> int:
         stale = [
