@@ -22,6 +22,7 @@ from bot.alerting import (
     UpdateDigest,
     UpdateRoot,
 )
+from bot.alerting.actions import PostMarker
 from bot.alerting.outbox import Outbox, OutboxEntry
 from bot.metrics import AlertMetrics
 from bot.render.alert_text import CrashAlert
@@ -137,14 +138,16 @@ class ChannelSenders:
         if channel is None and sink.needs_channel:
             self._no_channel(action)
             return
+        marker = PostMarker(entry.id, entry.planned_at if self.outbox.inherited(entry.id) else None)
         if isinstance(action, PostRoot):
             view = await self.composer.root(action.termination, action.group.key.kind, diagnose_pod=full)
             view = self._with_snooze(view)
-            ref = await sink.post(channel, view)
+            ref = await sink.post(channel, view, marker=marker)
             planner.root_posted(action.group, ref)
             self.composer.remember_root(action.group, view)
         elif isinstance(action, PostThreadReply):
-            await sink.post(channel, self.composer.reply(action), thread=planner.root_ts(action.group))
+            reply = self.composer.reply(action)
+            await sink.post(channel, reply, thread=planner.root_ts(action.group), marker=marker)
         elif isinstance(action, UpdateRoot):
             root = planner.root_ts(action.group)
             if root is None:
@@ -153,12 +156,13 @@ class ChannelSenders:
             if not await sink.update(root, view):
                 log.info("event=root_not_editable group=%s", action.group.key.id)
         elif isinstance(action, PostDigest):
-            planner.digest_posted(action.digest, await sink.post(channel, self.composer.digest(action)))
+            ref = await sink.post(channel, self.composer.digest(action), marker=marker)
+            planner.digest_posted(action.digest, ref)
         else:
             digest = self.composer.digest(action)
             known = planner.digest_ts(action.digest)
             if known is None or not await sink.update(known, digest):
-                planner.digest_posted(action.digest, await sink.post(channel, digest))
+                planner.digest_posted(action.digest, await sink.post(channel, digest, marker=marker))
         if self.metrics is not None:
             self.metrics.messages.labels(kind=_message_kind(action)).inc()
 

@@ -115,6 +115,8 @@ class Outbox:
     in_flight: set[str] = field(default_factory=set)
     _saved: set[str] = field(default_factory=set)
     _parsed: dict[str, OutboxEntry] = field(default_factory=dict)
+    _own: set[str] = field(default_factory=set)
+    """Ids this process planned; any other entry came with a ledger and may have been sent already."""
     _order: itertools.count[int] = field(default_factory=itertools.count)
 
     # --- queueing -------------------------------------------------------------------------------------
@@ -137,6 +139,7 @@ class Outbox:
                 **action_to_record(action),
             }
             self._parsed[entry_id] = entry
+            self._own.add(entry_id)
             added.append(entry)
         folded = self._fold_replies(state)
         summarised = 0
@@ -147,6 +150,7 @@ class Outbox:
     def fold_backlog(self, state: LedgerState, now: float) -> FoldResult:
         """Summarise every queued root and reply (not being sent) into one digest per channel."""
         result = fold_backlog(state, now, busy=self.in_flight, order=self._order)
+        self._own.update(result.digests)
         fresh = set(result.digests)
         self._parsed = {
             key: entry for key, entry in self._parsed.items() if key in state.outbox and key not in fresh
@@ -235,6 +239,11 @@ class Outbox:
         """Entries loaded from the ledger (or merged in from another writer's) are stored already."""
         self._saved.update(state.outbox)
 
+    def inherited(self, entry_id: str) -> bool:
+        """Planned by another process (or an earlier term): it may have been posted before it was
+        completed in the ledger, so a sink should look before posting it."""
+        return entry_id not in self._own
+
     def is_saved(self, entry_id: str) -> bool:
         return entry_id in self._saved
 
@@ -249,6 +258,7 @@ class Outbox:
         state.outbox_done[entry_id] = now
         self._parsed.pop(entry_id, None)
         self._saved.discard(entry_id)
+        self._own.discard(entry_id)
         self.in_flight.discard(entry_id)
 
 

@@ -12,6 +12,12 @@ What it can simulate, for the alerting tests as much as for the slash command on
 - Slack's per-channel posting limit (`fake.set_rate_limit("chat.postMessage", calls=1, per_seconds=1)`);
 - message state per channel: threads (`thread_ts`), `chat.update`, `chat.delete`, with
   `message_not_found` for unknown timestamps;
+- message `metadata` (`event_type` + `event_payload`, validated as Slack does) stored on the message, and
+  `conversations.history` over it: channel *ids* only (a `#name` is `channel_not_found`), top-level
+  messages newest first, `oldest`/`latest` exclusive unless `inclusive`, `limit` and cursor pages,
+  `metadata` only with `include_all_metadata`;
+- a slow answer to a call Slack has already carried out (`LateAnswer`): the message is in the channel
+  while the client is still waiting, exactly what makes a blind retry post it twice;
 - Block Kit validation as Slack enforces it (`invalid_blocks`, `msg_too_long`), so a renderer that breaks
   a limit fails here instead of in production;
 - `response_url` posts (at most 5 per URL, as Slack allows; expirable), recorded separately.
@@ -53,6 +59,8 @@ MAX_FIELD_TEXT = 2000
 MAX_ACTIONS_ELEMENTS = 25
 MAX_BLOCK_ID = 255
 MAX_MESSAGE_TEXT = 40000
+HISTORY_DEFAULT_LIMIT = 100
+HISTORY_MAX_LIMIT = 999
 
 
 # --- faults ---------------------------------------------------------------------------------------
@@ -92,6 +100,13 @@ class Delay(Fault):
 
     seconds: float
     then: Fault | None = None
+
+
+@dataclass(frozen=True)
+class LateAnswer(Fault):
+    """Carry the call out at once (the message is posted), but answer only after `seconds`."""
+
+    seconds: float
 
 
 # --- records --------------------------------------------------------------------------------------
@@ -390,6 +405,11 @@ class FakeSlackApi:
     async def _answer(
         self, method: str, token: str | None, args: JsonDict
     ) -> tuple[int, JsonDict | str, dict[str, str]]:
+        late = self._late_answer(method)
+        if late is not None:
+            answer = await self._answer(method, token, args)
+            await asyncio.sleep(late)
+            return answer
         fault = await self._next_fault(method)
         if fault is not None:
             return fault
@@ -414,6 +434,12 @@ class FakeSlackApi:
         if handler is None:
             return _error("unknown_method", req_method=method)
         return handler(self, args)
+
+    def _late_answer(self, method: str) -> float | None:
+        queue = self._faults.get(method)
+        if queue and isinstance(queue[0], LateAnswer):
+            return queue.popleft().seconds  # type: ignore[attr-defined,no-any-return]
+        return None
 
     async def _next_fault(self, method: str) -> tuple[int, JsonDict | str, dict[str, str]] | None:
         queue = self._faults.get(method)
@@ -498,6 +524,11 @@ class FakeSlackApi:
             "blocks": _as_json(args.get("blocks")) or [],
             "team": TEAM_ID,
         }
+        if "metadata" in args:
+            metadata = _as_json(args["metadata"])
+            if not _valid_metadata(metadata):
+                return _error("invalid_metadata_format")
+            message["metadata"] = metadata
         if args.get("thread_ts"):
             thread_ts = str(args["thread_ts"])
             if not any(m["ts"] == thread_ts for m in self.messages[channel_id]):
@@ -534,6 +565,55 @@ class FakeSlackApi:
         self.messages[channel_id] = [m for m in messages if m["ts"] != ts]
         return 200, {"ok": True, "channel": channel_id, "ts": ts}, {}
 
+    def _history(self, args: JsonDict) -> tuple[int, JsonDict | str, dict[str, str]]:
+        """`conversations.history`: a channel's top-level messages, newest first, one page at a time."""
+        channel = str(args.get("channel") or "")
+        if not channel:
+            return _error("invalid_arguments")
+        if channel.startswith("#") or channel not in self.messages:
+            return _error("channel_not_found")  # names are not accepted here, only ids
+        try:
+            oldest = float(args.get("oldest") or 0)
+            latest = float(args["latest"]) if args.get("latest") else float("inf")
+            limit = int(args.get("limit") or HISTORY_DEFAULT_LIMIT)
+            offset = int(args.get("cursor") or 0)
+        except ValueError:
+            return _error("invalid_arguments")
+        limit = max(1, min(limit, HISTORY_MAX_LIMIT))
+        inclusive = _flag(args.get("inclusive"))
+        with_metadata = _flag(args.get("include_all_metadata"))
+
+        def within(ts: float) -> bool:
+            if inclusive:
+                return oldest <= ts <= latest
+            return oldest < ts < latest
+
+        top_level = [
+            message
+            for message in self.messages[channel]
+            if message.get("thread_ts") in (None, message["ts"]) and within(float(message["ts"]))
+        ]
+        top_level.sort(key=lambda message: float(message["ts"]), reverse=True)
+        page = top_level[offset : offset + limit]
+        more = offset + limit < len(top_level)
+        shown = [
+            message if with_metadata else {k: v for k, v in message.items() if k != "metadata"}
+            for message in page
+        ]
+        return (
+            200,
+            {
+                "ok": True,
+                "messages": shown,
+                "has_more": more,
+                "pin_count": 0,
+                "channel_actions_ts": None,
+                "channel_actions_count": 0,
+                "response_metadata": {"next_cursor": str(offset + limit) if more else ""},
+            },
+            {},
+        )
+
     def _post_ephemeral(self, args: JsonDict) -> tuple[int, JsonDict | str, dict[str, str]]:
         if not args.get("channel"):
             return _error("channel_not_found")
@@ -567,7 +647,27 @@ _METHODS: dict[str, Callable[[FakeSlackApi, JsonDict], tuple[int, JsonDict | str
     "chat.update": FakeSlackApi._update,
     "chat.delete": FakeSlackApi._delete,
     "chat.postEphemeral": FakeSlackApi._post_ephemeral,
+    "conversations.history": FakeSlackApi._history,
 }
+
+
+def _flag(value: Any) -> bool:
+    """Slack's boolean arguments: `true`/`1` (query strings and forms) or a JSON boolean."""
+    return value is True or str(value).lower() in ("1", "true")
+
+
+def _valid_metadata(metadata: Any) -> bool:
+    """Slack's rule for message metadata: an `event_type` name and an `event_payload` object."""
+    if not isinstance(metadata, dict):
+        return False
+    event_type = metadata.get("event_type")
+    payload = metadata.get("event_payload")
+    return (
+        isinstance(event_type, str)
+        and bool(event_type)
+        and all(c.isalnum() or c in "_." for c in event_type)
+        and isinstance(payload, dict)
+    )
 
 
 def _error(error: str, **extra: Any) -> tuple[int, JsonDict | str, dict[str, str]]:
