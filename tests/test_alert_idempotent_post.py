@@ -136,4 +136,4 @@ async def test_thread_replies_carry_the_marker_too(
 
     reply = slack.messages[CHANNEL_ID][-1]
     assert reply["thread_ts"] == parse_message_ref(root)[1]
-    assert reply["metadata"]["event_payload"] == {"id": "t1"}  # type: ignore[index]
+    assert reply["metadata"]["event_payload"] == {"id": "t1"}
