@@ -9,10 +9,18 @@ the Lease, so that the bot stops leading and leads again.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from tests.fakes.kube_fixtures import fake_kube_fixture  # noqa: F401
 from tests.fakes.slack_api import JsonDict, LateAnswer
-from tests.test_alert_service import Harness, harness_fixture, header_text, until, web_pod  # noqa: F401
+from tests.test_alert_service import (  # noqa: F401
+    FAST,
+    Harness,
+    harness_fixture,
+    header_text,
+    until,
+    web_pod,
+)
 
 CHANNEL_ID = "C0ALERTS01"
 
@@ -32,3 +40,29 @@ async def test_a_slow_slack_answer_after_the_timeout_posts_the_root_once(harness
     await asyncio.sleep(0.3)  # a wrongly repeated post would be sent by now
     assert len(roots()) == 1
     assert "exit 139" in header_text(roots()[0])
+
+
+OUTAGE_TUNING = replace(FAST, unsaved_grace_seconds=0.3)
+"""Alerts wait only briefly for a ledger that cannot be written, so one goes out during the outage."""
+
+
+async def test_an_api_server_outage_that_costs_the_lease_reposts_nothing(harness: Harness) -> None:
+    pod = harness.apply(web_pod())
+    bot = await harness.leading(await harness.start(tuning=OUTAGE_TUNING))
+    pod = harness.crash(pod, 1)
+    await until("crash 1", lambda: len(harness.posts()) == 1 and bot.settled())
+    await until("the ledger to hold it", lambda: not harness.ledger().outbox and bot.settled())
+    terms = bot.service.terms
+
+    harness.kube.faults.fail("update", "configmaps", 503)  # the apiserver's storage is gone...
+    harness.kube.faults.fail("update", "leases", 503)  # ...for the Lease too
+    pod = harness.crash(pod, 2)  # the open watch still delivers it: posted without a ledger write
+    await until("crash 2 posted during the outage", lambda: len(harness.posts()) == 2)
+    await until("the bot to lose the Lease", lambda: not bot.service.leading)
+    harness.kube.faults.clear()  # the apiserver is back
+
+    await until("the bot to lead again", lambda: bot.service.terms > terms and bot.settled())
+    await until("the relisted crash judged", lambda: bot.received() >= 1)
+    await asyncio.sleep(0.5)  # a wrongly repeated alert would be sent by now
+    assert len(harness.posts(thread=False)) == 2  # exit 1 and exit 2: one root each, nothing again
+    assert harness.posts(thread=True) == []

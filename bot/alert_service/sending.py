@@ -10,7 +10,6 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from bot.alerting import (
     Action,
@@ -28,10 +27,8 @@ from bot.metrics import AlertMetrics
 from bot.render.alert_text import CrashAlert
 
 from .composer import AlertComposer
+from .context import TermContext
 from .ledger_sync import LedgerSync
-
-if TYPE_CHECKING:
-    from .service import AlertService
 
 __all__ = ["ChannelSenders", "report_outbox_size"]
 
@@ -51,7 +48,7 @@ class ChannelSenders:
 
     def __init__(
         self,
-        service: AlertService,
+        context: TermContext,
         planner: AlertPlanner,
         outbox: Outbox,
         composer: AlertComposer,
@@ -59,9 +56,9 @@ class ChannelSenders:
         *,
         backoff: Callable[[int], float],
     ) -> None:
-        self.service = service
-        self.tuning = service.tuning
-        self.metrics = service.metrics
+        self.context = context
+        self.tuning = context.tuning
+        self.metrics = context.metrics
         self.planner = planner
         self.outbox = outbox
         self.composer = composer
@@ -86,13 +83,13 @@ class ChannelSenders:
             entry = self.outbox.next_for(self.planner.state, channel)
             if entry is None:
                 return
-            now = self.service.clock()
+            now = self.context.clock()
             if not self.outbox.postable(entry, now, self.tuning.unsaved_grace_seconds):
                 wait = self.tuning.unsaved_grace_seconds - (now - entry.planned_at)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.sync.saved.wait(), max(0.01, wait))
                 continue
-            if not self.service.leading:
+            if not self.context.leading:
                 return
             self.outbox.in_flight.add(entry.id)
             try:
@@ -105,7 +102,7 @@ class ChannelSenders:
                 continue
             finally:
                 self.outbox.in_flight.discard(entry.id)
-            self.outbox.complete(self.planner.state, entry.id, self.service.clock())
+            self.outbox.complete(self.planner.state, entry.id, self.context.clock())
             self._failures.pop(entry.id, None)
             report_outbox_size(self.metrics, self.planner.state)
             if isinstance(entry.action, PostRoot | PostDigest):
@@ -123,14 +120,14 @@ class ChannelSenders:
         if count <= _MAX_ENTRY_FAILURES:
             return False
         log.error("event=alert_dropped id=%s action=%r (a bug: please report it)", entry.id, entry.action)
-        self.outbox.complete(self.planner.state, entry.id, self.service.clock())
+        self.outbox.complete(self.planner.state, entry.id, self.context.clock())
         self._failures.pop(entry.id, None)
         return True
 
     async def _send(self, entry: OutboxEntry) -> None:
         """Execute one action (see `bot.alerting.actions` for the contract of each)."""
         action = entry.action
-        sink = self.service.sink
+        sink = self.context.sink
         planner = self.planner
         channel = action.channel
         # After a bug in the diagnosis path, try once more without it: the alert matters more.
@@ -168,7 +165,7 @@ class ChannelSenders:
 
     def _with_snooze(self, view: CrashAlert) -> CrashAlert:
         termination = view.termination
-        until = self.planner.snoozed_until(termination.namespace, termination.workload, self.service.clock())
+        until = self.planner.snoozed_until(termination.namespace, termination.workload, self.context.clock())
         return replace(view, snoozed_until=until)
 
     def _no_channel(self, action: Action) -> None:

@@ -114,6 +114,8 @@ class ConfigMapLedger:
         self._on_write = on_write
         self._resource_version: str | None = None
         self._lock = asyncio.Lock()
+        self.merged_writes = 0
+        """Saves that met a concurrent writer (409) and stored the merge of both copies."""
 
     @property
     def resource_version(self) -> str | None:
@@ -141,6 +143,7 @@ class ConfigMapLedger:
                     await self._write(text)
                 except _Conflict:
                     self._on_write("conflict")
+                    self.merged_writes += 1
                     theirs = await self._read()
                     ours = ours.merge(theirs, self._config.limits)
                     continue
