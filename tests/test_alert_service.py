@@ -193,8 +193,7 @@ class Harness:
         return bot
 
     async def leading(self, bot: Bot) -> Bot:
-        await until("the bot to lead and list pods", lambda: bot.service.planner is not None)
-        await until("the watch to start", lambda: self.kube.cluster.watches_started > 0)
+        await until("the bot to lead and list pods", lambda: bot.service.watching)
         return bot
 
     def apply(self, pod: Pod) -> Pod:

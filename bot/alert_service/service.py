@@ -52,6 +52,13 @@ class AlertService:
         return self._term.planner if self._term is not None else None
 
     @property
+    def watching(self) -> bool:
+        """Leading, and the pod watch has delivered its first complete list: every pod change from now
+        on is seen (what a test or a readiness check should wait for, not "a watch was started")."""
+        term = self._term
+        return term is not None and term.lists_synced > 0
+
+    @property
     def snoozes(self) -> LedgerSnoozes:
         return LedgerSnoozes(self.snooze_if_leading, self.context.ledger)
 

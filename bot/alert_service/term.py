@@ -69,6 +69,8 @@ class LeadershipTerm:
         self._cache: dict[str, dict[str, Any]] = {}
         self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
         self._namespaces: NamespaceAnnotations | None = None
+        self.lists_synced = 0
+        """Complete pod lists delivered by the watch in this term (a first one means: watching)."""
 
     def final_state(self) -> LedgerState | None:
         """What this term knows when it ends (None if it never loaded the ledger): the next term of this
@@ -192,6 +194,7 @@ class LeadershipTerm:
         async for item in stream:
             if isinstance(item, Synced):
                 self._forget_vanished(item)
+                self.lists_synced += 1
                 continue
             await self._on_pod(item)
 
