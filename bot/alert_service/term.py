@@ -30,6 +30,7 @@ from bot.alerting import (
     detect_terminations,
 )
 from bot.alerting.outbox import Outbox
+from bot.alerting.unwatched import note_unwatched
 from bot.diagnosis.ports import ClusterError, JsonDict
 from bot.kube.namespaces import NamespaceAnnotations
 from bot.kube.watch import PodEvent, PodStream, Synced
@@ -231,6 +232,7 @@ class LeadershipTerm:
         namespace = terminations[0].namespace
         annotations = await self._namespaces.lookup(namespace) if self._namespaces is not None else None
         now = self.context.clock()
+        terminations = note_unwatched(terminations, pod, self._planner.state, now)
         items = assess(
             terminations,
             pod,

@@ -14,6 +14,9 @@ ConfigMap (1 MiB for the whole object) that memory must stay small and bounded:
 - `channels` holds each channel's recent alert times (only as many as the storm rule needs) and its
   storm digest, if one is running.
 - `snoozes` maps `namespace/Kind/name` to when the snooze ends.
+- `deaths` maps a digest of `<pod uid>/<container>` to the ordinal of the last death the bot saw (and
+  when): a container that died three times while no leader watched shows only its last termination,
+  and this is how the next alert can say "2 more restarts while the bot was not watching".
 - `outbox` holds the Slack actions planned but not yet confirmed sent (records made by
   `bot.alerting.outbox`, opaque here), and `outbox_done` the ids of recently sent ones, so that a merge
   with an older copy cannot bring a sent action back: planned work survives a restart or a failover and
@@ -70,6 +73,8 @@ class LedgerLimits:
     outbox_done_seconds: float = 3_600.0
     """How long a sent outbox entry's id is remembered (longer than any write race between replicas)."""
     max_outbox_done: int = 1_000
+    max_deaths: int = 2_000
+    """Containers whose last seen death is remembered (to count the ones nobody watched)."""
 
 
 def key_digest(key: str) -> str:
@@ -194,6 +199,8 @@ class LedgerState:
     outbox: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Entry id → record of an action planned but not yet sent (see `bot.alerting.outbox`)."""
     outbox_done: dict[str, float] = field(default_factory=dict)
+    deaths: dict[str, list[float]] = field(default_factory=dict)
+    """Container digest → [ordinal of the last death seen, when seen] (see `bot.alerting.unwatched`)."""
     """Entry id → when it was sent; a merge drops outbox records whose id is here."""
     _oldest: float | None = field(default=None, repr=False, compare=False)
 
@@ -258,6 +265,10 @@ class LedgerState:
             key: when for key, when in self.outbox_done.items() if when > now - limits.outbox_done_seconds
         }
         _cap(self.outbox_done, limits.max_outbox_done, lambda item: (item[1], item[0]))
+        if self.deaths:
+            since = now - limits.retention_seconds
+            self.deaths = {key: seen for key, seen in self.deaths.items() if seen[1] > since}
+            _cap(self.deaths, limits.max_deaths, lambda item: (item[1][1], item[0]))
 
     # --- serialisation ---------------------------------------------------------------------------------
 
@@ -279,6 +290,8 @@ class LedgerState:
             extra["outbox"] = {key: self.outbox[key] for key in sorted(self.outbox)}
         if self.outbox_done:
             extra["outbox_done"] = dict(sorted(self.outbox_done.items()))
+        if self.deaths:
+            extra["deaths"] = {key: [int(seen[0]), int(seen[1])] for key, seen in sorted(self.deaths.items())}
         return extra
 
     def to_json(self) -> str:
@@ -323,6 +336,10 @@ class LedgerState:
                 _text(key, "ledger.outbox_done key"): _number(when, f"ledger.outbox_done[{key!r}]")
                 for key, when in _mapping(record.get("outbox_done", {}), "ledger.outbox_done").items()
             },
+            deaths={
+                _text(key, "ledger.deaths key"): _pair(seen, f"ledger.deaths[{key!r}]")
+                for key, seen in _mapping(record.get("deaths", {}), "ledger.deaths").items()
+            },
         )
 
     @classmethod
@@ -365,6 +382,10 @@ class LedgerState:
                 self.outbox_done.get(key, float("-inf")), other.outbox_done.get(key, float("-inf"))
             )
         _cap(merged.outbox_done, bounds.max_outbox_done, lambda item: (item[1], item[0]))
+        for key in self.deaths.keys() | other.deaths.keys():
+            seen = [side.deaths[key] for side in (self, other) if key in side.deaths]
+            merged.deaths[key] = [max(item[0] for item in seen), max(item[1] for item in seen)]
+        _cap(merged.deaths, bounds.max_deaths, lambda item: (item[1][1], item[0]))
         for key in self.outbox.keys() | other.outbox.keys():
             if key in merged.outbox_done:
                 continue
@@ -468,6 +489,12 @@ def _count(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or value != int(value):
         raise LedgerError(f"ledger field {where} must be a count (0, 1, 2, …), not {value!r}")
     return int(value)
+
+
+def _pair(value: Any, where: str) -> list[float]:
+    if not isinstance(value, list) or len(value) != 2:
+        raise LedgerError(f"ledger field {where} must be [ordinal, time]")
+    return [_number(value[0], where), _number(value[1], where)]
 
 
 def _text(value: Any, where: str) -> str:

@@ -374,7 +374,7 @@ def termination_to_record(termination: Termination) -> dict[str, Any]:
         "source": termination.source.value,
         "pod_reason": termination.pod_reason,
         "pod_message": _clip(termination.pod_message),
-    }
+    } | ({"unwatched": termination.unwatched_restarts} if termination.unwatched_restarts else {})
 
 
 def termination_from_record(record: Mapping[str, Any]) -> Termination:
@@ -409,6 +409,7 @@ def termination_from_record(record: Mapping[str, Any]) -> Termination:
         source=RecordSource(record["source"]),
         pod_reason=text("pod_reason"),
         pod_message=text("pod_message"),
+        unwatched_restarts=number("unwatched") or 0,
     )
 
 

@@ -236,14 +236,14 @@ class AlertPlanner:
             self.state.groups[gid] = GroupState(
                 opened_at=opened,
                 last_seen=event_time,
-                count=1,
+                count=1 + termination.unwatched_restarts,
                 pods=[pod_digest(termination.uid)],
                 pod_count=1,
             )
             actions.append(PostRoot(GroupRef(key, opened), termination))
             return Disposition.ROOT
         ref = GroupRef(key, group.opened_at)
-        group.count += 1
+        group.count += 1 + termination.unwatched_restarts  # deaths nobody saw count too
         group.last_seen = max(group.last_seen, event_time)
         disposition = Disposition.REPLY
         pod = pod_digest(termination.uid)

@@ -97,6 +97,10 @@ class Termination:
     """The pod's `status.reason` (Evicted, Preempting, Terminated, DeadlineExceeded) when set."""
     pod_message: str | None = None
     """The pod's `status.message`, e.g. "The node was low on resource: memory." for an eviction."""
+    unwatched_restarts: int = 0
+    """Deaths of this container between the last one the bot saw and this one, while no leader watched:
+    the API keeps only the last termination, the restart count says how many there were
+    (`bot.alerting.unwatched`)."""
 
     @property
     def finished_epoch(self) -> float | None:

@@ -76,6 +76,7 @@ def _halved(limits: LedgerLimits) -> LedgerLimits:
         max_channels=limits.max_channels // 2,
         max_snoozes=limits.max_snoozes // 2,
         max_outbox_done=limits.max_outbox_done // 2,
+        max_deaths=limits.max_deaths // 2,
     )
 
 
