@@ -66,3 +66,26 @@ async def test_an_api_server_outage_that_costs_the_lease_reposts_nothing(harness
     await asyncio.sleep(0.5)  # a wrongly repeated alert would be sent by now
     assert len(harness.posts(thread=False)) == 2  # exit 1 and exit 2: one root each, nothing again
     assert harness.posts(thread=True) == []
+
+
+async def test_a_restart_in_the_middle_of_an_api_server_outage_reposts_nothing(harness: Harness) -> None:
+    harness.slack.messages[CHANNEL_ID] = []
+    pod = harness.apply(web_pod())
+    first = await harness.leading(await harness.start(tuning=OUTAGE_TUNING, alert_channel=CHANNEL_ID))
+    pod = harness.crash(pod, 1)
+    await until("crash 1", lambda: len(harness.posts()) == 1 and first.settled())
+    await until("the ledger to hold it", lambda: not harness.ledger().outbox)
+
+    harness.kube.faults.fail("update", "configmaps", 503)
+    pod = harness.crash(pod, 2)  # posted during the outage, never stored...
+    pod = harness.crash(pod, 1)  # ...and a repeat in the first root's thread
+    await until("both posted during the outage", lambda: len(harness.posts()) == 3)
+    await first.kill()  # kill -9: what it sent but could not store dies with it
+    harness.kube.faults.clear()
+
+    second = await harness.leading(await harness.start("bot-b", alert_channel=CHANNEL_ID))
+    await until("the relisted crash judged", lambda: second.received() >= 1 and second.settled())
+    await asyncio.sleep(0.5)  # a wrongly repeated alert would be sent by now
+    messages = harness.slack.messages[CHANNEL_ID]
+    assert len([m for m in messages if "thread_ts" not in m]) == 2  # exit 1 and exit 2
+    assert len([m for m in messages if "thread_ts" in m]) == 1  # the repeat, once

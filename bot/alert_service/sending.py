@@ -55,8 +55,11 @@ class ChannelSenders:
         sync: LedgerSync,
         *,
         backoff: Callable[[int], float],
+        leading_since: float,
     ) -> None:
         self.context = context
+        self.leading_since = leading_since
+        """When this term started: a crash from before may have been posted by an earlier leader."""
         self.tuning = context.tuning
         self.metrics = context.metrics
         self.planner = planner
@@ -135,7 +138,7 @@ class ChannelSenders:
         if channel is None and sink.needs_channel:
             self._no_channel(action)
             return
-        marker = PostMarker(entry.id, entry.planned_at if self.outbox.inherited(entry.id) else None)
+        marker = PostMarker(entry.id, self._maybe_sent_since(entry))
         if isinstance(action, PostRoot):
             view = await self.composer.root(action.termination, action.group.key.kind, diagnose_pod=full)
             view = self._with_snooze(view)
@@ -162,6 +165,22 @@ class ChannelSenders:
                 planner.digest_posted(action.digest, await sink.post(channel, digest, marker=marker))
         if self.metrics is not None:
             self.metrics.messages.labels(kind=_message_kind(action)).inc()
+
+    def _maybe_sent_since(self, entry: OutboxEntry) -> float | None:
+        """Since when an earlier process may have posted this entry already (None: it cannot have).
+
+        An entry that came with the ledger was planned there; a crash that ended before this term
+        began may have been posted by a leader whose ledger writes failed (an API-server outage, then
+        a restart): its post names the same crash, so it carries the same marker, and the sink looks.
+        """
+        if self.outbox.inherited(entry.id):
+            return entry.planned_at
+        action = entry.action
+        if isinstance(action, PostRoot | PostThreadReply):
+            ended = action.termination.finished_epoch or action.termination.started_epoch
+            if ended is not None and ended < self.leading_since:
+                return ended
+        return None
 
     def _with_snooze(self, view: CrashAlert) -> CrashAlert:
         termination = view.termination

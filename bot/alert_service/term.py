@@ -107,7 +107,13 @@ class LeadershipTerm:
             context.ledger, planner, self.outbox, self.tuning, backoff=self._backoff, wake=self._wake
         )
         self._senders = ChannelSenders(
-            context, planner, self.outbox, self.composer, self._sync, backoff=self._backoff
+            context,
+            planner,
+            self.outbox,
+            self.composer,
+            self._sync,
+            backoff=self._backoff,
+            leading_since=now,
         )
         self.outbox.adopt(state)
         log.info(

@@ -272,11 +272,14 @@ def _digest(*parts: object) -> str:
 
 def entry_identity(action: Action) -> tuple[str, str]:
     """(id, slot) of an action: equal for the same action however often it is planned."""
+    # Posts are named by the crash they report, not by when their group opened: a planner that lost
+    # the ledger plans the same crash into a group opened at another time, and must still produce the
+    # same id, which is also the marker the sink looks for in Slack (`bot.slack.posted_lookup`).
     if isinstance(action, PostRoot):
-        entry_id = "r" + _digest(action.group.id)
+        entry_id = "r" + _digest(action.group.key.id, action.termination.key)
         return entry_id, entry_id
     if isinstance(action, PostThreadReply):
-        entry_id = "t" + _digest(action.group.id, action.termination.key)
+        entry_id = "t" + _digest(action.group.key.id, action.termination.key)
         return entry_id, entry_id
     if isinstance(action, UpdateRoot):
         return "u" + _digest(action.group.id, action.count, action.pod_count), "U" + _digest(action.group.id)

@@ -177,7 +177,7 @@ class SlackAlertSink:
             raise ValueError("an alert needs a channel to be posted to Slack")
         text = alert_fallback_text(view)
         blocks: list[dict[str, Any]] | None = alert_blocks(view)
-        check = self._posted_check(target, marker) if marker is not None and thread_ts is None else None
+        check = self._posted_check(target, marker, thread_ts) if marker is not None else None
         while True:
             arguments: dict[str, Any] = {"channel": target, "text": text, "unfurl_links": False}
             if blocks is not None:
@@ -193,6 +193,8 @@ class SlackAlertSink:
                 continue
             except _NoThread:
                 thread_ts = None  # the root was deleted: the repeat is still worth a message of its own
+                if check is not None:
+                    check.thread_ts = None
                 continue
             channel_id = str(data.get("channel") or target)
             # Replies and edits address the channel by id: let them share its turn with the posts.
@@ -200,11 +202,11 @@ class SlackAlertSink:
             self._ids[target] = channel_id
             return message_ref(channel_id, str(data["ts"]))
 
-    def _posted_check(self, target: str, marker: PostMarker) -> _PostedCheck:
+    def _posted_check(self, target: str, marker: PostMarker, thread_ts: str | None) -> _PostedCheck:
         """The history check for one top-level post: the earliest time it may have reached Slack is the
         inherited `sent_since`, else the first attempt's start."""
         since = marker.sent_since if marker.sent_since is not None else time.time()
-        return _PostedCheck(self, target, marker, since)
+        return _PostedCheck(self, target, marker, since, thread_ts)
 
     def channel_id(self, target: str) -> str | None:
         """The id `conversations.history` needs: the target itself when it is one, else learned from an
@@ -338,18 +340,28 @@ class SlackAlertSink:
 class _PostedCheck:
     """Whether one top-level post must look for itself in the channel before the next attempt."""
 
-    def __init__(self, sink: SlackAlertSink, target: str, marker: PostMarker, since: float) -> None:
+    def __init__(
+        self,
+        sink: SlackAlertSink,
+        target: str,
+        marker: PostMarker,
+        since: float,
+        thread_ts: str | None,
+    ) -> None:
         self._sink = sink
         self._target = target
         self._marker = marker
         self._since = since
+        self.thread_ts = thread_ts
         self.needed = marker.sent_since is not None
 
     async def run(self) -> dict[str, Any] | Lookup | None:
         channel_id = self._sink.channel_id(self._target)
         if channel_id is None:
             return Lookup.UNAVAILABLE
-        return await find_posted(self._sink.client, channel_id, self._marker, self._since)
+        return await find_posted(
+            self._sink.client, channel_id, self._marker, self._since, thread_ts=self.thread_ts
+        )
 
 
 def _retry_after(headers: Any) -> float:

@@ -15,7 +15,8 @@ What it can simulate, for the alerting tests as much as for the slash command on
 - message `metadata` (`event_type` + `event_payload`, validated as Slack does) stored on the message, and
   `conversations.history` over it: channel *ids* only (a `#name` is `channel_not_found`), top-level
   messages newest first, `oldest`/`latest` exclusive unless `inclusive`, `limit` and cursor pages,
-  `metadata` only with `include_all_metadata`;
+  `metadata` only with `include_all_metadata`; `conversations.replies` likewise for one thread (the
+  parent first, then its replies, oldest first);
 - a slow answer to a call Slack has already carried out (`LateAnswer`): the message is in the channel
   while the client is still waiting, exactly what makes a blind retry post it twice;
 - Block Kit validation as Slack enforces it (`invalid_blocks`, `msg_too_long`), so a renderer that breaks
@@ -614,6 +615,47 @@ class FakeSlackApi:
             {},
         )
 
+    def _replies(self, args: JsonDict) -> tuple[int, JsonDict | str, dict[str, str]]:
+        """`conversations.replies`: a thread (its parent first, then the replies, oldest first)."""
+        channel = str(args.get("channel") or "")
+        thread_ts = str(args.get("ts") or "")
+        if not channel or not thread_ts:
+            return _error("invalid_arguments")
+        if channel.startswith("#") or channel not in self.messages:
+            return _error("channel_not_found")
+        parent = next((m for m in self.messages[channel] if m["ts"] == thread_ts), None)
+        if parent is None:
+            return _error("thread_not_found")
+        try:
+            oldest = float(args.get("oldest") or 0)
+            latest = float(args["latest"]) if args.get("latest") else float("inf")
+            limit = max(1, min(int(args.get("limit") or HISTORY_DEFAULT_LIMIT), HISTORY_MAX_LIMIT))
+            offset = int(args.get("cursor") or 0)
+        except ValueError:
+            return _error("invalid_arguments")
+        inclusive = _flag(args.get("inclusive"))
+        with_metadata = _flag(args.get("include_all_metadata"))
+        replies = [m for m in self.messages[channel] if m.get("thread_ts") == thread_ts]
+        replies.sort(key=lambda message: float(message["ts"]))
+        thread = [parent] + [
+            m
+            for m in replies
+            if (oldest <= float(m["ts"]) <= latest if inclusive else oldest < float(m["ts"]) < latest)
+        ]
+        page = thread[offset : offset + limit]
+        more = offset + limit < len(thread)
+        shown = [m if with_metadata else {k: v for k, v in m.items() if k != "metadata"} for m in page]
+        return (
+            200,
+            {
+                "ok": True,
+                "messages": shown,
+                "has_more": more,
+                "response_metadata": {"next_cursor": str(offset + limit) if more else ""},
+            },
+            {},
+        )
+
     def _post_ephemeral(self, args: JsonDict) -> tuple[int, JsonDict | str, dict[str, str]]:
         if not args.get("channel"):
             return _error("channel_not_found")
@@ -648,6 +690,7 @@ _METHODS: dict[str, Callable[[FakeSlackApi, JsonDict], tuple[int, JsonDict | str
     "chat.delete": FakeSlackApi._delete,
     "chat.postEphemeral": FakeSlackApi._post_ephemeral,
     "conversations.history": FakeSlackApi._history,
+    "conversations.replies": FakeSlackApi._replies,
 }
 
 
