@@ -89,3 +89,20 @@ async def test_a_restart_in_the_middle_of_an_api_server_outage_reposts_nothing(h
     messages = harness.slack.messages[CHANNEL_ID]
     assert len([m for m in messages if "thread_ts" not in m]) == 2  # exit 1 and exit 2
     assert len([m for m in messages if "thread_ts" in m]) == 1  # the repeat, once
+
+
+async def test_after_a_restart_the_root_count_edit_still_shows_the_roots_own_crash(harness: Harness) -> None:
+    first_pod = harness.apply(web_pod("api-7d9f8c6b5-first", uid="uid-first"))
+    second_pod = harness.apply(web_pod("api-7d9f8c6b5-second", uid="uid-second"))
+    first = await harness.leading(await harness.start())
+    harness.crash(first_pod, 1)
+    await until("the root", lambda: len(harness.posts()) == 1 and first.settled())
+    await first.shutdown()
+
+    second = await harness.leading(await harness.start())  # remembers nothing rendered
+    harness.crash(second_pod, 1)  # a repeat from another pod of the same Deployment
+
+    await until("the reply and the count", lambda: bool(harness.updates()) and second.settled())
+    edited = harness.updates()[-1]
+    assert "shop/api-7d9f8c6b5-first:" in str(edited["text"])  # not the repeat's pod
+    assert "api-7d9f8c6b5-second" in str(harness.posts(thread=True)[-1]["text"])

@@ -92,7 +92,8 @@ class AlertComposer:
     async def root_update(self, action: UpdateRoot, *, diagnose_pod: bool = True) -> CrashAlert:
         view = self._roots.get(action.group.id)
         if view is None:
-            view = await self.root(action.latest, action.group.key.kind, diagnose_pod=diagnose_pod)
+            first = action.first or action.latest  # the root's own crash when the ledger knows it
+            view = await self.root(first, action.group.key.kind, diagnose_pod=diagnose_pod)
             view = replace(view, first_seen=action.group.opened_at)
             self.remember_root(action.group, view)
         return replace(view, count=action.count, pod_count=action.pod_count, last_seen=action.last_seen)

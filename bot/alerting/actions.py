@@ -176,6 +176,8 @@ class UpdateRoot:
     pod_count: int
     last_seen: float
     latest: Termination
+    first: Termination | None = None
+    """The root's own termination, when known: the edit shows the crash the root was posted for."""
 
     @property
     def channel(self) -> str | None:

@@ -98,6 +98,9 @@ class GroupState:
     pods: list[str] = field(default_factory=list)
     """`pod_digest` of the latest pods in the episode (evictions count each pod once)."""
     pod_count: int = 1
+    root: dict[str, Any] | None = None
+    """The root's termination (a compact `outbox` record, opaque here): after a restart, a count edit
+    of the root still shows the crash it was posted for, not the latest repeat."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -107,7 +110,7 @@ class GroupState:
             "ts": self.root_ts,
             "pods": list(self.pods),
             "pod_count": self.pod_count,
-        }
+        } | ({"root": self.root} if self.root is not None else {})
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> GroupState:
@@ -119,6 +122,7 @@ class GroupState:
             root_ts=_optional_text(record.get("ts"), f"{where}.ts"),
             pods=_texts(record.get("pods", []), f"{where}.pods"),
             pod_count=_count(record.get("pod_count", 1), f"{where}.pod_count"),
+            root=dict(_mapping(record["root"], f"{where}.root")) if record.get("root") is not None else None,
         )
 
 
@@ -405,7 +409,13 @@ def _merge_groups(mine: GroupState | None, theirs: GroupState | None, limits: Le
         only = mine or theirs
         assert only is not None
         return GroupState(
-            only.opened_at, only.last_seen, only.count, only.root_ts, list(only.pods), only.pod_count
+            only.opened_at,
+            only.last_seen,
+            only.count,
+            only.root_ts,
+            list(only.pods),
+            only.pod_count,
+            dict(only.root) if only.root is not None else None,
         )
     if mine.opened_at != theirs.opened_at:
         newer = mine if mine.opened_at > theirs.opened_at else theirs
@@ -419,6 +429,7 @@ def _merge_groups(mine: GroupState | None, theirs: GroupState | None, limits: Le
         root_ts=known_ts[0] if known_ts else None,
         pods=pods,
         pod_count=max(mine.pod_count, theirs.pod_count, len(pods)),
+        root=dict(mine.root or theirs.root or {}) or None,
     )
 
 

@@ -317,7 +317,7 @@ def action_to_record(action: Action) -> dict[str, Any]:
             "pods": action.pod_count,
             "last": action.last_seen,
             "termination": termination_to_record(action.latest),
-        }
+        } | ({"first": termination_to_record(action.first)} if action.first is not None else {})
     digest = {
         "channel": action.digest.channel,
         "started": action.digest.started_at,
@@ -345,6 +345,7 @@ def action_from_record(record: Mapping[str, Any]) -> Action:
             _count(record["pods"]),
             _number(record["last"]),
             termination,
+            termination_from_record(record["first"]) if record.get("first") is not None else None,
         )
     if kind in ("digest", "digest_update"):
         channel = record.get("channel")
@@ -357,7 +358,10 @@ def action_from_record(record: Mapping[str, Any]) -> Action:
     raise ValueError(f"unknown outbox record type {kind!r}")
 
 
-def termination_to_record(termination: Termination) -> dict[str, Any]:
+def termination_to_record(
+    termination: Termination, message_chars: int = RECORD_MESSAGE_CHARS
+) -> dict[str, Any]:
+    """A termination as JSON; messages clipped to `message_chars` (the ledger must stay small)."""
     return {
         "key": termination.key,
         "namespace": termination.namespace,
@@ -368,7 +372,7 @@ def termination_to_record(termination: Termination) -> dict[str, Any]:
         "exit_code": termination.exit_code,
         "signal": termination.signal,
         "reason": termination.reason,
-        "message": _clip(termination.message),
+        "message": _clip(termination.message, message_chars),
         "started_at": termination.started_at,
         "finished_at": termination.finished_at,
         "restarts": termination.restart_count,
@@ -376,7 +380,7 @@ def termination_to_record(termination: Termination) -> dict[str, Any]:
         "workload": termination.workload.ref,
         "source": termination.source.value,
         "pod_reason": termination.pod_reason,
-        "pod_message": _clip(termination.pod_message),
+        "pod_message": _clip(termination.pod_message, message_chars),
     } | ({"unwatched": termination.unwatched_restarts} if termination.unwatched_restarts else {})
 
 
@@ -441,10 +445,10 @@ def _row_from(item: Any) -> DigestRow:
     )
 
 
-def _clip(text: str | None) -> str | None:
-    if text is None or len(text) <= RECORD_MESSAGE_CHARS:
+def _clip(text: str | None, limit: int = RECORD_MESSAGE_CHARS) -> str | None:
+    if text is None or len(text) <= limit:
         return text
-    return text[: RECORD_MESSAGE_CHARS - 1] + "…"
+    return text[: limit - 1] + "…"
 
 
 def _number(value: Any) -> float:

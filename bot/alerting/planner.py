@@ -59,6 +59,7 @@ from bot.alerting.ledger_state import (
     key_digest,
     pod_digest,
 )
+from bot.alerting.outbox import termination_from_record, termination_to_record
 from bot.alerting.policy import AlertKind, RoutedTermination, Suppression, Verdict, snooze_key
 from bot.alerting.termination import Termination, Workload
 
@@ -66,6 +67,8 @@ __all__ = ["Accounting", "AlertPlanner", "Disposition", "Outcome", "Plan", "Plan
 
 _OVERFLOW_ROW = json.dumps(["", "", None, None])
 _POSTED_MEMORY = 2_000
+ROOT_MESSAGE_CHARS = 200
+"""Characters of the root's termination message the ledger keeps per open group (it shows in edits)."""
 
 
 class Disposition(StrEnum):
@@ -239,6 +242,7 @@ class AlertPlanner:
                 count=1 + termination.unwatched_restarts,
                 pods=[pod_digest(termination.uid)],
                 pod_count=1,
+                root=termination_to_record(termination, ROOT_MESSAGE_CHARS),
             )
             actions.append(PostRoot(GroupRef(key, opened), termination))
             return Disposition.ROOT
@@ -254,7 +258,9 @@ class AlertPlanner:
                 group.pods = [*group.pods, pod][-self.config.limits.max_pods_per_group :]
                 group.pod_count += 1
             actions.append(PostThreadReply(ref, termination))
-        root_edits[ref.id] = UpdateRoot(ref, group.count, group.pod_count, group.last_seen, termination)
+        root_edits[ref.id] = UpdateRoot(
+            ref, group.count, group.pod_count, group.last_seen, termination, _root_of(group)
+        )
         return disposition
 
     # --- storms -------------------------------------------------------------------------------------
@@ -375,6 +381,16 @@ class AlertPlanner:
         memory.move_to_end(ref_id)
         while len(memory) > _POSTED_MEMORY:
             memory.popitem(last=False)
+
+
+def _root_of(group: GroupState) -> Termination | None:
+    """The root's termination as the ledger keeps it (None for a ledger written before it did)."""
+    if group.root is None:
+        return None
+    try:
+        return termination_from_record(group.root)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _row(row_id: str, counts: list[float]) -> DigestRow:

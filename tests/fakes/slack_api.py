@@ -17,6 +17,7 @@ What it can simulate, for the alerting tests as much as for the slash command on
   messages newest first, `oldest`/`latest` exclusive unless `inclusive`, `limit` and cursor pages,
   `metadata` only with `include_all_metadata`; `conversations.replies` likewise for one thread (the
   parent first, then its replies, oldest first);
+- a dropped connection (`Disconnect`), before or after the call was carried out;
 - a slow answer to a call Slack has already carried out (`LateAnswer`): the message is in the channel
   while the client is still waiting, exactly what makes a blind retry post it twice;
 - Block Kit validation as Slack enforces it (`invalid_blocks`, `msg_too_long`), so a renderer that breaks
@@ -101,6 +102,14 @@ class Delay(Fault):
 
     seconds: float
     then: Fault | None = None
+
+
+@dataclass(frozen=True)
+class Disconnect(Fault):
+    """Drop the connection without answering (a reset between Slack's edge and the bot); with
+    `carried_out` the call was carried out first (the message is posted), as after a reset on the way back."""
+
+    carried_out: bool = False
 
 
 @dataclass(frozen=True)
@@ -344,6 +353,10 @@ class FakeSlackApi:
         """Queue `fault` for the next `times` calls of `method` (`"response_url"` for hook posts)."""
         self._faults[method].extend([fault] * times)
 
+    def pending_faults(self, method: str) -> int:
+        """Faults queued for `method` and not used yet."""
+        return len(self._faults.get(method, ()))
+
     def set_rate_limit(
         self, method: str, *, calls: int, per_seconds: float, retry_after: int = 1, key: str = "channel"
     ) -> None:
@@ -386,6 +399,16 @@ class FakeSlackApi:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args, token = await _read_args(request)
+        queue = self._faults.get(method)
+        if queue and isinstance(queue[0], Disconnect):
+            fault = queue.popleft()
+            if fault.carried_out:  # type: ignore[attr-defined]
+                await self._answer(method, token, args, faults=False)  # carried out, then no answer
+            self.calls.append(ApiCall(method, token, args, request.content_type, time.monotonic(), 0, None))
+            self._notify()
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=500)
         status, body, headers = await self._answer(method, token, args)
         self.calls.append(
             ApiCall(
@@ -404,14 +427,14 @@ class FakeSlackApi:
         return web.Response(text=body, status=status, headers=headers, content_type="text/plain")
 
     async def _answer(
-        self, method: str, token: str | None, args: JsonDict
+        self, method: str, token: str | None, args: JsonDict, *, faults: bool = True
     ) -> tuple[int, JsonDict | str, dict[str, str]]:
-        late = self._late_answer(method)
+        late = self._late_answer(method) if faults else None
         if late is not None:
-            answer = await self._answer(method, token, args)
+            answer = await self._answer(method, token, args, faults=False)
             await asyncio.sleep(late)
             return answer
-        fault = await self._next_fault(method)
+        fault = await self._next_fault(method) if faults else None
         if fault is not None:
             return fault
         if method == "apps.connections.open":
