@@ -108,12 +108,9 @@ class ChannelSenders:
             self.outbox.complete(self.planner.state, entry.id, self.context.clock())
             self._failures.pop(entry.id, None)
             report_outbox_size(self.metrics, self.planner.state)
-            if isinstance(entry.action, PostRoot | PostDigest):
-                # Store the new message's reference at once: the window in which a killed leader's
-                # successor would post this message again is one ledger write, not a debounce more.
-                await self.sync.save()
-            else:
-                self.sync.request_save()
+            # A new message's reference is stored at once (the next write, not a debounce later): a
+            # killed leader's successor then knows the message; before that, the marker check finds it.
+            self.sync.request_save(urgent=isinstance(entry.action, PostRoot | PostDigest))
 
     def _failed(self, entry: OutboxEntry) -> bool:
         """Log an unexpected failure; True when the entry was given up (a bug that keeps repeating)."""

@@ -62,10 +62,6 @@ def _ignore(_: WriteOutcome) -> None:
     return None
 
 
-def _copy(state: LedgerState) -> LedgerState:
-    return LedgerState.from_json(state.to_json())
-
-
 def _halved(limits: LedgerLimits) -> LedgerLimits:
     return dataclasses.replace(
         limits,
@@ -137,7 +133,7 @@ class ConfigMapLedger:
         `state` itself is not modified. Raises `ClusterError` when the write fails or keeps conflicting.
         """
         async with self._lock:
-            ours = _copy(state)
+            ours = state.copy()
             for _ in range(self._max_attempts):
                 ours, text = self._bounded(ours)
                 try:
