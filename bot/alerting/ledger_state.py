@@ -135,6 +135,8 @@ class DigestState:
     ts: str | None = None
     dirty: bool = False
     rows: dict[str, list[float]] = field(default_factory=dict)
+    last_added: float | None = None
+    """When the latest alert was added: a digest quiet for a moment shows its final count at once."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -143,7 +145,7 @@ class DigestState:
             "ts": self.ts,
             "dirty": self.dirty,
             "rows": {row: [int(values[0]), values[1]] for row, values in self.rows.items()},
-        }
+        } | ({"added": self.last_added} if self.last_added is not None else {})
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> DigestState:
@@ -165,6 +167,9 @@ class DigestState:
             ts=_optional_text(record.get("ts"), f"{where}.ts"),
             dirty=dirty,
             rows=rows,
+            last_added=_number(record["added"], f"{where}.added")
+            if record.get("added") is not None
+            else None,
         )
 
 
@@ -304,6 +309,7 @@ class LedgerState:
                         channel.digest.ts,
                         channel.digest.dirty,
                         _copy_rows(channel.digest.rows),
+                        channel.digest.last_added,
                     ),
                 )
                 for name, channel in self.channels.items()
@@ -485,7 +491,12 @@ def _merge_channels(
     if len(digests) == 1 or digests[0].started_at != digests[1].started_at:
         first = min(digests, key=lambda digest: (digest.ts is None, digest.started_at, digest.ts or ""))
         digest = DigestState(
-            first.started_at, first.last_flush, first.ts, first.dirty, _copy_rows(first.rows)
+            first.started_at,
+            first.last_flush,
+            first.ts,
+            first.dirty,
+            _copy_rows(first.rows),
+            first.last_added,
         )
         return ChannelState(recent=recent, digest=digest)
     a, b = digests
@@ -500,6 +511,7 @@ def _merge_channels(
         ts=known_ts[0] if known_ts else None,
         dirty=a.dirty or b.dirty,
         rows=rows,
+        last_added=max((x for x in (a.last_added, b.last_added) if x is not None), default=None),
     )
     return ChannelState(recent=recent, digest=merged)
 

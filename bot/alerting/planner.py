@@ -93,6 +93,9 @@ class PlannerConfig:
     calm_threshold: int | None = None
     """Alerts per window at or below which a storm ends; None means `storm_threshold // 2`."""
     digest_update_seconds: float = 10.0
+    digest_quiet_seconds: float = 2.0
+    """A digest that got no new alert for this long is edited now (at most this often): when a burst
+    ends, its final count shows within seconds, not up to `digest_update_seconds` later."""
     limits: LedgerLimits = field(default_factory=LedgerLimits)
 
     @property
@@ -178,7 +181,9 @@ class AlertPlanner:
                 continue
             if self._calm(channel, now):
                 actions.append(self._end_storm(name, channel))
-            elif digest.dirty and now - digest.last_flush >= config.digest_update_seconds:
+            elif digest.dirty and (
+                now - digest.last_flush >= config.digest_update_seconds or self._quiet(digest, now)
+            ):
                 actions.append(self._digest_update(name, digest, now))
         return actions
 
@@ -207,12 +212,12 @@ class AlertPlanner:
         if channel.digest is None and self._rate(channel, now) > self.config.storm_threshold:
             started = round(now, 3)
             channel.digest = DigestState(started_at=started, last_flush=now)
-            self._add_row(channel.digest, item, event_time)
+            self._add_row(channel.digest, item, event_time, now)
             rows, total = self._rows(channel.digest)
             actions.append(PostDigest(DigestRef(item.channel, started), rows, total))
             return Disposition.DIGEST
         if channel.digest is not None:
-            self._add_row(channel.digest, item, event_time)
+            self._add_row(channel.digest, item, event_time, now)
             channel.digest.dirty = True
             if now - channel.digest.last_flush >= self.config.digest_update_seconds:
                 actions.append(self._digest_update(channel_name, channel.digest, now))
@@ -279,6 +284,11 @@ class AlertPlanner:
     def _calm(self, channel: ChannelState, now: float) -> bool:
         return self._rate(channel, now) <= self.config.calm_level
 
+    def _quiet(self, digest: DigestState, now: float) -> bool:
+        quiet = self.config.digest_quiet_seconds
+        added = digest.last_added if digest.last_added is not None else digest.last_flush
+        return now - added >= quiet and now - digest.last_flush >= quiet
+
     def _end_storm(self, name: str, channel: ChannelState) -> UpdateDigest:
         digest = channel.digest
         assert digest is not None
@@ -295,7 +305,8 @@ class AlertPlanner:
         rows, total = self._rows(digest)
         return UpdateDigest(DigestRef(name or None, digest.started_at), rows, total, calm=False)
 
-    def _add_row(self, digest: DigestState, item: RoutedTermination, event_time: float) -> None:
+    def _add_row(self, digest: DigestState, item: RoutedTermination, event_time: float, now: float) -> None:
+        digest.last_added = now
         termination = item.termination
         kind = item.verdict.kind
         row = json.dumps(
