@@ -128,3 +128,25 @@ def test_a_merge_with_an_older_copy_never_brings_folded_entries_back() -> None:
 
     for merged in (planner.state.merge(before), before.merge(planner.state)):
         assert crashes_accounted(Outbox().pending(merged)) == 400
+
+
+async def test_when_even_the_summary_does_not_fit_it_says_so_loudly_and_keeps_the_newest_state(
+    fake_kube: FakeKubeApi, api_client: ApiClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    planner, actions = crash_backlog(400)
+    Outbox(max_entries=10_000).add(planner.state, actions, NOW)  # nothing folded live
+    outcomes: list[WriteOutcome] = []
+    writer = ConfigMapLedger(
+        api_client, NAMESPACE, NAME, 5.0, clock=lambda: NOW, on_write=outcomes.append, budget_bytes=4_000
+    )
+
+    with caplog.at_level(logging.ERROR):
+        written = await writer.save(planner.state)
+
+    assert "overflow" in outcomes
+    assert any(
+        record.levelno == logging.ERROR and "ledger_overflow" in record.message for record in caplog.records
+    )
+    pending = Outbox().pending(await writer.load())
+    assert pending == Outbox().pending(written)  # what was stored is what the bot goes on with
+    assert crashes_accounted(pending) == 400  # summarised, still every crash: never an empty ledger

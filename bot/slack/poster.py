@@ -16,7 +16,12 @@ for whoever leads next):
 - a message Slack refuses for its blocks (`invalid_blocks`, `msg_blocks_too_long`): sent again as its
   plain fallback text, so the crash is still reported;
 - a channel the bot cannot post to (`not_in_channel`, `channel_not_found`): a warning that says what to
-  do, and retries with the capped backoff, so inviting the bot delivers the waiting alerts.
+  do, and retries with the capped backoff, so inviting the bot delivers the waiting alerts;
+- a post given a `PostMarker` carries it in its message metadata, and is never posted twice: after a
+  timeout, a reset or a `5xx` (Slack may have carried it out) and before the first attempt of a post an
+  earlier leader may have made, the channel (or thread) is read for the marker first
+  (`bot.slack.posted_lookup`; `conversations.history` is Tier 3, about 50 calls a minute, and is only
+  called in those cases).
 
 The sink owns a client without slack_sdk's retry handlers: it retries itself (with no cap on attempts)
 and counts every failure by kind for the Slack-errors metric.
