@@ -21,7 +21,7 @@ from bot.alerting import AlertKind, detect_terminations
 from bot.alerting.actions import PostMarker
 from bot.knowledge import KnowledgeBase
 from bot.render.alert_text import CrashAlert, RepeatAlert
-from bot.slack.poster import PosterSettings, SlackAlertSink, parse_message_ref
+from bot.slack.poster import MAX_UNKNOWN_CHECKS, PosterSettings, SlackAlertSink, parse_message_ref
 from tests.fakes.slack_api import DEFAULT_BOT_TOKEN, ApiError, FakeSlackApi, LateAnswer, ServerError
 from tests.test_alerting_pods import deployment_pod, exited
 
@@ -137,3 +137,16 @@ async def test_thread_replies_carry_the_marker_too(
     reply = slack.messages[CHANNEL_ID][-1]
     assert reply["thread_ts"] == parse_message_ref(root)[1]
     assert reply["metadata"]["event_payload"] == {"id": "t1"}
+
+
+async def test_an_alert_whose_channel_history_stays_unreadable_is_still_delivered(
+    sink: SlackAlertSink, slack: FakeSlackApi, alert: CrashAlert
+) -> None:
+    slack.messages[CHANNEL_ID] = []
+    slack.fail("conversations.history", ServerError(503), times=100)
+    slack.fail("chat.postMessage", ServerError(503))  # the post may or may not have gone through
+
+    await sink.post(CHANNEL_ID, alert, marker=PostMarker("r-unreadable"))
+
+    assert len(channel_messages(slack, CHANNEL_ID)) == 1  # a late alert beats none
+    assert len(slack.calls_to("conversations.history")) == MAX_UNKNOWN_CHECKS + 1

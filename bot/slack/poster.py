@@ -70,6 +70,9 @@ _HINTS = {
 }
 
 ErrorHook = Callable[[str], None]
+MAX_UNKNOWN_CHECKS = 10
+"""History reads that may fail in a row before the post goes out unchecked: a crash nobody hears
+about is worse than one repeated (the same choice as the ledger's unsaved grace)."""
 
 
 def _ignore(_: str) -> None:
@@ -268,10 +271,17 @@ class SlackAlertSink:
                 if isinstance(found, dict):
                     log.info("%s to %s had gone through already; not posting it again", method, channel)
                     return found
-                if found is Lookup.UNKNOWN:  # cannot tell yet: posting now could repeat the alert
+                if found is Lookup.UNKNOWN and check.unknown < MAX_UNKNOWN_CHECKS:
+                    check.unknown += 1  # cannot tell yet: posting now could repeat the alert
                     failures += 1
                     await self._sleep(self._backoff(failures, self.settings.backoff_cap_seconds))
                     continue
+                if found is Lookup.UNKNOWN:
+                    log.warning(
+                        "%s to %s: the channel history stayed unreadable; posting (it may repeat)",
+                        method,
+                        channel,
+                    )
                 check.needed = False
             try:
                 response = await self._client.api_call(method, json=arguments)
@@ -359,6 +369,8 @@ class _PostedCheck:
         self._since = since
         self.thread_ts = thread_ts
         self.needed = marker.sent_since is not None
+        self.unknown = 0
+        """History reads that failed in a row (429, 5xx, network) for this post."""
 
     async def run(self) -> dict[str, Any] | Lookup | None:
         channel_id = self._sink.channel_id(self._target)
