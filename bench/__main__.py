@@ -2,6 +2,8 @@
 
 Every public module in `bench/` with a `main()` is a benchmark (`python -m bench explain_core` runs
 one; `python -m bench.explain_core` too). Helpers are private (`_name.py`) or have no `main`.
+Delivery under faults is `python -m bench faults` (`bench/faults.py`, never lose / never repeat); the
+crash storm's pace is `python -m bench storm`.
 Benchmarks print figures, each next to a baseline measured in the same run, and never fail the
 build: timing goals are judged by reading the figures (the README records them with the command
 that produced them), not asserted.

@@ -158,7 +158,8 @@ class AlertMetrics:
         )
         self.ledger_writes = Counter(
             "exitcode_bot_ledger_writes",
-            "Writes of the alert ledger ConfigMap, by outcome: created, updated, conflict, failed.",
+            "Writes of the alert ledger ConfigMap, by outcome: created, updated, conflict, failed, overflow "
+            "(queued alerts had to be summarised to fit the budget; an ERROR is logged).",
             ["outcome"],
             registry=registry,
         )

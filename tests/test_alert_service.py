@@ -56,6 +56,7 @@ from tests.test_alerting_pods import (
 
 Pod = dict[str, Any]
 WAIT = 15.0
+STOP_WAIT = 30.0
 BOT_NAMESPACE = "exitcode-bot"
 CHANNEL = "#alerts"
 
@@ -125,7 +126,9 @@ class Bot:
 
     async def shutdown(self) -> None:
         self.stop.set()
-        await asyncio.wait_for(self.task, WAIT)
+        # A deadline, not a sleep: stopping joins the watch threads, writes the ledger a last time and
+        # releases the Lease, each bounded (5 + 5 + 3 + 2 + 5 s); a loaded machine may need them all.
+        await asyncio.wait_for(self.task, STOP_WAIT)
 
     async def kill(self) -> None:
         """As `kill -9`: no Lease release, no final ledger write."""
@@ -193,8 +196,7 @@ class Harness:
         return bot
 
     async def leading(self, bot: Bot) -> Bot:
-        await until("the bot to lead and list pods", lambda: bot.service.planner is not None)
-        await until("the watch to start", lambda: self.kube.cluster.watches_started > 0)
+        await until("the bot to lead and list pods", lambda: bot.service.watching)
         return bot
 
     def apply(self, pod: Pod) -> Pod:

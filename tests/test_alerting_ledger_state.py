@@ -16,6 +16,8 @@ from bot.alerting import (
     Workload,
 )
 from bot.alerting.ledger_state import ChannelState, DigestState, GroupState, key_digest, pod_digest
+from bot.alerting.outbox import Outbox
+from tests.test_alert_backlog import NOW, crash_backlog
 from tests.test_alerting_planner import crash, storm
 from tests.test_alerting_pods import T0
 
@@ -162,3 +164,19 @@ def test_a_corrupt_ledger_is_refused_with_a_reason(text: str, message: str) -> N
 
 def test_an_empty_ledger_loads() -> None:
     assert LedgerState.from_json('{"version": 1}') == LedgerState()
+
+
+def test_a_copy_is_equal_and_independent() -> None:
+    planner, actions = crash_backlog(50)
+    Outbox().add(planner.state, actions, NOW)
+    original = planner.state
+    original.deaths["c0ffee"] = [3.0, NOW]
+
+    copied = original.copy()
+    copied.alerted.clear()
+    copied.outbox.clear()
+    next(iter(copied.groups.values())).count += 5
+
+    assert original.copy().to_json() == LedgerState.from_json(original.to_json()).to_json()
+    assert original.alerted and original.outbox
+    assert original.to_json() != copied.to_json()

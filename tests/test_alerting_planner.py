@@ -222,7 +222,8 @@ def test_a_storm_of_1000_crashes_becomes_digests_with_every_crash_accounted_for(
 
 
 def test_digest_edits_are_throttled_and_flushed_by_tick() -> None:
-    planner = AlertPlanner(PlannerConfig(storm_threshold=3, digest_update_seconds=10))
+    config = PlannerConfig(storm_threshold=3, digest_update_seconds=10, digest_quiet_seconds=60)
+    planner = AlertPlanner(config)
     actions: list[Action] = []
     for second in range(8):
         actions.extend(planner.plan([crash(100 + second, pod=f"p{second}")], now=T0 + 100 + second).actions)
@@ -235,6 +236,17 @@ def test_digest_edits_are_throttled_and_flushed_by_tick() -> None:
     assert isinstance(flush, UpdateDigest)
     assert (flush.calm, flush.total) == (False, 5)
     assert planner.tick(T0 + 111) == []
+
+
+def test_a_digest_shows_its_final_count_soon_after_the_burst_ends() -> None:
+    planner = AlertPlanner(PlannerConfig(storm_threshold=3, digest_update_seconds=10))
+    for second in range(8):  # crashes every second until T0+107, then nothing
+        planner.plan([crash(100 + second, pod=f"p{second}")], now=T0 + 100 + second)
+
+    assert planner.tick(T0 + 108) == []  # still busy a second ago: the throttle holds
+    [flush] = planner.tick(T0 + 109)  # quiet for 2 s: the final count now, not at T0+113
+    assert isinstance(flush, UpdateDigest) and (flush.calm, flush.total) == (False, 5)
+    assert planner.tick(T0 + 110) == []  # nothing new, nothing edited
 
 
 def test_a_storm_ends_only_after_the_rate_stays_low_then_alerts_resume() -> None:

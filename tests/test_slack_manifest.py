@@ -35,5 +35,6 @@ def test_manifest_declares_the_command_the_app_handles_with_a_usage_hint() -> No
 def test_manifest_requests_only_the_scopes_the_bot_uses() -> None:
     scopes = load()["oauth_config"]["scopes"]
 
-    assert sorted(scopes["bot"]) == ["chat:write", "commands"]
+    # *:history: the alert sink's already-posted check (`bot.slack.posted_lookup`), nothing else.
+    assert sorted(scopes["bot"]) == ["channels:history", "chat:write", "commands", "groups:history"]
     assert "user" not in scopes

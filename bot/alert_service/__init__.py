@@ -12,8 +12,10 @@ clicks. While it leads, this loop runs:
 Exactly once: a planned message is written to the ledger before it is sent and removed after
 (`bot.alerting.outbox`); a new leader resumes with what the old one planned and did not send, and the
 ledger's `alerted` keys keep a relist, a restart or a failover from planning a crash twice. If the ledger
-cannot be written for `unsaved_grace_seconds`, alerts are sent anyway: a possible duplicate after a
-restart is better than a crash nobody hears about.
+cannot be written for `unsaved_grace_seconds`, alerts are sent anyway (a late alert beats none), and
+what was sent but not stored is kept and merged when the process leads again. Every message carries its
+outbox id as a marker, so a post Slack answered too late, or one a killed leader may have made, is looked
+for before it is posted again (`bot.slack.posted_lookup`).
 
 The sink is the Slack poster (`bot.slack.poster.SlackAlertSink`) or, in console mode, `ConsoleAlertSink`
 (alerts printed to stdout, an in-memory ledger and no Lease: a laptop must not take over the cluster's
@@ -23,7 +25,9 @@ parseable in JSON mode.
 The parts, each readable on its own:
 
 - `build`: settings → service (`build_alert_service`, `run_alerting`, `AlertConfigError`).
-- `service`: `AlertService` (leads until stopped, one term per leadership) and `LedgerSnoozes`.
+- `context`: `TermContext`, the collaborators every term gets explicitly (never the service itself).
+- `service`: `AlertService` (leads until stopped, one term per leadership; keeps what a term could not
+  store for the next); `snoozes`: `LedgerSnoozes`, the Snooze button's store.
 - `term`: one leadership term: watch → detect → assess → plan → enqueue, and the periodic tick.
 - `outcomes`: the log line and metrics of every termination judged.
 - `composer`: planner actions → alert views, with each root's evidence and diagnosis.
@@ -38,9 +42,11 @@ from typing import TYPE_CHECKING, Any
 
 from .build import AlertConfigError, build_alert_service, default_identity, run_alerting
 from .composer import AlertComposer
+from .context import AlertRouting, StreamFactory, TermContext
 from .ledger_sync import LedgerStore, MemoryLedger
-from .service import AlertRouting, AlertService, LedgerSnoozes, StreamFactory
+from .service import AlertService
 from .sinks import AlertSink, ConsoleAlertSink
+from .snoozes import LedgerSnoozes
 from .tuning import AlertTuning
 
 if TYPE_CHECKING:
@@ -59,6 +65,7 @@ __all__ = [
     "MemoryLedger",
     "SlackAlertSink",
     "StreamFactory",
+    "TermContext",
     "build_alert_service",
     "default_identity",
     "run_alerting",

@@ -25,8 +25,9 @@ from bot.kube.watch import PodStream, WatchHooks, WatchSettings
 from bot.metrics import AlertMetrics
 from bot.settings import Settings
 
+from .context import AlertRouting, TermContext
 from .ledger_sync import LedgerStore, MemoryLedger
-from .service import AlertRouting, AlertService
+from .service import AlertService
 from .sinks import AlertSink
 from .tuning import AlertTuning
 
@@ -107,7 +108,6 @@ def build_alert_service(
             watch_settings=watch_settings,
         )
 
-    service_ref: list[AlertService] = []
     ledger: LedgerStore = MemoryLedger()
     if persistent_ledger:
         ledger = ConfigMapLedger(
@@ -116,7 +116,7 @@ def build_alert_service(
             settings.ledger_configmap,
             settings.kube_timeout_seconds,
             planner_config=config,
-            on_write=lambda outcome: service_ref[0].ledger_written(outcome),
+            on_write=metrics.ledger_write if metrics is not None else _ignore,
         )
     elector: LeaseElector | None = None
     if leader_election:
@@ -132,24 +132,23 @@ def build_alert_service(
             on_started_leading=(lambda: metrics.leader.set(1)) if metrics is not None else _nothing,
             on_stopped_leading=(lambda: metrics.leader.set(0)) if metrics is not None else _nothing,
         )
-    service = AlertService(
+    context = TermContext(
         knowledge=knowledge,
         sink=sink,
         ledger=ledger,
         streams=streams,
         routing=AlertRouting(rules, dict(namespace_channels or {}), settings.alert_channel or None),
         planner_config=config,
+        tuning=tuning,
+        clock=clock,
         metrics=metrics,
         elector=elector,
         namespaces=namespaces,
         reader=reader if reader is not None else KubeClusterReader(api_client, settings.kube_timeout_seconds),
         log_lines=settings.log_lines,
-        tuning=tuning,
-        clock=clock,
         cluster_name=settings.cluster_name,
     )
-    service_ref.append(service)
-    return service
+    return AlertService(context)
 
 
 async def run_alerting(
@@ -175,4 +174,8 @@ def sibling_client(api_client: ApiClient) -> ApiClient:
 
 
 def _nothing() -> None:
+    return None
+
+
+def _ignore(_: str) -> None:
     return None

@@ -92,7 +92,8 @@ class AlertComposer:
     async def root_update(self, action: UpdateRoot, *, diagnose_pod: bool = True) -> CrashAlert:
         view = self._roots.get(action.group.id)
         if view is None:
-            view = await self.root(action.latest, action.group.key.kind, diagnose_pod=diagnose_pod)
+            first = action.first or action.latest  # the root's own crash when the ledger knows it
+            view = await self.root(first, action.group.key.kind, diagnose_pod=diagnose_pod)
             view = replace(view, first_seen=action.group.opened_at)
             self.remember_root(action.group, view)
         return replace(view, count=action.count, pod_count=action.pod_count, last_seen=action.last_seen)
@@ -142,12 +143,30 @@ class AlertComposer:
             return None
         evidence = PodEvidence(pod=pod, events=tuple(events), log_tails=logs, partial_errors=tuple(errors))
         try:
-            return diagnose(evidence, self.knowledge, datetime.fromtimestamp(self.clock(), tz=UTC))
+            return self._focused(evidence, termination.container)
         except Exception:  # a diagnosis bug must not cost the alert
             log.exception(
                 "event=diagnosis_failed namespace=%s pod=%s", termination.namespace, termination.pod
             )
             return None
+
+    def _focused(self, evidence: PodEvidence, container: str) -> Diagnosis:
+        """The pod's diagnosis with the verdict about `container`, the one whose crash this alert reports.
+
+        The engine explains a pod by the container that failed most recently, which in a pod whose
+        containers both crashed may be the *other* one: the alert would say `side crashed` and diagnose
+        `app`. Then the verdict (and the log tails it orders) comes from the same pod with the other
+        containers' terminations set aside, while the containers, events and everything else stay the
+        whole pod's, as the engine saw it.
+        """
+        now = datetime.fromtimestamp(self.clock(), tz=UTC)
+        full = diagnose(evidence, self.knowledge, now)
+        if full.verdict.container in (None, container):
+            return full
+        focused = diagnose(replace(evidence, pod=_only_crashed(evidence.pod, container)), self.knowledge, now)
+        if focused.verdict.container != container:
+            return full  # a pod-level verdict (eviction, deadline…) that names no container of ours
+        return replace(full, verdict=focused.verdict, log_tails=focused.log_tails)
 
     async def _log_tail(self, reader: ClusterReader, termination: Termination) -> str | None:
         """The crashed instance's last lines: while it has not been restarted (the record is in `state`)
@@ -202,6 +221,34 @@ async def _live_pod(reader: ClusterReader, termination: Termination) -> JsonDict
         return None
     uid = (pod.get("metadata") or {}).get("uid")
     return pod if uid in (None, termination.uid) else None
+
+
+def _only_crashed(pod: JsonDict, container: str) -> JsonDict:
+    """A copy of `pod` whose other containers show no failure: regular containers and native sidecars
+    running and never restarted, init containers completed. Only what the verdict reads is changed."""
+    spec = pod.get("spec") or {}
+    sidecars = {
+        item.get("name")
+        for item in spec.get("initContainers") or ()
+        if isinstance(item, dict) and item.get("restartPolicy") == "Always"
+    }
+    status = dict(pod.get("status") or {})
+    for field, init in (("containerStatuses", False), ("initContainerStatuses", True)):
+        statuses = status.get(field)
+        if not isinstance(statuses, list):
+            continue
+        status[field] = [
+            item
+            if not isinstance(item, dict) or item.get("name") == container
+            else _settled(item, completed=init and item.get("name") not in sidecars)
+            for item in statuses
+        ]
+    return {**pod, "status": status}
+
+
+def _settled(item: JsonDict, *, completed: bool) -> JsonDict:
+    state: JsonDict = {"terminated": {"exitCode": 0, "reason": "Completed"}} if completed else {"running": {}}
+    return {**item, "state": state, "lastState": {}, "restartCount": 0}
 
 
 def _about(event: JsonDict, uid: str) -> bool:

@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from bot.alerting import AlertPlanner, LedgerState
+from bot.alerting.backlog import folded_ids
 from bot.alerting.outbox import Outbox
 from bot.diagnosis.ports import ClusterError
 
-if TYPE_CHECKING:
-    from .service import AlertService
+from .tuning import AlertTuning
 
 __all__ = ["LedgerStore", "LedgerSync", "MemoryLedger"]
 
@@ -27,6 +27,12 @@ log = logging.getLogger(__package__)  # one logger for the whole service, as ope
 
 class LedgerStore(Protocol):
     """Where the planner's memory lives between processes (`ConfigMapLedger`, or `MemoryLedger`)."""
+
+    @property
+    def merged_writes(self) -> int:
+        """How many saves so far had to merge another writer's copy (it rises: the saved state holds
+        entries the caller's state does not)."""
+        ...
 
     async def load(self) -> LedgerState: ...
 
@@ -38,12 +44,17 @@ class MemoryLedger:
 
     def __init__(self, state: LedgerState | None = None) -> None:
         self._json = (state or LedgerState()).to_json()
+        self.merged_writes = 0
 
     async def load(self) -> LedgerState:
         return LedgerState.from_json(self._json)
 
     async def save(self, state: LedgerState) -> LedgerState:
-        self._json = LedgerState.from_json(self._json).merge(state).to_json()
+        stored = LedgerState.from_json(self._json)
+        merged = stored.merge(state)
+        if merged.to_json() != state.to_json():
+            self.merged_writes += 1
+        self._json = merged.to_json()
         return LedgerState.from_json(self._json)
 
 
@@ -53,32 +64,40 @@ class LedgerSync:
 
     def __init__(
         self,
-        service: AlertService,
+        ledger: LedgerStore,
         planner: AlertPlanner,
         outbox: Outbox,
+        tuning: AlertTuning,
         *,
         backoff: Callable[[int], float],
         wake: Callable[[], None],
     ) -> None:
-        self.service = service
-        self.tuning = service.tuning
+        self.ledger = ledger
         self.planner = planner
         self.outbox = outbox
+        self.tuning = tuning
         self.saved = asyncio.Event()
         self._backoff = backoff
         self._wake = wake
         self._save_requested = asyncio.Event()
+        self._urgent = False
 
-    def request_save(self) -> None:
-        """Ask for a debounced write (a burst of changes becomes one)."""
+    def request_save(self, *, urgent: bool = False) -> None:
+        """Ask for a write: debounced (a burst of changes becomes one), or `urgent`: as soon as the write
+        in progress, if any, is done. Either way one write carries every change made before it starts,
+        so fifty channels' senders each asking after a post cost a few writes, not fifty (a group
+        commit: no sender waits for it, and no write re-serialises the ledger per message)."""
+        self._urgent = self._urgent or urgent
         self._save_requested.set()
 
     async def save_loop(self) -> None:
         failures = 0
         while True:
             await self._save_requested.wait()
-            await asyncio.sleep(self.tuning.save_debounce_seconds)
+            if not self._urgent:
+                await asyncio.sleep(self.tuning.save_debounce_seconds)
             self._save_requested.clear()
+            self._urgent = False
             if await self.save():
                 failures = 0
                 continue
@@ -91,7 +110,7 @@ class LedgerSync:
         while True:
             await asyncio.sleep(self.tuning.refresh_seconds)
             try:
-                theirs = await self.service.ledger.load()
+                theirs = await self.ledger.load()
             except ClusterError as error:
                 log.debug("event=ledger_refresh_failed error=%r", error.user_message)
                 continue
@@ -105,16 +124,25 @@ class LedgerSync:
 
     async def save(self) -> bool:
         """Write the planner's state now; False (logged) when the cluster refused."""
-        service = self.service
-        service._conflicted = False
+        merges = self.ledger.merged_writes
         try:
-            written = await service.ledger.save(self.planner.state)
+            written = await self.ledger.save(self.planner.state)
         except ClusterError as error:
             log.warning("event=ledger_save_failed error=%r", error.user_message)
             return False
-        if service._conflicted:
+        if self.ledger.merged_writes != merges or _new_folds(self.planner.state, written):
+            # A concurrent writer's entries, or queued alerts the ledger had to summarise to fit its
+            # budget: the live state takes the stored one in, so what is sent is what is stored.
             self._merge(written)
         self.outbox.mark_saved(written.outbox.keys())
         signal, self.saved = self.saved, asyncio.Event()
         signal.set()
         return True
+
+
+def _new_folds(live: LedgerState, written: LedgerState) -> bool:
+    """The stored ledger holds a backlog summary the live state does not (`bot.alerting.backlog`)."""
+    return any(
+        folded_ids(record) and key not in live.outbox and key not in live.outbox_done
+        for key, record in written.outbox.items()
+    )

@@ -10,7 +10,6 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from bot.alerting import (
     Action,
@@ -22,15 +21,14 @@ from bot.alerting import (
     UpdateDigest,
     UpdateRoot,
 )
+from bot.alerting.actions import PostMarker
 from bot.alerting.outbox import Outbox, OutboxEntry
 from bot.metrics import AlertMetrics
 from bot.render.alert_text import CrashAlert
 
 from .composer import AlertComposer
+from .context import TermContext
 from .ledger_sync import LedgerSync
-
-if TYPE_CHECKING:
-    from .service import AlertService
 
 __all__ = ["ChannelSenders", "report_outbox_size"]
 
@@ -50,17 +48,20 @@ class ChannelSenders:
 
     def __init__(
         self,
-        service: AlertService,
+        context: TermContext,
         planner: AlertPlanner,
         outbox: Outbox,
         composer: AlertComposer,
         sync: LedgerSync,
         *,
         backoff: Callable[[int], float],
+        leading_since: float,
     ) -> None:
-        self.service = service
-        self.tuning = service.tuning
-        self.metrics = service.metrics
+        self.context = context
+        self.leading_since = leading_since
+        """When this term started: a crash from before may have been posted by an earlier leader."""
+        self.tuning = context.tuning
+        self.metrics = context.metrics
         self.planner = planner
         self.outbox = outbox
         self.composer = composer
@@ -85,13 +86,13 @@ class ChannelSenders:
             entry = self.outbox.next_for(self.planner.state, channel)
             if entry is None:
                 return
-            now = self.service.clock()
+            now = self.context.clock()
             if not self.outbox.postable(entry, now, self.tuning.unsaved_grace_seconds):
                 wait = self.tuning.unsaved_grace_seconds - (now - entry.planned_at)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.sync.saved.wait(), max(0.01, wait))
                 continue
-            if not self.service.leading:
+            if not self.context.leading:
                 return
             self.outbox.in_flight.add(entry.id)
             try:
@@ -104,15 +105,12 @@ class ChannelSenders:
                 continue
             finally:
                 self.outbox.in_flight.discard(entry.id)
-            self.outbox.complete(self.planner.state, entry.id, self.service.clock())
+            self.outbox.complete(self.planner.state, entry.id, self.context.clock())
             self._failures.pop(entry.id, None)
             report_outbox_size(self.metrics, self.planner.state)
-            if isinstance(entry.action, PostRoot | PostDigest):
-                # Store the new message's reference at once: the window in which a killed leader's
-                # successor would post this message again is one ledger write, not a debounce more.
-                await self.sync.save()
-            else:
-                self.sync.request_save()
+            # A new message's reference is stored at once (the next write, not a debounce later): a
+            # killed leader's successor then knows the message; before that, the marker check finds it.
+            self.sync.request_save(urgent=isinstance(entry.action, PostRoot | PostDigest))
 
     def _failed(self, entry: OutboxEntry) -> bool:
         """Log an unexpected failure; True when the entry was given up (a bug that keeps repeating)."""
@@ -122,14 +120,14 @@ class ChannelSenders:
         if count <= _MAX_ENTRY_FAILURES:
             return False
         log.error("event=alert_dropped id=%s action=%r (a bug: please report it)", entry.id, entry.action)
-        self.outbox.complete(self.planner.state, entry.id, self.service.clock())
+        self.outbox.complete(self.planner.state, entry.id, self.context.clock())
         self._failures.pop(entry.id, None)
         return True
 
     async def _send(self, entry: OutboxEntry) -> None:
         """Execute one action (see `bot.alerting.actions` for the contract of each)."""
         action = entry.action
-        sink = self.service.sink
+        sink = self.context.sink
         planner = self.planner
         channel = action.channel
         # After a bug in the diagnosis path, try once more without it: the alert matters more.
@@ -137,14 +135,16 @@ class ChannelSenders:
         if channel is None and sink.needs_channel:
             self._no_channel(action)
             return
+        marker = PostMarker(entry.id, self._maybe_sent_since(entry))
         if isinstance(action, PostRoot):
             view = await self.composer.root(action.termination, action.group.key.kind, diagnose_pod=full)
             view = self._with_snooze(view)
-            ref = await sink.post(channel, view)
+            ref = await sink.post(channel, view, marker=marker)
             planner.root_posted(action.group, ref)
             self.composer.remember_root(action.group, view)
         elif isinstance(action, PostThreadReply):
-            await sink.post(channel, self.composer.reply(action), thread=planner.root_ts(action.group))
+            reply = self.composer.reply(action)
+            await sink.post(channel, reply, thread=planner.root_ts(action.group), marker=marker)
         elif isinstance(action, UpdateRoot):
             root = planner.root_ts(action.group)
             if root is None:
@@ -153,18 +153,35 @@ class ChannelSenders:
             if not await sink.update(root, view):
                 log.info("event=root_not_editable group=%s", action.group.key.id)
         elif isinstance(action, PostDigest):
-            planner.digest_posted(action.digest, await sink.post(channel, self.composer.digest(action)))
+            ref = await sink.post(channel, self.composer.digest(action), marker=marker)
+            planner.digest_posted(action.digest, ref)
         else:
             digest = self.composer.digest(action)
             known = planner.digest_ts(action.digest)
             if known is None or not await sink.update(known, digest):
-                planner.digest_posted(action.digest, await sink.post(channel, digest))
+                planner.digest_posted(action.digest, await sink.post(channel, digest, marker=marker))
         if self.metrics is not None:
             self.metrics.messages.labels(kind=_message_kind(action)).inc()
 
+    def _maybe_sent_since(self, entry: OutboxEntry) -> float | None:
+        """Since when an earlier process may have posted this entry already (None: it cannot have).
+
+        An entry that came with the ledger was planned there; a crash that ended before this term
+        began may have been posted by a leader whose ledger writes failed (an API-server outage, then
+        a restart): its post names the same crash, so it carries the same marker, and the sink looks.
+        """
+        if self.outbox.inherited(entry.id):
+            return entry.planned_at
+        action = entry.action
+        if isinstance(action, PostRoot | PostThreadReply):
+            ended = action.termination.finished_epoch or action.termination.started_epoch
+            if ended is not None and ended < self.leading_since:
+                return ended
+        return None
+
     def _with_snooze(self, view: CrashAlert) -> CrashAlert:
         termination = view.termination
-        until = self.planner.snoozed_until(termination.namespace, termination.workload, self.service.clock())
+        until = self.planner.snoozed_until(termination.namespace, termination.workload, self.context.clock())
         return replace(view, snoozed_until=until)
 
     def _no_channel(self, action: Action) -> None:

@@ -1,90 +1,50 @@
 """The service object: leads (or waits to) until stopped, one `LeadershipTerm` per period of leadership,
-and answers the Snooze button on every replica (`LedgerSnoozes`). It holds only what outlives a term: the
-ports (sink, ledger, stream factory, elector), the routing and the tuning."""
+and answers the Snooze button on every replica (`snoozes`). It holds only what outlives a term: the
+term's collaborators (`TermContext`) and what a term sent but could not store.
+
+Why it keeps that state: during an API-server outage the leader cannot write the ledger, yet it posts
+(after `unsaved_grace_seconds`, a late alert beats none), then loses the Lease because it cannot renew it
+either. The stored ledger then lacks what it posted. Leading again from the stored ledger alone would post
+the same crashes again. So the last term's state is kept (`carried`), written to the ledger as soon as the
+cluster takes writes again (as a merge, safe whoever leads meanwhile), and merged into the next term of
+this process: an outage of any length re-posts nothing.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import random
 
-from bot.alerting import AlertPlanner, AlertRules, PlannerConfig, Workload
-from bot.alerting.policy import snooze_key
-from bot.diagnosis.ports import ClusterReader
-from bot.knowledge import KnowledgeBase
-from bot.kube.lease import LeaseElector
-from bot.kube.ledger import WriteOutcome
-from bot.kube.namespaces import NamespaceAnnotations
-from bot.kube.watch import PodStream
-from bot.metrics import AlertMetrics
+from bot.alerting import AlertPlanner, LedgerState, Workload
+from bot.diagnosis.ports import ClusterError
 
-from .ledger_sync import LedgerStore
-from .sinks import AlertSink
+from .context import TermContext
+from .snoozes import LedgerSnoozes
 from .term import LeadershipTerm, first_of
-from .tuning import AlertTuning
 
-__all__ = ["AlertRouting", "AlertService", "LedgerSnoozes", "StreamFactory"]
+__all__ = ["AlertService"]
 
 log = logging.getLogger(__package__)  # one logger for the whole service, as operators know it
-
-StreamFactory = Callable[[], PodStream]
-
-
-@dataclass(frozen=True, slots=True)
-class AlertRouting:
-    """Which terminations alert (the operator's rules) and where they go (namespace map, default)."""
-
-    rules: AlertRules
-    namespace_map: Mapping[str, str]
-    default_channel: str | None
 
 
 class AlertService:
     """Runs the watcher while this replica leads; `snoozes` is what the Snooze button writes to."""
 
-    def __init__(
-        self,
-        *,
-        knowledge: KnowledgeBase,
-        sink: AlertSink,
-        ledger: LedgerStore,
-        streams: StreamFactory,
-        routing: AlertRouting,
-        planner_config: PlannerConfig,
-        metrics: AlertMetrics | None = None,
-        elector: LeaseElector | None = None,
-        namespaces: Callable[[], NamespaceAnnotations] | None = None,
-        reader: ClusterReader | None = None,
-        log_lines: int = 20,
-        tuning: AlertTuning | None = None,
-        clock: Callable[[], float] = time.time,
-        cluster_name: str | None = None,
-    ) -> None:
-        self.knowledge = knowledge
-        self.cluster_name = cluster_name
-        """CLUSTER_NAME: shown on every alert this service posts (None: alerts name no cluster)."""
-        self.sink = sink
-        self.ledger = ledger
-        self.metrics = metrics
-        self.elector = elector
-        self.tuning = tuning or AlertTuning()
-        self.clock = clock
-        self._streams = streams
-        self._routing = routing
-        self._planner_config = planner_config
-        self._namespaces = namespaces
-        self._reader = reader
-        self._log_lines = log_lines
+    def __init__(self, context: TermContext) -> None:
+        self.context = context
+        self.metrics = context.metrics
+        self.clock = context.clock
         self._term: LeadershipTerm | None = None
-        self._conflicted = False
+        self._carried: LedgerState | None = None
+        self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
         self.terms = 0
         """How many times this replica started leading (for tests and logs)."""
 
     @property
     def leading(self) -> bool:
-        return self.elector.is_leader if self.elector is not None else True
+        return self.context.leading
 
     @property
     def planner(self) -> AlertPlanner | None:
@@ -92,61 +52,83 @@ class AlertService:
         return self._term.planner if self._term is not None else None
 
     @property
-    def snoozes(self) -> LedgerSnoozes:
-        return LedgerSnoozes(self)
+    def watching(self) -> bool:
+        """Leading, and the pod watch has delivered its first complete list: every pod change from now
+        on is seen (what a test or a readiness check should wait for, not "a watch was started")."""
+        term = self._term
+        return term is not None and term.lists_synced > 0
 
-    def ledger_written(self, outcome: WriteOutcome) -> None:
-        """`ConfigMapLedger`'s `on_write`: metrics, and whether a save had to merge a concurrent write."""
-        if outcome == "conflict":
-            self._conflicted = True
-        if self.metrics is not None:
-            self.metrics.ledger_write(outcome)
+    @property
+    def snoozes(self) -> LedgerSnoozes:
+        return LedgerSnoozes(self.snooze_if_leading, self.context.ledger)
+
+    async def snooze_if_leading(self, namespace: str, workload: Workload, until: float) -> bool:
+        """Snooze in the live planner and store it now; False when this replica does not lead."""
+        term = self._term
+        if term is None or term.planner is None:
+            return False
+        term.planner.snooze(namespace, workload, until)
+        await term.save_now()
+        return True
 
     async def run(self, stop: asyncio.Event) -> None:
         """Lead (or wait to) until `stop` is set; then release the Lease. Cancelling it is a crash:
         nothing is released or saved, as when the process is killed."""
+        elector = self.context.elector
         graceful = True
-        if self.elector is not None:
-            await self.elector.start()
+        if elector is not None:
+            await elector.start()
         try:
             while not stop.is_set():
-                if self.elector is not None and not await first_of(stop, self.elector.wait_until_leader()):
+                if elector is not None and not await self._await_leadership(stop):
                     break
                 self.terms += 1
-                term = LeadershipTerm(self)
+                term = LeadershipTerm(self.context, inherited=self._carried)
                 self._term = term
                 try:
                     await term.run(stop)
                 except Exception:
                     log.exception("event=alerting_failed; restarting the watcher in a few seconds")
-                    await first_of(stop, asyncio.sleep(min(5.0, self.tuning.retry_cap_seconds)))
+                    await first_of(stop, asyncio.sleep(min(5.0, self.context.tuning.retry_cap_seconds)))
                 finally:
+                    self._carried = term.final_state()
                     self._term = None
         except asyncio.CancelledError:
             graceful = False
             raise
         finally:
-            if self.elector is not None:
-                await self.elector.stop(release=graceful)
+            if elector is not None:
+                await elector.stop(release=graceful)
             if self.metrics is not None:
                 self.metrics.leader.set(0)
 
+    async def _await_leadership(self, stop: asyncio.Event) -> bool:
+        """Wait to lead (False: stopped first), storing meanwhile what the last term could not."""
+        elector = self.context.elector
+        assert elector is not None
+        flush = asyncio.create_task(self._flush_carried(), name="alert-ledger-flush")
+        try:
+            return await first_of(stop, elector.wait_until_leader())
+        finally:
+            flush.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flush
 
-class LedgerSnoozes:
-    """The Snooze button's store (`bot.slack.alert_actions.SnoozeStore`): the live planner when this
-    replica leads, else the ledger ConfigMap itself, which the leader re-reads every few seconds (a click
-    reaches whichever replica Slack or the Service picked)."""
-
-    def __init__(self, service: AlertService) -> None:
-        self._service = service
-
-    async def snooze(self, namespace: str, workload: Workload, until: float) -> None:
-        term = self._service._term
-        if term is not None and term.planner is not None:
-            term.planner.snooze(namespace, workload, until)
-            await term.save_now()
-            return
-        ledger = self._service.ledger
-        state = await ledger.load()
-        state.snoozes[snooze_key(namespace, workload)] = until
-        await ledger.save(state)
+    async def _flush_carried(self) -> None:
+        """Write the carried state until the cluster takes it; `save` merges with whatever the current
+        leader stored, so this never undoes its work. The next term of this process merges it anyway."""
+        attempt = 0
+        while self._carried is not None:
+            try:
+                await self.context.ledger.save(self._carried)
+            except ClusterError as error:
+                attempt += 1
+                cap = self.context.tuning.retry_cap_seconds
+                delay = self._rng.uniform(0, min(cap, 0.5 * 2 ** min(attempt, 16)))
+                log.debug(
+                    "event=carried_ledger_save_failed retry_in=%.1f error=%r", delay, error.user_message
+                )
+                await asyncio.sleep(delay)
+                continue
+            log.info("event=carried_ledger_saved (what the last term could not store is stored now)")
+            self._carried = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from bot.alerting.actions import PostMarker
 from bot.console import ConsoleOutput
 from bot.render.alert_text import AlertView, CrashAlert, alert_text, count_phrase
 from bot.render.alert_text import headline as alert_headline
@@ -19,8 +20,19 @@ class AlertSink(Protocol):
 
     needs_channel: bool
 
-    async def post(self, channel: str | None, view: AlertView, *, thread: str | None = None) -> str:
-        """Send `view` (in the thread of message `thread`); returns a reference to the new message."""
+    async def post(
+        self,
+        channel: str | None,
+        view: AlertView,
+        *,
+        thread: str | None = None,
+        marker: PostMarker | None = None,
+    ) -> str:
+        """Send `view` (in the thread of message `thread`); returns a reference to the new message.
+
+        `marker` identifies the planned message across retries and leaders: a sink that can look for
+        it (Slack) never posts a top-level message twice for one marker.
+        """
         ...
 
     async def update(self, ref: str, view: AlertView) -> bool:
@@ -37,7 +49,14 @@ class ConsoleAlertSink:
         self._output = output
         self._count = 0
 
-    async def post(self, channel: str | None, view: AlertView, *, thread: str | None = None) -> str:
+    async def post(
+        self,
+        channel: str | None,
+        view: AlertView,
+        *,
+        thread: str | None = None,
+        marker: PostMarker | None = None,
+    ) -> str:
         self._output.print_alert(alert_text(view))
         self._count += 1
         return f"console:{self._count}"

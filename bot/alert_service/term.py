@@ -4,6 +4,10 @@ A term owns everything that must not outlive the leadership: the planner and its
 cache of each pod's last version (what `detect_terminations` compares against), the ledger sync and the
 senders. When the term ends, sending stops at once (another replica may lead already) and, on a graceful
 stop only, the planner's state is saved one last time; a cancelled term behaves like a killed process.
+
+A term may start with the state an earlier term of this process could not save (`inherited`: an
+API-server outage that cost the Lease): it is merged into the stored ledger before anything is planned,
+so nothing that term sent is planned again (`AlertService` keeps it between terms).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.alerting import (
     Action,
@@ -26,17 +30,16 @@ from bot.alerting import (
     detect_terminations,
 )
 from bot.alerting.outbox import Outbox
+from bot.alerting.unwatched import note_unwatched
 from bot.diagnosis.ports import ClusterError, JsonDict
 from bot.kube.namespaces import NamespaceAnnotations
 from bot.kube.watch import PodEvent, PodStream, Synced
 
 from .composer import AlertComposer
+from .context import TermContext
 from .ledger_sync import LedgerSync
 from .outcomes import account_outcomes
 from .sending import ChannelSenders, report_outbox_size
-
-if TYPE_CHECKING:
-    from .service import AlertService
 
 __all__ = ["LeadershipTerm", "first_of"]
 
@@ -46,26 +49,36 @@ log = logging.getLogger(__package__)  # one logger for the whole service, as ope
 class LeadershipTerm:
     """One period of leadership: from loading the ledger to stopping (or losing the Lease)."""
 
-    def __init__(self, service: AlertService) -> None:
-        self.service = service
-        self.tuning = service.tuning
-        self.metrics = service.metrics
+    def __init__(self, context: TermContext, inherited: LedgerState | None = None) -> None:
+        self.context = context
+        self.tuning = context.tuning
+        self.metrics = context.metrics
         self.planner: AlertPlanner | None = None
         """Set once the ledger is loaded; the ledger sync and the senders exist from then on."""
         self.outbox = Outbox()
         self.composer = AlertComposer(
-            service.knowledge,
-            service._reader,
-            log_lines=service._log_lines,
-            evidence_timeout=service.tuning.evidence_timeout_seconds,
-            clock=service.clock,
-            cluster_name=service.cluster_name,
+            context.knowledge,
+            context.reader,
+            log_lines=context.log_lines,
+            evidence_timeout=context.tuning.evidence_timeout_seconds,
+            clock=context.clock,
+            cluster_name=context.cluster_name,
         )
+        self._inherited = inherited
         self._sync: LedgerSync | None = None
         self._senders: ChannelSenders | None = None
         self._cache: dict[str, dict[str, Any]] = {}
         self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
         self._namespaces: NamespaceAnnotations | None = None
+        self.lists_synced = 0
+        """Complete pod lists delivered by the watch in this term (a first one means: watching)."""
+
+    def final_state(self) -> LedgerState | None:
+        """What this term knows when it ends (None if it never loaded the ledger): the next term of this
+        process starts from it, whatever the ledger could store meanwhile."""
+        if self.planner is not None:
+            return self.planner.state
+        return self._inherited
 
     @property
     def _planner(self) -> AlertPlanner:
@@ -80,29 +93,40 @@ class LeadershipTerm:
     # --- lifecycle ------------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        service = self.service
+        context = self.context
         state = await self._load(stop)
         if state is None:
             return
-        now = service.clock()
+        if self._inherited is not None:
+            state = state.merge(self._inherited, context.planner_config.limits)
+        now = context.clock()
         if state.horizon is None and not state.alerted:
             state.horizon = now - self.tuning.first_start_lookback_seconds
-        planner = self.planner = AlertPlanner(service._planner_config, state)
-        self._sync = LedgerSync(service, planner, self.outbox, backoff=self._backoff, wake=self._wake)
+        planner = self.planner = AlertPlanner(context.planner_config, state)
+        self._sync = LedgerSync(
+            context.ledger, planner, self.outbox, self.tuning, backoff=self._backoff, wake=self._wake
+        )
         self._senders = ChannelSenders(
-            service, planner, self.outbox, self.composer, self._sync, backoff=self._backoff
+            context,
+            planner,
+            self.outbox,
+            self.composer,
+            self._sync,
+            backoff=self._backoff,
+            leading_since=now,
         )
         self.outbox.adopt(state)
         log.info(
-            "event=leading alerted_keys=%d groups=%d outbox=%d snoozes=%d",
+            "event=leading alerted_keys=%d groups=%d outbox=%d snoozes=%d inherited=%s",
             len(state.alerted),
             len(state.groups),
             len(state.outbox),
             len(state.snoozes),
+            self._inherited is not None,
         )
-        stream = service._streams()
-        if service._namespaces is not None:
-            self._namespaces = service._namespaces()
+        stream = context.streams()
+        if context.namespaces is not None:
+            self._namespaces = context.namespaces()
             await self._namespaces.start()
         loops = [
             asyncio.create_task(self._watch(stream), name="alert-watch"),
@@ -110,10 +134,12 @@ class LeadershipTerm:
             asyncio.create_task(self._tick_loop(), name="alert-tick"),
             asyncio.create_task(self._sync.refresh_loop(), name="alert-ledger-refresh"),
         ]
+        if self._inherited is not None:
+            self._sync.request_save()  # what the last term could not store, stored now
         self._wake()
         ends: list[asyncio.Future[Any]] = [asyncio.ensure_future(stop.wait())]
-        if service.elector is not None:
-            ends.append(asyncio.ensure_future(service.elector.wait_until_not_leader()))
+        if context.elector is not None:
+            ends.append(asyncio.ensure_future(context.elector.wait_until_not_leader()))
         try:
             done, _ = await asyncio.wait([*loops, *ends], return_when=asyncio.FIRST_COMPLETED)
             for task in done:
@@ -137,7 +163,7 @@ class LeadershipTerm:
             return
         try:
             await asyncio.wait_for(
-                self.service.ledger.save(self.planner.state), self.tuning.final_save_seconds
+                self.context.ledger.save(self.planner.state), self.tuning.final_save_seconds
             )
         except (ClusterError, TimeoutError) as error:
             log.warning("event=final_ledger_save_failed error=%r", error)
@@ -146,9 +172,9 @@ class LeadershipTerm:
     async def _load(self, stop: asyncio.Event) -> LedgerState | None:
         """The ledger, retried with backoff while the cluster cannot be read (None: stopped meanwhile)."""
         attempt = 0
-        while not stop.is_set() and self.service.leading:
+        while not stop.is_set() and self.context.leading:
             try:
-                return await self.service.ledger.load()
+                return await self.context.ledger.load()
             except ClusterError as error:
                 delay = self._backoff(attempt)
                 log.warning("event=ledger_load_failed retry_in=%.1f error=%r", delay, error.user_message)
@@ -175,6 +201,7 @@ class LeadershipTerm:
         async for item in stream:
             if isinstance(item, Synced):
                 self._forget_vanished(item)
+                self.lists_synced += 1
                 continue
             await self._on_pod(item)
 
@@ -207,11 +234,11 @@ class LeadershipTerm:
             await self._plan_terminations(terminations, pod)
 
     async def _plan_terminations(self, terminations: list[Termination], pod: JsonDict) -> None:
-        service = self.service
-        routing = service._routing
+        routing = self.context.routing
         namespace = terminations[0].namespace
         annotations = await self._namespaces.lookup(namespace) if self._namespaces is not None else None
-        now = service.clock()
+        now = self.context.clock()
+        terminations = note_unwatched(terminations, pod, self._planner.state, now)
         items = assess(
             terminations,
             pod,
@@ -238,6 +265,12 @@ class LeadershipTerm:
                 "event=outbox_full folded_replies=%d (their crashes are counted in their roots)",
                 result.folded,
             )
+        if result.summarised:
+            log.warning(
+                "event=outbox_summarised crashes=%d (queued alerts folded into one digest per channel; "
+                "every crash is still counted)",
+                result.summarised,
+            )
         report_outbox_size(self.metrics, self._planner.state)
         self._ledger.request_save()
         self._wake()
@@ -247,7 +280,7 @@ class LeadershipTerm:
     async def _tick_loop(self) -> None:
         while True:
             await asyncio.sleep(self.tuning.tick_seconds)
-            now = self.service.clock()
+            now = self.context.clock()
             self._enqueue(self._planner.tick(now), now)
             for entry_id in self.outbox.unreadable(self._planner.state):
                 log.error(

@@ -14,7 +14,7 @@ __all__ = ["AlertTuning"]
 class AlertTuning:
     """Timings of the service; production defaults, tests shorten them."""
 
-    tick_seconds: float = 2.0
+    tick_seconds: float = 0.5
     """How often storms are checked for calm and throttled digest edits flushed."""
     save_debounce_seconds: float = 0.2
     """Ledger writes are batched over this long (a crash storm is one write, not a thousand)."""

@@ -35,6 +35,7 @@ __all__ = [
     "GroupKey",
     "GroupRef",
     "PostDigest",
+    "PostMarker",
     "PostRoot",
     "PostThreadReply",
     "UpdateDigest",
@@ -175,6 +176,8 @@ class UpdateRoot:
     pod_count: int
     last_seen: float
     latest: Termination
+    first: Termination | None = None
+    """The root's own termination, when known: the edit shows the crash the root was posted for."""
 
     @property
     def channel(self) -> str | None:
@@ -209,3 +212,16 @@ class UpdateDigest:
 
 
 Action = PostRoot | PostThreadReply | UpdateRoot | PostDigest | UpdateDigest
+
+
+@dataclass(frozen=True, slots=True)
+class PostMarker:
+    """What a sink puts on a message so it can tell later whether the message was posted already.
+
+    `id` is the outbox entry's id: the same for every retry, restart and leader that sends this action.
+    `sent_since` (epoch seconds) is set when an earlier process may have posted it already (an entry
+    inherited with the ledger): the sink then checks before its first attempt, not only after a failure.
+    """
+
+    id: str
+    sent_since: float | None = None

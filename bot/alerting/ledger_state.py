@@ -14,6 +14,9 @@ ConfigMap (1 MiB for the whole object) that memory must stay small and bounded:
 - `channels` holds each channel's recent alert times (only as many as the storm rule needs) and its
   storm digest, if one is running.
 - `snoozes` maps `namespace/Kind/name` to when the snooze ends.
+- `deaths` maps a digest of `<pod uid>/<container>` to the ordinal of the last death the bot saw (and
+  when): a container that died three times while no leader watched shows only its last termination,
+  and this is how the next alert can say "2 more restarts while the bot was not watching".
 - `outbox` holds the Slack actions planned but not yet confirmed sent (records made by
   `bot.alerting.outbox`, opaque here), and `outbox_done` the ids of recently sent ones, so that a merge
   with an older copy cannot bring a sent action back: planned work survives a restart or a failover and
@@ -70,6 +73,8 @@ class LedgerLimits:
     outbox_done_seconds: float = 3_600.0
     """How long a sent outbox entry's id is remembered (longer than any write race between replicas)."""
     max_outbox_done: int = 1_000
+    max_deaths: int = 2_000
+    """Containers whose last seen death is remembered (to count the ones nobody watched)."""
 
 
 def key_digest(key: str) -> str:
@@ -93,6 +98,9 @@ class GroupState:
     pods: list[str] = field(default_factory=list)
     """`pod_digest` of the latest pods in the episode (evictions count each pod once)."""
     pod_count: int = 1
+    root: dict[str, Any] | None = None
+    """The root's termination (a compact `outbox` record, opaque here): after a restart, a count edit
+    of the root still shows the crash it was posted for, not the latest repeat."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -102,7 +110,7 @@ class GroupState:
             "ts": self.root_ts,
             "pods": list(self.pods),
             "pod_count": self.pod_count,
-        }
+        } | ({"root": self.root} if self.root is not None else {})
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> GroupState:
@@ -114,6 +122,7 @@ class GroupState:
             root_ts=_optional_text(record.get("ts"), f"{where}.ts"),
             pods=_texts(record.get("pods", []), f"{where}.pods"),
             pod_count=_count(record.get("pod_count", 1), f"{where}.pod_count"),
+            root=dict(_mapping(record["root"], f"{where}.root")) if record.get("root") is not None else None,
         )
 
 
@@ -126,6 +135,8 @@ class DigestState:
     ts: str | None = None
     dirty: bool = False
     rows: dict[str, list[float]] = field(default_factory=dict)
+    last_added: float | None = None
+    """When the latest alert was added: a digest quiet for a moment shows its final count at once."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -134,7 +145,7 @@ class DigestState:
             "ts": self.ts,
             "dirty": self.dirty,
             "rows": {row: [int(values[0]), values[1]] for row, values in self.rows.items()},
-        }
+        } | ({"added": self.last_added} if self.last_added is not None else {})
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> DigestState:
@@ -156,6 +167,9 @@ class DigestState:
             ts=_optional_text(record.get("ts"), f"{where}.ts"),
             dirty=dirty,
             rows=rows,
+            last_added=_number(record["added"], f"{where}.added")
+            if record.get("added") is not None
+            else None,
         )
 
 
@@ -194,6 +208,8 @@ class LedgerState:
     outbox: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Entry id → record of an action planned but not yet sent (see `bot.alerting.outbox`)."""
     outbox_done: dict[str, float] = field(default_factory=dict)
+    deaths: dict[str, list[float]] = field(default_factory=dict)
+    """Container digest → [ordinal of the last death seen, when seen] (see `bot.alerting.unwatched`)."""
     """Entry id → when it was sent; a merge drops outbox records whose id is here."""
     _oldest: float | None = field(default=None, repr=False, compare=False)
 
@@ -258,6 +274,51 @@ class LedgerState:
             key: when for key, when in self.outbox_done.items() if when > now - limits.outbox_done_seconds
         }
         _cap(self.outbox_done, limits.max_outbox_done, lambda item: (item[1], item[0]))
+        if self.deaths:
+            since = now - limits.retention_seconds
+            self.deaths = {key: seen for key, seen in self.deaths.items() if seen[1] > since}
+            _cap(self.deaths, limits.max_deaths, lambda item: (item[1][1], item[0]))
+
+    def copy(self) -> LedgerState:
+        """An independent copy for a writer to prune and bound, at a fraction of a JSON round trip's
+        cost (the storm benchmark found that round trip to be half the main thread). Outbox records and
+        root records are never changed in place, so they are shared; every container is new."""
+        return LedgerState(
+            alerted=dict(self.alerted),
+            horizon=self.horizon,
+            groups={
+                gid: GroupState(
+                    group.opened_at,
+                    group.last_seen,
+                    group.count,
+                    group.root_ts,
+                    list(group.pods),
+                    group.pod_count,
+                    group.root,
+                )
+                for gid, group in self.groups.items()
+            },
+            channels={
+                name: ChannelState(
+                    list(channel.recent),
+                    None
+                    if channel.digest is None
+                    else DigestState(
+                        channel.digest.started_at,
+                        channel.digest.last_flush,
+                        channel.digest.ts,
+                        channel.digest.dirty,
+                        _copy_rows(channel.digest.rows),
+                        channel.digest.last_added,
+                    ),
+                )
+                for name, channel in self.channels.items()
+            },
+            snoozes=dict(self.snoozes),
+            outbox={key: dict(record) for key, record in self.outbox.items()},
+            outbox_done=dict(self.outbox_done),
+            deaths={key: list(seen) for key, seen in self.deaths.items()},
+        )
 
     # --- serialisation ---------------------------------------------------------------------------------
 
@@ -279,6 +340,8 @@ class LedgerState:
             extra["outbox"] = {key: self.outbox[key] for key in sorted(self.outbox)}
         if self.outbox_done:
             extra["outbox_done"] = dict(sorted(self.outbox_done.items()))
+        if self.deaths:
+            extra["deaths"] = {key: [int(seen[0]), int(seen[1])] for key, seen in sorted(self.deaths.items())}
         return extra
 
     def to_json(self) -> str:
@@ -323,6 +386,10 @@ class LedgerState:
                 _text(key, "ledger.outbox_done key"): _number(when, f"ledger.outbox_done[{key!r}]")
                 for key, when in _mapping(record.get("outbox_done", {}), "ledger.outbox_done").items()
             },
+            deaths={
+                _text(key, "ledger.deaths key"): _pair(seen, f"ledger.deaths[{key!r}]")
+                for key, seen in _mapping(record.get("deaths", {}), "ledger.deaths").items()
+            },
         )
 
     @classmethod
@@ -365,6 +432,10 @@ class LedgerState:
                 self.outbox_done.get(key, float("-inf")), other.outbox_done.get(key, float("-inf"))
             )
         _cap(merged.outbox_done, bounds.max_outbox_done, lambda item: (item[1], item[0]))
+        for key in self.deaths.keys() | other.deaths.keys():
+            seen = [side.deaths[key] for side in (self, other) if key in side.deaths]
+            merged.deaths[key] = [max(item[0] for item in seen), max(item[1] for item in seen)]
+        _cap(merged.deaths, bounds.max_deaths, lambda item: (item[1][1], item[0]))
         for key in self.outbox.keys() | other.outbox.keys():
             if key in merged.outbox_done:
                 continue
@@ -372,6 +443,10 @@ class LedgerState:
             # Two planners may have written the same action with different timestamps: pick one
             # deterministically, so that the merge stays commutative.
             merged.outbox[key] = min(records, key=lambda record: json.dumps(record, sort_keys=True))
+        # A backlog digest replaced the entries it lists (`bot.alerting.backlog`): never both.
+        replaced = {str(item) for record in merged.outbox.values() for item in record.get("folded") or ()}
+        for key in replaced & merged.outbox.keys():
+            del merged.outbox[key]
         return merged
 
 
@@ -380,7 +455,13 @@ def _merge_groups(mine: GroupState | None, theirs: GroupState | None, limits: Le
         only = mine or theirs
         assert only is not None
         return GroupState(
-            only.opened_at, only.last_seen, only.count, only.root_ts, list(only.pods), only.pod_count
+            only.opened_at,
+            only.last_seen,
+            only.count,
+            only.root_ts,
+            list(only.pods),
+            only.pod_count,
+            dict(only.root) if only.root is not None else None,
         )
     if mine.opened_at != theirs.opened_at:
         newer = mine if mine.opened_at > theirs.opened_at else theirs
@@ -394,6 +475,7 @@ def _merge_groups(mine: GroupState | None, theirs: GroupState | None, limits: Le
         root_ts=known_ts[0] if known_ts else None,
         pods=pods,
         pod_count=max(mine.pod_count, theirs.pod_count, len(pods)),
+        root=dict(mine.root or theirs.root or {}) or None,
     )
 
 
@@ -409,7 +491,12 @@ def _merge_channels(
     if len(digests) == 1 or digests[0].started_at != digests[1].started_at:
         first = min(digests, key=lambda digest: (digest.ts is None, digest.started_at, digest.ts or ""))
         digest = DigestState(
-            first.started_at, first.last_flush, first.ts, first.dirty, _copy_rows(first.rows)
+            first.started_at,
+            first.last_flush,
+            first.ts,
+            first.dirty,
+            _copy_rows(first.rows),
+            first.last_added,
         )
         return ChannelState(recent=recent, digest=digest)
     a, b = digests
@@ -424,6 +511,7 @@ def _merge_channels(
         ts=known_ts[0] if known_ts else None,
         dirty=a.dirty or b.dirty,
         rows=rows,
+        last_added=max((x for x in (a.last_added, b.last_added) if x is not None), default=None),
     )
     return ChannelState(recent=recent, digest=merged)
 
@@ -464,6 +552,12 @@ def _count(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or value != int(value):
         raise LedgerError(f"ledger field {where} must be a count (0, 1, 2, …), not {value!r}")
     return int(value)
+
+
+def _pair(value: Any, where: str) -> list[float]:
+    if not isinstance(value, list) or len(value) != 2:
+        raise LedgerError(f"ledger field {where} must be [ordinal, time]")
+    return [_number(value[0], where), _number(value[1], where)]
 
 
 def _text(value: Any, where: str) -> str:

@@ -22,7 +22,10 @@ newer root count or digest edit supersedes a queued older one, since only the la
 
 The outbox is bounded: past `max_entries`, the oldest queued thread replies are folded away first. Each
 of them is already counted in its root (`UpdateRoot` carries the group's count), so no crash disappears
-from the channel: the message that says "crashed 7 times" still says 7.
+from the channel: the message that says "crashed 7 times" still says 7. If that is not enough (a long
+Slack outage, a high STORM_THRESHOLD: thousands of *roots*), every queued root and reply of a channel is
+folded into one summary digest with exact counts (`bot.alerting.backlog`): the outbox, and so the
+ledger, stays bounded and no crash is ever dropped.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from bot.alerting.actions import (
     UpdateDigest,
     UpdateRoot,
 )
+from bot.alerting.backlog import FoldResult, fold_backlog
 from bot.alerting.ledger_state import LedgerState
 from bot.alerting.policy import AlertKind
 from bot.alerting.termination import ContainerKind, RecordSource, Termination, Workload
@@ -95,6 +99,8 @@ class AddResult:
     added: tuple[OutboxEntry, ...]
     superseded: int = 0
     folded: int = 0
+    summarised: int = 0
+    """Crashes whose queued root or reply was folded into a channel's backlog digest."""
 
 
 @dataclass(slots=True)
@@ -109,6 +115,8 @@ class Outbox:
     in_flight: set[str] = field(default_factory=set)
     _saved: set[str] = field(default_factory=set)
     _parsed: dict[str, OutboxEntry] = field(default_factory=dict)
+    _own: set[str] = field(default_factory=set)
+    """Ids this process planned; any other entry came with a ledger and may have been sent already."""
     _order: itertools.count[int] = field(default_factory=itertools.count)
 
     # --- queueing -------------------------------------------------------------------------------------
@@ -131,9 +139,24 @@ class Outbox:
                 **action_to_record(action),
             }
             self._parsed[entry_id] = entry
+            self._own.add(entry_id)
             added.append(entry)
         folded = self._fold_replies(state)
-        return AddResult(tuple(added), superseded, folded)
+        summarised = 0
+        if len(state.outbox) > self.max_entries:
+            summarised = self.fold_backlog(state, now).crashes
+        return AddResult(tuple(added), superseded, folded, summarised)
+
+    def fold_backlog(self, state: LedgerState, now: float) -> FoldResult:
+        """Summarise every queued root and reply (not being sent) into one digest per channel."""
+        result = fold_backlog(state, now, busy=self.in_flight, order=self._order)
+        self._own.update(result.digests)
+        fresh = set(result.digests)
+        self._parsed = {
+            key: entry for key, entry in self._parsed.items() if key in state.outbox and key not in fresh
+        }
+        self._saved -= {key for key in self._saved if key not in state.outbox}
+        return result
 
     def _drop_slot(self, state: LedgerState, slot: str) -> int:
         stale = [
@@ -216,6 +239,11 @@ class Outbox:
         """Entries loaded from the ledger (or merged in from another writer's) are stored already."""
         self._saved.update(state.outbox)
 
+    def inherited(self, entry_id: str) -> bool:
+        """Planned by another process (or an earlier term): it may have been posted before it was
+        completed in the ledger, so a sink should look before posting it."""
+        return entry_id not in self._own
+
     def is_saved(self, entry_id: str) -> bool:
         return entry_id in self._saved
 
@@ -230,6 +258,7 @@ class Outbox:
         state.outbox_done[entry_id] = now
         self._parsed.pop(entry_id, None)
         self._saved.discard(entry_id)
+        self._own.discard(entry_id)
         self.in_flight.discard(entry_id)
 
 
@@ -243,11 +272,14 @@ def _digest(*parts: object) -> str:
 
 def entry_identity(action: Action) -> tuple[str, str]:
     """(id, slot) of an action: equal for the same action however often it is planned."""
+    # Posts are named by the crash they report, not by when their group opened: a planner that lost
+    # the ledger plans the same crash into a group opened at another time, and must still produce the
+    # same id, which is also the marker the sink looks for in Slack (`bot.slack.posted_lookup`).
     if isinstance(action, PostRoot):
-        entry_id = "r" + _digest(action.group.id)
+        entry_id = "r" + _digest(action.group.key.id, action.termination.key)
         return entry_id, entry_id
     if isinstance(action, PostThreadReply):
-        entry_id = "t" + _digest(action.group.id, action.termination.key)
+        entry_id = "t" + _digest(action.group.key.id, action.termination.key)
         return entry_id, entry_id
     if isinstance(action, UpdateRoot):
         return "u" + _digest(action.group.id, action.count, action.pod_count), "U" + _digest(action.group.id)
@@ -285,7 +317,7 @@ def action_to_record(action: Action) -> dict[str, Any]:
             "pods": action.pod_count,
             "last": action.last_seen,
             "termination": termination_to_record(action.latest),
-        }
+        } | ({"first": termination_to_record(action.first)} if action.first is not None else {})
     digest = {
         "channel": action.digest.channel,
         "started": action.digest.started_at,
@@ -313,6 +345,7 @@ def action_from_record(record: Mapping[str, Any]) -> Action:
             _count(record["pods"]),
             _number(record["last"]),
             termination,
+            termination_from_record(record["first"]) if record.get("first") is not None else None,
         )
     if kind in ("digest", "digest_update"):
         channel = record.get("channel")
@@ -325,7 +358,10 @@ def action_from_record(record: Mapping[str, Any]) -> Action:
     raise ValueError(f"unknown outbox record type {kind!r}")
 
 
-def termination_to_record(termination: Termination) -> dict[str, Any]:
+def termination_to_record(
+    termination: Termination, message_chars: int = RECORD_MESSAGE_CHARS
+) -> dict[str, Any]:
+    """A termination as JSON; messages clipped to `message_chars` (the ledger must stay small)."""
     return {
         "key": termination.key,
         "namespace": termination.namespace,
@@ -336,7 +372,7 @@ def termination_to_record(termination: Termination) -> dict[str, Any]:
         "exit_code": termination.exit_code,
         "signal": termination.signal,
         "reason": termination.reason,
-        "message": _clip(termination.message),
+        "message": _clip(termination.message, message_chars),
         "started_at": termination.started_at,
         "finished_at": termination.finished_at,
         "restarts": termination.restart_count,
@@ -344,8 +380,8 @@ def termination_to_record(termination: Termination) -> dict[str, Any]:
         "workload": termination.workload.ref,
         "source": termination.source.value,
         "pod_reason": termination.pod_reason,
-        "pod_message": _clip(termination.pod_message),
-    }
+        "pod_message": _clip(termination.pod_message, message_chars),
+    } | ({"unwatched": termination.unwatched_restarts} if termination.unwatched_restarts else {})
 
 
 def termination_from_record(record: Mapping[str, Any]) -> Termination:
@@ -380,6 +416,7 @@ def termination_from_record(record: Mapping[str, Any]) -> Termination:
         source=RecordSource(record["source"]),
         pod_reason=text("pod_reason"),
         pod_message=text("pod_message"),
+        unwatched_restarts=number("unwatched") or 0,
     )
 
 
@@ -408,10 +445,10 @@ def _row_from(item: Any) -> DigestRow:
     )
 
 
-def _clip(text: str | None) -> str | None:
-    if text is None or len(text) <= RECORD_MESSAGE_CHARS:
+def _clip(text: str | None, limit: int = RECORD_MESSAGE_CHARS) -> str | None:
+    if text is None or len(text) <= limit:
         return text
-    return text[: RECORD_MESSAGE_CHARS - 1] + "…"
+    return text[: limit - 1] + "…"
 
 
 def _number(value: Any) -> float:

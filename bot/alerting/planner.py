@@ -59,6 +59,7 @@ from bot.alerting.ledger_state import (
     key_digest,
     pod_digest,
 )
+from bot.alerting.outbox import termination_from_record, termination_to_record
 from bot.alerting.policy import AlertKind, RoutedTermination, Suppression, Verdict, snooze_key
 from bot.alerting.termination import Termination, Workload
 
@@ -66,6 +67,8 @@ __all__ = ["Accounting", "AlertPlanner", "Disposition", "Outcome", "Plan", "Plan
 
 _OVERFLOW_ROW = json.dumps(["", "", None, None])
 _POSTED_MEMORY = 2_000
+ROOT_MESSAGE_CHARS = 200
+"""Characters of the root's termination message the ledger keeps per open group (it shows in edits)."""
 
 
 class Disposition(StrEnum):
@@ -90,6 +93,9 @@ class PlannerConfig:
     calm_threshold: int | None = None
     """Alerts per window at or below which a storm ends; None means `storm_threshold // 2`."""
     digest_update_seconds: float = 10.0
+    digest_quiet_seconds: float = 2.0
+    """A digest that got no new alert for this long is edited now (at most this often): when a burst
+    ends, its final count shows within seconds, not up to `digest_update_seconds` later."""
     limits: LedgerLimits = field(default_factory=LedgerLimits)
 
     @property
@@ -175,7 +181,9 @@ class AlertPlanner:
                 continue
             if self._calm(channel, now):
                 actions.append(self._end_storm(name, channel))
-            elif digest.dirty and now - digest.last_flush >= config.digest_update_seconds:
+            elif digest.dirty and (
+                now - digest.last_flush >= config.digest_update_seconds or self._quiet(digest, now)
+            ):
                 actions.append(self._digest_update(name, digest, now))
         return actions
 
@@ -204,12 +212,12 @@ class AlertPlanner:
         if channel.digest is None and self._rate(channel, now) > self.config.storm_threshold:
             started = round(now, 3)
             channel.digest = DigestState(started_at=started, last_flush=now)
-            self._add_row(channel.digest, item, event_time)
+            self._add_row(channel.digest, item, event_time, now)
             rows, total = self._rows(channel.digest)
             actions.append(PostDigest(DigestRef(item.channel, started), rows, total))
             return Disposition.DIGEST
         if channel.digest is not None:
-            self._add_row(channel.digest, item, event_time)
+            self._add_row(channel.digest, item, event_time, now)
             channel.digest.dirty = True
             if now - channel.digest.last_flush >= self.config.digest_update_seconds:
                 actions.append(self._digest_update(channel_name, channel.digest, now))
@@ -236,14 +244,15 @@ class AlertPlanner:
             self.state.groups[gid] = GroupState(
                 opened_at=opened,
                 last_seen=event_time,
-                count=1,
+                count=1 + termination.unwatched_restarts,
                 pods=[pod_digest(termination.uid)],
                 pod_count=1,
+                root=termination_to_record(termination, ROOT_MESSAGE_CHARS),
             )
             actions.append(PostRoot(GroupRef(key, opened), termination))
             return Disposition.ROOT
         ref = GroupRef(key, group.opened_at)
-        group.count += 1
+        group.count += 1 + termination.unwatched_restarts  # deaths nobody saw count too
         group.last_seen = max(group.last_seen, event_time)
         disposition = Disposition.REPLY
         pod = pod_digest(termination.uid)
@@ -254,7 +263,9 @@ class AlertPlanner:
                 group.pods = [*group.pods, pod][-self.config.limits.max_pods_per_group :]
                 group.pod_count += 1
             actions.append(PostThreadReply(ref, termination))
-        root_edits[ref.id] = UpdateRoot(ref, group.count, group.pod_count, group.last_seen, termination)
+        root_edits[ref.id] = UpdateRoot(
+            ref, group.count, group.pod_count, group.last_seen, termination, _root_of(group)
+        )
         return disposition
 
     # --- storms -------------------------------------------------------------------------------------
@@ -273,6 +284,11 @@ class AlertPlanner:
     def _calm(self, channel: ChannelState, now: float) -> bool:
         return self._rate(channel, now) <= self.config.calm_level
 
+    def _quiet(self, digest: DigestState, now: float) -> bool:
+        quiet = self.config.digest_quiet_seconds
+        added = digest.last_added if digest.last_added is not None else digest.last_flush
+        return now - added >= quiet and now - digest.last_flush >= quiet
+
     def _end_storm(self, name: str, channel: ChannelState) -> UpdateDigest:
         digest = channel.digest
         assert digest is not None
@@ -289,7 +305,8 @@ class AlertPlanner:
         rows, total = self._rows(digest)
         return UpdateDigest(DigestRef(name or None, digest.started_at), rows, total, calm=False)
 
-    def _add_row(self, digest: DigestState, item: RoutedTermination, event_time: float) -> None:
+    def _add_row(self, digest: DigestState, item: RoutedTermination, event_time: float, now: float) -> None:
+        digest.last_added = now
         termination = item.termination
         kind = item.verdict.kind
         row = json.dumps(
@@ -375,6 +392,16 @@ class AlertPlanner:
         memory.move_to_end(ref_id)
         while len(memory) > _POSTED_MEMORY:
             memory.popitem(last=False)
+
+
+def _root_of(group: GroupState) -> Termination | None:
+    """The root's termination as the ledger keeps it (None for a ledger written before it did)."""
+    if group.root is None:
+        return None
+    try:
+        return termination_from_record(group.root)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _row(row_id: str, counts: list[float]) -> DigestRow:

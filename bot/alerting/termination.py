@@ -108,6 +108,10 @@ class Termination:
     stopped and restarted along with it."""
     stop_signal: str | None = None
     """The container's custom stop signal (KEP-4960), when it has one (not SIGTERM)."""
+    unwatched_restarts: int = 0
+    """Deaths of this container between the last one the bot saw and this one, while no leader watched:
+    the API keeps only the last termination, the restart count says how many there were
+    (`bot.alerting.unwatched`)."""
 
     @property
     def requested_stop(self) -> bool:

@@ -38,6 +38,7 @@ from kubernetes.client import ApiClient, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
 from bot.alerting import LedgerError, LedgerLimits, LedgerState, PlannerConfig
+from bot.alerting.backlog import fold_backlog
 from bot.diagnosis.ports import ClusterError
 from bot.kube.errors import ApiCall, json_object, translate_error
 
@@ -52,16 +53,13 @@ DATA_BUDGET_BYTES = 768 * 1024
 _LABELS = {"app.kubernetes.io/name": "exitcode-bot", "app.kubernetes.io/component": "alert-ledger"}
 _SHRINK_STEPS = 12
 
-WriteOutcome = Literal["created", "updated", "conflict", "failed"]
-"""What `on_write` (the ledger-writes metric) is told; "conflict" is a 409 that led to a re-read and merge."""
+WriteOutcome = Literal["created", "updated", "conflict", "failed", "overflow"]
+"""What `on_write` (the ledger-writes metric) is told; "conflict" is a 409 that led to a re-read and merge;
+"overflow" a write that had to summarise queued alerts to fit the budget (an ERROR is logged too)."""
 
 
 def _ignore(_: WriteOutcome) -> None:
     return None
-
-
-def _copy(state: LedgerState) -> LedgerState:
-    return LedgerState.from_json(state.to_json())
 
 
 def _halved(limits: LedgerLimits) -> LedgerLimits:
@@ -73,7 +71,13 @@ def _halved(limits: LedgerLimits) -> LedgerLimits:
         max_digest_rows=max(1, limits.max_digest_rows // 2),
         max_channels=limits.max_channels // 2,
         max_snoozes=limits.max_snoozes // 2,
+        max_outbox_done=limits.max_outbox_done // 2,
+        max_deaths=limits.max_deaths // 2,
     )
+
+
+def _outbox_bytes(state: LedgerState) -> int:
+    return len(json.dumps(state.outbox, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
 
 class _Conflict(Exception):
@@ -107,6 +111,8 @@ class ConfigMapLedger:
         self._on_write = on_write
         self._resource_version: str | None = None
         self._lock = asyncio.Lock()
+        self.merged_writes = 0
+        """Saves that met a concurrent writer (409) and stored the merge of both copies."""
 
     @property
     def resource_version(self) -> str | None:
@@ -127,13 +133,14 @@ class ConfigMapLedger:
         `state` itself is not modified. Raises `ClusterError` when the write fails or keeps conflicting.
         """
         async with self._lock:
-            ours = _copy(state)
+            ours = state.copy()
             for _ in range(self._max_attempts):
                 ours, text = self._bounded(ours)
                 try:
                     await self._write(text)
                 except _Conflict:
                     self._on_write("conflict")
+                    self.merged_writes += 1
                     theirs = await self._read()
                     ours = ours.merge(theirs, self._config.limits)
                     continue
@@ -151,12 +158,29 @@ class ConfigMapLedger:
     # --- bounds ---------------------------------------------------------------------------------------
 
     def _bounded(self, state: LedgerState) -> tuple[LedgerState, str]:
-        """`state` pruned and serialised; pruned harder (halving every cap) until it fits the budget."""
+        """`state` pruned and serialised, made to fit the budget without ever dropping a planned alert.
+
+        In order: the usual pruning; then every memory cap halved (alerted keys, oldest first, advancing
+        the horizon: they only prevent duplicates); then, if the outbox itself is what is too big, its
+        queued roots and replies are folded into one digest per channel (`bot.alerting.backlog`), loudly.
+        What is written is never empty: the outbox and the horizon are kept whatever the budget.
+        """
         config = self._config
         limits = config.limits
         now = self._clock()
         state.prune(now, limits, config.group_window_seconds, config.storm_window_seconds)
         text = state.to_json()
+        if len(text.encode("utf-8")) > self._budget and _outbox_bytes(state) > self._budget // 2:
+            # The queued alerts are what is big: summarise them before forgetting any alerted key.
+            folded = fold_backlog(state, now, max_rows=max(1, limits.max_digest_rows))
+            log.warning(
+                "event=ledger_outbox_folded the alert ledger was over %d KiB: %d queued alerts were "
+                "summarised into %d digest(s), every crash still counted",
+                self._budget // 1024,
+                folded.crashes,
+                len(folded.digests),
+            )
+            text = state.to_json()
         steps = 0
         while len(text.encode("utf-8")) > self._budget and steps < _SHRINK_STEPS:
             limits = _halved(limits)
@@ -165,19 +189,33 @@ class ConfigMapLedger:
             state.prune(now, limits, config.group_window_seconds, config.storm_window_seconds)
             text = state.to_json()
             steps += 1
-        if len(text.encode("utf-8")) > self._budget:  # only with absurd names: keep just the horizon
-            horizon = max(state.alerted.values(), default=now)
-            state = LedgerState(horizon=max(state.horizon or horizon, horizon))
-            text = state.to_json()
         if steps:
             log.warning(
-                "the alert ledger was over %d KiB and was pruned harder (kept %d alerted keys, %d groups); "
-                "lower LedgerLimits if this repeats",
+                "the alert ledger was over %d KiB and was pruned harder (kept %d alerted keys, %d groups, "
+                "%d planned alerts); lower LedgerLimits if this repeats",
                 self._budget // 1024,
                 len(state.alerted),
                 len(state.groups),
+                len(state.outbox),
             )
-        return state, text
+        if len(text.encode("utf-8")) <= self._budget:
+            return state, text
+        folded = fold_backlog(state, now, max_rows=max(1, limits.max_digest_rows))
+        kept = LedgerState(
+            horizon=state.horizon, outbox=state.outbox, outbox_done=state.outbox_done, snoozes=state.snoozes
+        )
+        text = kept.to_json()
+        self._on_write("overflow")
+        log.error(
+            "event=ledger_overflow the alert ledger does not fit %d KiB even pruned: %d queued alerts were "
+            "summarised into %d digest(s) and only the horizon, snoozes and outbox kept (%d bytes); every "
+            "crash is still counted. Check SLACK connectivity and STORM_THRESHOLD",
+            self._budget // 1024,
+            folded.crashes,
+            len(folded.digests),
+            len(text.encode("utf-8")),
+        )
+        return kept, text
 
     # --- API calls --------------------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from bot.render.alert_text import (
     digest_row_phrase,
     exit_detail,
     headline,
+    restarts_label,
     runbook_steps,
     utc,
 )
@@ -235,7 +236,7 @@ def _facts(alert: CrashAlert) -> list[tuple[str, str]]:
         ("Pod", escape(termination.pod)),
         ("Node", escape(termination.node or "unknown")),
         ("Owner", escape(termination.workload.ref)),
-        ("Restarts", str(termination.restart_count)),
+        ("Restarts", escape(restarts_label(termination))),
     ]
     if alert.kind is not AlertKind.EVICTION:
         facts.append(("Exit code", escape(exit_detail(termination, alert.meaning))))
@@ -346,7 +347,7 @@ def _repeat_blocks(alert: RepeatAlert) -> list[Block]:
             f"{escape(code_phrase(termination, alert.meaning))}"
         )
     when = f" · {slack_date(termination.finished_epoch)}" if termination.finished_epoch is not None else ""
-    line = f":repeat: Again: {what} · restarts {termination.restart_count}{when}"
+    line = f":repeat: Again: {what} · restarts {escape(restarts_label(termination))}{when}"
     blocks = [section(line)]
     if alert.cluster:
         blocks.append(cluster_context(alert.cluster))

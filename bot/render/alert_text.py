@@ -209,6 +209,20 @@ def exit_detail(termination: Termination, meaning: Explanation | None) -> str:
     return detail
 
 
+def restarts_label(termination: Termination) -> str:
+    """`5`, or `5 (2 more restarts while the bot was not watching, last exit 1)` when the restart count
+    shows deaths whose records the API no longer has (`Termination.unwatched_restarts`)."""
+    missed = termination.unwatched_restarts
+    if missed <= 0:
+        return str(termination.restart_count)
+    plural = "s" if missed != 1 else ""
+    code = "unknown" if termination.exit_code is None else str(termination.exit_code)
+    return (
+        f"{termination.restart_count} ({missed} more restart{plural} while the bot was not watching, "
+        f"last exit {code})"
+    )
+
+
 def container_kind_label(termination: Termination) -> str:
     """` (init container)` or ` (sidecar)`; nothing for an ordinary container."""
     if termination.container_kind is ContainerKind.INIT:
@@ -247,7 +261,7 @@ def _crash_lines(alert: CrashAlert) -> list[str]:
         ("Container", termination.container + container_kind_label(termination)),
         ("Node", termination.node or "unknown"),
         ("Owner", termination.workload.ref),
-        ("Restarts", str(termination.restart_count)),
+        ("Restarts", restarts_label(termination)),
     ]
     if alert.kind is not AlertKind.EVICTION:
         facts.append(("Exit code", exit_detail(termination, alert.meaning)))
@@ -297,7 +311,7 @@ def _repeat_line(alert: RepeatAlert) -> str:
     else:
         what = f"{termination.pod} / {termination.container}: {code_phrase(termination, alert.meaning)}"
     when = f" at {utc(termination.finished_epoch)}" if termination.finished_epoch is not None else ""
-    line = f"  ↳ {cluster_prefix(alert.cluster)}again: {what}{when}, restarts {termination.restart_count}"
+    line = f"  ↳ {cluster_prefix(alert.cluster)}again: {what}{when}, restarts {restarts_label(termination)}"
     if termination.message:
         line += f" — {_clip(' '.join(termination.message.split()), 200)}"
     return line

@@ -16,7 +16,12 @@ for whoever leads next):
 - a message Slack refuses for its blocks (`invalid_blocks`, `msg_blocks_too_long`): sent again as its
   plain fallback text, so the crash is still reported;
 - a channel the bot cannot post to (`not_in_channel`, `channel_not_found`): a warning that says what to
-  do, and retries with the capped backoff, so inviting the bot delivers the waiting alerts.
+  do, and retries with the capped backoff, so inviting the bot delivers the waiting alerts;
+- a post given a `PostMarker` carries it in its message metadata, and is never posted twice: after a
+  timeout, a reset or a `5xx` (Slack may have carried it out) and before the first attempt of a post an
+  earlier leader may have made, the channel (or thread) is read for the marker first
+  (`bot.slack.posted_lookup`; `conversations.history` is Tier 3, about 50 calls a minute, and is only
+  called in those cases).
 
 The sink owns a client without slack_sdk's retry handlers: it retries itself (with no cap on attempts)
 and counts every failure by kind for the Slack-errors metric.
@@ -31,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,8 +47,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.render.alert_blocks import alert_blocks, alert_fallback_text
 from bot.render.alert_text import AlertView
+from bot.slack.posted_lookup import Lookup, PostMarker, find_posted, marker_metadata
 
-__all__ = ["PosterSettings", "SlackAlertSink", "message_ref", "parse_message_ref"]
+__all__ = ["PostMarker", "PosterSettings", "SlackAlertSink", "message_ref", "parse_message_ref"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +70,9 @@ _HINTS = {
 }
 
 ErrorHook = Callable[[str], None]
+MAX_UNKNOWN_CHECKS = 10
+"""History reads that may fail in a row before the post goes out unchecked: a crash nobody hears
+about is worse than one repeated (the same choice as the ledger's unsaved grace)."""
 
 
 def _ignore(_: str) -> None:
@@ -144,11 +154,29 @@ class SlackAlertSink:
         self._channels: dict[str, _Pace] = {}
         self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
         self._warned: set[str] = set()
+        self._ids: dict[str, str] = {}
+        """Channel name → id, learned from `chat.postMessage` answers (the history check needs ids)."""
+
+    @property
+    def client(self) -> AsyncWebClient:
+        """The sink's own client (no retry handlers), for the already-posted check."""
+        return self._client
 
     # --- the sink protocol ----------------------------------------------------------------------------
 
-    async def post(self, channel: str | None, view: AlertView, *, thread: str | None = None) -> str:
-        """Post `view` (in the thread of message `thread`, if given); returns the new message's ref."""
+    async def post(
+        self,
+        channel: str | None,
+        view: AlertView,
+        *,
+        thread: str | None = None,
+        marker: PostMarker | None = None,
+    ) -> str:
+        """Post `view` (in the thread of message `thread`, if given); returns the new message's ref.
+
+        With a `marker`, the message carries it in its metadata, and a top-level post is never repeated
+        when Slack may have carried out an attempt it did not confirm (see `bot.slack.posted_lookup`).
+        """
         target = channel or ""
         thread_ts: str | None = None
         if thread is not None:
@@ -157,24 +185,43 @@ class SlackAlertSink:
             raise ValueError("an alert needs a channel to be posted to Slack")
         text = alert_fallback_text(view)
         blocks: list[dict[str, Any]] | None = alert_blocks(view)
+        check = self._posted_check(target, marker, thread_ts) if marker is not None else None
         while True:
             arguments: dict[str, Any] = {"channel": target, "text": text, "unfurl_links": False}
             if blocks is not None:
                 arguments["blocks"] = blocks
             if thread_ts is not None:
                 arguments["thread_ts"] = thread_ts
+            if marker is not None:
+                arguments["metadata"] = marker_metadata(marker)
             try:
-                data = await self._call("chat.postMessage", target, arguments)
+                data = await self._call("chat.postMessage", target, arguments, check)
             except _PlainTextNeeded:
                 blocks = None
                 continue
             except _NoThread:
                 thread_ts = None  # the root was deleted: the repeat is still worth a message of its own
+                if check is not None:
+                    check.thread_ts = None
                 continue
             channel_id = str(data.get("channel") or target)
             # Replies and edits address the channel by id: let them share its turn with the posts.
             self._channels.setdefault(channel_id, self._channels[target])
+            self._ids[target] = channel_id
             return message_ref(channel_id, str(data["ts"]))
+
+    def _posted_check(self, target: str, marker: PostMarker, thread_ts: str | None) -> _PostedCheck:
+        """The history check for one top-level post: the earliest time it may have reached Slack is the
+        inherited `sent_since`, else the first attempt's start."""
+        since = marker.sent_since if marker.sent_since is not None else time.time()
+        return _PostedCheck(self, target, marker, since, thread_ts)
+
+    def channel_id(self, target: str) -> str | None:
+        """The id `conversations.history` needs: the target itself when it is one, else learned from an
+        earlier post's answer (None: the history cannot be read for a channel known only by name)."""
+        if target[:1] in ("C", "G", "D") and not target.startswith("#"):
+            return target
+        return self._ids.get(target)
 
     async def update(self, ref: str, view: AlertView) -> bool:
         """Edit message `ref` to show `view`; False when Slack says it cannot be edited any more."""
@@ -196,14 +243,21 @@ class SlackAlertSink:
 
     # --- one call, retried ------------------------------------------------------------------------------
 
-    async def _call(self, method: str, channel: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    async def _call(
+        self, method: str, channel: str, arguments: dict[str, Any], check: _PostedCheck | None = None
+    ) -> dict[str, Any]:
         """The `data` of a successful call; retries everything else except what the caller must decide."""
         pace = self._channels.setdefault(channel, _Pace())
         async with pace.lock:
-            return await self._call_paced(method, channel, arguments, pace)
+            return await self._call_paced(method, channel, arguments, pace, check)
 
     async def _call_paced(
-        self, method: str, channel: str, arguments: dict[str, Any], pace: _Pace
+        self,
+        method: str,
+        channel: str,
+        arguments: dict[str, Any],
+        pace: _Pace,
+        check: _PostedCheck | None = None,
     ) -> dict[str, Any]:
         failures = 0
         loop = asyncio.get_running_loop()
@@ -212,6 +266,23 @@ class SlackAlertSink:
             wait = pace.next_at - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
+            if check is not None and check.needed:
+                found = await check.run()
+                if isinstance(found, dict):
+                    log.info("%s to %s had gone through already; not posting it again", method, channel)
+                    return found
+                if found is Lookup.UNKNOWN and check.unknown < MAX_UNKNOWN_CHECKS:
+                    check.unknown += 1  # cannot tell yet: posting now could repeat the alert
+                    failures += 1
+                    await self._sleep(self._backoff(failures, self.settings.backoff_cap_seconds))
+                    continue
+                if found is Lookup.UNKNOWN:
+                    log.warning(
+                        "%s to %s: the channel history stayed unreadable; posting (it may repeat)",
+                        method,
+                        channel,
+                    )
+                check.needed = False
             try:
                 response = await self._client.api_call(method, json=arguments)
                 data = response.data
@@ -221,8 +292,12 @@ class SlackAlertSink:
                     return data
                 raise SlackClientError(f"{method} answered something that is not JSON")
             except SlackApiError as error:
+                if check is not None and getattr(error.response, "status_code", 0) >= 500:
+                    check.needed = True  # the edge failed, the message may be stored all the same
                 delay = self._api_error_delay(method, channel, error, failures)
             except (TimeoutError, aiohttp.ClientError, SlackClientError, OSError) as error:
+                if check is not None:
+                    check.needed = True  # Slack may have posted it and answered too late
                 kind = "timeout" if isinstance(error, TimeoutError) else "connection"
                 self._on_error(kind)
                 delay = self._backoff(failures, self.settings.backoff_cap_seconds)
@@ -275,6 +350,35 @@ class SlackAlertSink:
         self._warned.add(key)
         suffix = f": {detail}" if detail else ""
         log.log(level, "%s to %s failed (%s), will retry%s", method, channel, kind, suffix)
+
+
+class _PostedCheck:
+    """Whether one top-level post must look for itself in the channel before the next attempt."""
+
+    def __init__(
+        self,
+        sink: SlackAlertSink,
+        target: str,
+        marker: PostMarker,
+        since: float,
+        thread_ts: str | None,
+    ) -> None:
+        self._sink = sink
+        self._target = target
+        self._marker = marker
+        self._since = since
+        self.thread_ts = thread_ts
+        self.needed = marker.sent_since is not None
+        self.unknown = 0
+        """History reads that failed in a row (429, 5xx, network) for this post."""
+
+    async def run(self) -> dict[str, Any] | Lookup | None:
+        channel_id = self._sink.channel_id(self._target)
+        if channel_id is None:
+            return Lookup.UNAVAILABLE
+        return await find_posted(
+            self._sink.client, channel_id, self._marker, self._since, thread_ts=self.thread_ts
+        )
 
 
 def _retry_after(headers: Any) -> float:

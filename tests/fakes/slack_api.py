@@ -12,6 +12,14 @@ What it can simulate, for the alerting tests as much as for the slash command on
 - Slack's per-channel posting limit (`fake.set_rate_limit("chat.postMessage", calls=1, per_seconds=1)`);
 - message state per channel: threads (`thread_ts`), `chat.update`, `chat.delete`, with
   `message_not_found` for unknown timestamps;
+- message `metadata` (`event_type` + `event_payload`, validated as Slack does) stored on the message, and
+  `conversations.history` over it: channel *ids* only (a `#name` is `channel_not_found`), top-level
+  messages newest first, `oldest`/`latest` exclusive unless `inclusive`, `limit` and cursor pages,
+  `metadata` only with `include_all_metadata`; `conversations.replies` likewise for one thread (the
+  parent first, then its replies, oldest first);
+- a dropped connection (`Disconnect`), before or after the call was carried out;
+- a slow answer to a call Slack has already carried out (`LateAnswer`): the message is in the channel
+  while the client is still waiting, exactly what makes a blind retry post it twice;
 - Block Kit validation as Slack enforces it (`invalid_blocks`, `msg_too_long`), so a renderer that breaks
   a limit fails here instead of in production;
 - `response_url` posts (at most 5 per URL, as Slack allows; expirable), recorded separately.
@@ -53,6 +61,8 @@ MAX_FIELD_TEXT = 2000
 MAX_ACTIONS_ELEMENTS = 25
 MAX_BLOCK_ID = 255
 MAX_MESSAGE_TEXT = 40000
+HISTORY_DEFAULT_LIMIT = 100
+HISTORY_MAX_LIMIT = 999
 
 
 # --- faults ---------------------------------------------------------------------------------------
@@ -92,6 +102,21 @@ class Delay(Fault):
 
     seconds: float
     then: Fault | None = None
+
+
+@dataclass(frozen=True)
+class Disconnect(Fault):
+    """Drop the connection without answering (a reset between Slack's edge and the bot); with
+    `carried_out` the call was carried out first (the message is posted), as after a reset on the way back."""
+
+    carried_out: bool = False
+
+
+@dataclass(frozen=True)
+class LateAnswer(Fault):
+    """Carry the call out at once (the message is posted), but answer only after `seconds`."""
+
+    seconds: float
 
 
 # --- records --------------------------------------------------------------------------------------
@@ -328,6 +353,10 @@ class FakeSlackApi:
         """Queue `fault` for the next `times` calls of `method` (`"response_url"` for hook posts)."""
         self._faults[method].extend([fault] * times)
 
+    def pending_faults(self, method: str) -> int:
+        """Faults queued for `method` and not used yet."""
+        return len(self._faults.get(method, ()))
+
     def set_rate_limit(
         self, method: str, *, calls: int, per_seconds: float, retry_after: int = 1, key: str = "channel"
     ) -> None:
@@ -370,6 +399,16 @@ class FakeSlackApi:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         args, token = await _read_args(request)
+        queue = self._faults.get(method)
+        if queue and isinstance(queue[0], Disconnect):
+            fault = queue.popleft()
+            if fault.carried_out:  # type: ignore[attr-defined]
+                await self._answer(method, token, args, faults=False)  # carried out, then no answer
+            self.calls.append(ApiCall(method, token, args, request.content_type, time.monotonic(), 0, None))
+            self._notify()
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=500)
         status, body, headers = await self._answer(method, token, args)
         self.calls.append(
             ApiCall(
@@ -388,9 +427,14 @@ class FakeSlackApi:
         return web.Response(text=body, status=status, headers=headers, content_type="text/plain")
 
     async def _answer(
-        self, method: str, token: str | None, args: JsonDict
+        self, method: str, token: str | None, args: JsonDict, *, faults: bool = True
     ) -> tuple[int, JsonDict | str, dict[str, str]]:
-        fault = await self._next_fault(method)
+        late = self._late_answer(method) if faults else None
+        if late is not None:
+            answer = await self._answer(method, token, args, faults=False)
+            await asyncio.sleep(late)
+            return answer
+        fault = await self._next_fault(method) if faults else None
         if fault is not None:
             return fault
         if method == "apps.connections.open":
@@ -414,6 +458,12 @@ class FakeSlackApi:
         if handler is None:
             return _error("unknown_method", req_method=method)
         return handler(self, args)
+
+    def _late_answer(self, method: str) -> float | None:
+        queue = self._faults.get(method)
+        if queue and isinstance(queue[0], LateAnswer):
+            return queue.popleft().seconds  # type: ignore[attr-defined,no-any-return]
+        return None
 
     async def _next_fault(self, method: str) -> tuple[int, JsonDict | str, dict[str, str]] | None:
         queue = self._faults.get(method)
@@ -498,6 +548,11 @@ class FakeSlackApi:
             "blocks": _as_json(args.get("blocks")) or [],
             "team": TEAM_ID,
         }
+        if "metadata" in args:
+            metadata = _as_json(args["metadata"])
+            if not _valid_metadata(metadata):
+                return _error("invalid_metadata_format")
+            message["metadata"] = metadata
         if args.get("thread_ts"):
             thread_ts = str(args["thread_ts"])
             if not any(m["ts"] == thread_ts for m in self.messages[channel_id]):
@@ -534,6 +589,96 @@ class FakeSlackApi:
         self.messages[channel_id] = [m for m in messages if m["ts"] != ts]
         return 200, {"ok": True, "channel": channel_id, "ts": ts}, {}
 
+    def _history(self, args: JsonDict) -> tuple[int, JsonDict | str, dict[str, str]]:
+        """`conversations.history`: a channel's top-level messages, newest first, one page at a time."""
+        channel = str(args.get("channel") or "")
+        if not channel:
+            return _error("invalid_arguments")
+        if channel.startswith("#") or channel not in self.messages:
+            return _error("channel_not_found")  # names are not accepted here, only ids
+        try:
+            oldest = float(args.get("oldest") or 0)
+            latest = float(args["latest"]) if args.get("latest") else float("inf")
+            limit = int(args.get("limit") or HISTORY_DEFAULT_LIMIT)
+            offset = int(args.get("cursor") or 0)
+        except ValueError:
+            return _error("invalid_arguments")
+        limit = max(1, min(limit, HISTORY_MAX_LIMIT))
+        inclusive = _flag(args.get("inclusive"))
+        with_metadata = _flag(args.get("include_all_metadata"))
+
+        def within(ts: float) -> bool:
+            if inclusive:
+                return oldest <= ts <= latest
+            return oldest < ts < latest
+
+        top_level = [
+            message
+            for message in self.messages[channel]
+            if message.get("thread_ts") in (None, message["ts"]) and within(float(message["ts"]))
+        ]
+        top_level.sort(key=lambda message: float(message["ts"]), reverse=True)
+        page = top_level[offset : offset + limit]
+        more = offset + limit < len(top_level)
+        shown = [
+            message if with_metadata else {k: v for k, v in message.items() if k != "metadata"}
+            for message in page
+        ]
+        return (
+            200,
+            {
+                "ok": True,
+                "messages": shown,
+                "has_more": more,
+                "pin_count": 0,
+                "channel_actions_ts": None,
+                "channel_actions_count": 0,
+                "response_metadata": {"next_cursor": str(offset + limit) if more else ""},
+            },
+            {},
+        )
+
+    def _replies(self, args: JsonDict) -> tuple[int, JsonDict | str, dict[str, str]]:
+        """`conversations.replies`: a thread (its parent first, then the replies, oldest first)."""
+        channel = str(args.get("channel") or "")
+        thread_ts = str(args.get("ts") or "")
+        if not channel or not thread_ts:
+            return _error("invalid_arguments")
+        if channel.startswith("#") or channel not in self.messages:
+            return _error("channel_not_found")
+        parent = next((m for m in self.messages[channel] if m["ts"] == thread_ts), None)
+        if parent is None:
+            return _error("thread_not_found")
+        try:
+            oldest = float(args.get("oldest") or 0)
+            latest = float(args["latest"]) if args.get("latest") else float("inf")
+            limit = max(1, min(int(args.get("limit") or HISTORY_DEFAULT_LIMIT), HISTORY_MAX_LIMIT))
+            offset = int(args.get("cursor") or 0)
+        except ValueError:
+            return _error("invalid_arguments")
+        inclusive = _flag(args.get("inclusive"))
+        with_metadata = _flag(args.get("include_all_metadata"))
+        replies = [m for m in self.messages[channel] if m.get("thread_ts") == thread_ts]
+        replies.sort(key=lambda message: float(message["ts"]))
+        thread = [parent] + [
+            m
+            for m in replies
+            if (oldest <= float(m["ts"]) <= latest if inclusive else oldest < float(m["ts"]) < latest)
+        ]
+        page = thread[offset : offset + limit]
+        more = offset + limit < len(thread)
+        shown = [m if with_metadata else {k: v for k, v in m.items() if k != "metadata"} for m in page]
+        return (
+            200,
+            {
+                "ok": True,
+                "messages": shown,
+                "has_more": more,
+                "response_metadata": {"next_cursor": str(offset + limit) if more else ""},
+            },
+            {},
+        )
+
     def _post_ephemeral(self, args: JsonDict) -> tuple[int, JsonDict | str, dict[str, str]]:
         if not args.get("channel"):
             return _error("channel_not_found")
@@ -567,7 +712,28 @@ _METHODS: dict[str, Callable[[FakeSlackApi, JsonDict], tuple[int, JsonDict | str
     "chat.update": FakeSlackApi._update,
     "chat.delete": FakeSlackApi._delete,
     "chat.postEphemeral": FakeSlackApi._post_ephemeral,
+    "conversations.history": FakeSlackApi._history,
+    "conversations.replies": FakeSlackApi._replies,
 }
+
+
+def _flag(value: Any) -> bool:
+    """Slack's boolean arguments: `true`/`1` (query strings and forms) or a JSON boolean."""
+    return value is True or str(value).lower() in ("1", "true")
+
+
+def _valid_metadata(metadata: Any) -> bool:
+    """Slack's rule for message metadata: an `event_type` name and an `event_payload` object."""
+    if not isinstance(metadata, dict):
+        return False
+    event_type = metadata.get("event_type")
+    payload = metadata.get("event_payload")
+    return (
+        isinstance(event_type, str)
+        and bool(event_type)
+        and all(c.isalnum() or c in "_." for c in event_type)
+        and isinstance(payload, dict)
+    )
 
 
 def _error(error: str, **extra: Any) -> tuple[int, JsonDict | str, dict[str, str]]:
