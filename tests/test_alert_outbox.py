@@ -9,6 +9,9 @@ without bound while every crash stays counted in its root.
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 from bot.alerting import (
     AlertPlanner,
     AlertRules,
@@ -57,6 +60,27 @@ def test_records_round_trip_through_the_ledger_json() -> None:
     assert [entry.action for entry in Outbox().pending(restored)] == [
         entry.action for entry in outbox.pending(planner.state)
     ]
+
+
+def test_the_newer_kubernetes_fields_survive_the_ledger() -> None:
+    """An alert posted from the outbox after a restart still says what the spec asked for: the restart
+    rule, the restart-all trigger, the custom stop signal and the restarts nobody watched."""
+    planner = AlertPlanner()
+    root = next(action for action in crash_loop(planner, 1) if isinstance(action, PostRoot))
+    labelled = replace(
+        root,
+        termination=replace(
+            root.termination,
+            restart_rule="restartPolicyRules[0]: Restart on exit code In [42]",
+            rule_names_code=True,
+            restarted_with="app",
+            stop_signal="SIGUSR1",
+            unwatched_restarts=3,
+        ),
+    )
+    assert action_from_record(json.loads(json.dumps(action_to_record(labelled)))) == labelled
+    plain = action_to_record(root)["termination"]
+    assert not {"restart_rule", "rule_names_code", "restarted_with", "stop_signal", "unwatched"} & set(plain)
 
 
 def test_a_newer_root_count_supersedes_a_queued_one_but_not_one_being_sent() -> None:

@@ -381,7 +381,20 @@ def termination_to_record(
         "source": termination.source.value,
         "pod_reason": termination.pod_reason,
         "pod_message": _clip(termination.pod_message, message_chars),
-    } | ({"unwatched": termination.unwatched_restarts} if termination.unwatched_restarts else {})
+    } | _optional_fields(termination)
+
+
+def _optional_fields(termination: Termination) -> dict[str, Any]:
+    """What only some terminations carry (the newer Kubernetes fields, restarts nobody watched): written
+    only when set, so a ledger of ordinary crashes stays as small as before."""
+    fields: dict[str, Any] = {
+        "unwatched": termination.unwatched_restarts or None,
+        "restart_rule": termination.restart_rule,
+        "rule_names_code": termination.rule_names_code or None,
+        "restarted_with": termination.restarted_with,
+        "stop_signal": termination.stop_signal,
+    }
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 def termination_from_record(record: Mapping[str, Any]) -> Termination:
@@ -417,6 +430,10 @@ def termination_from_record(record: Mapping[str, Any]) -> Termination:
         pod_reason=text("pod_reason"),
         pod_message=text("pod_message"),
         unwatched_restarts=number("unwatched") or 0,
+        restart_rule=text("restart_rule"),
+        rule_names_code=record.get("rule_names_code") is True,
+        restarted_with=text("restarted_with"),
+        stop_signal=text("stop_signal"),
     )
 
 
