@@ -21,7 +21,7 @@ class RawEvent:
 
     __slots__ = ("line", "type")
 
-    def __init__(self, type: EventType, line: str) -> None:
+    def __init__(self, type: EventType, line: bytes) -> None:
         self.type = type
         self.line = line
 

@@ -9,13 +9,14 @@ interleave. It is generic over the resource so the namespace cache reuses it (se
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 from collections import deque
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Generic, Self
+
+import orjson
 
 from .events import E, EventFactory, Synced, WatchHooks
 from .handover import END, End, RawEvent, Restart, Sink
@@ -24,8 +25,6 @@ from .settings import WatchSettings
 
 # The package's logger (bot.kube.watch), so operators' and tests' filters match every part of the watch.
 log = logging.getLogger(__name__.rpartition(".")[0])
-
-_JSON = json.JSONDecoder()
 
 
 class ResourceStream(Generic[E]):
@@ -153,7 +152,7 @@ class ResourceStream(Generic[E]):
 
     def _decode(self, raw: RawEvent) -> E | None:
         try:
-            obj = _JSON.raw_decode(raw.line)[0]["object"]
+            obj = orjson.loads(raw.line)["object"]
         except (ValueError, LookupError, TypeError) as error:
             # Its resourceVersion was already passed, so it cannot be fetched again: say so loudly.
             log.error("skipped an unreadable %s watch event (%s): %.200r", self._resource, error, raw.line)
