@@ -76,6 +76,18 @@ class Watcher:
             if isinstance(item, PodEvent) and not item.relist
         ]
 
+    def watching(self) -> bool:
+        """Every scope listed and its watch open: from now on every change arrives as a watch event.
+
+        The condition tests act on, rather than a proxy such as "a Synced arrived" (the watch request
+        may not have reached the apiserver yet) or "some watch started" (maybe another one)."""
+        listed = {synced.namespace for synced in self.synced}
+        scopes = self.stream.scopes
+        return all(scope in listed and self.stream.watching(scope) for scope in scopes)
+
+    async def until_watching(self) -> None:
+        await self.until("the first list and the watch", self.watching)
+
     async def until(self, what: str, condition: Callable[[], bool]) -> None:
         deadline = asyncio.get_running_loop().time() + WAIT
         while not condition():
@@ -152,7 +164,7 @@ async def test_initial_list_then_live_added_modified_deleted(
     create(fake_kube, deployment_pod("api-2", uid="uid-api-2"))
     create(fake_kube, make_pod("db-0", namespace="data", uid="uid-db-0"))
     watcher = make_watcher()
-    await watcher.until("the first list", lambda: bool(watcher.synced))
+    await watcher.until_watching()
 
     listed = watcher.events
     assert names(listed) == ["api-1", "api-2", "db-0"]
@@ -189,7 +201,7 @@ async def test_large_lists_are_read_in_pages(
         request_timeout_seconds=5.0, watch_timeout_seconds=30, page_size=3, backoff=FAST.backoff
     )
     watcher = make_watcher(settings=settings)
-    await watcher.until("the first list", lambda: bool(watcher.synced))
+    await watcher.until_watching()
 
     assert len(watcher.events) == 7 and len(watcher.synced[0].uids) == 7
     assert fake_kube.requests.count("list", "pods") == 3  # 3 + 3 + 1
@@ -202,7 +214,7 @@ async def test_watching_listed_namespaces_only(
     create(fake_kube, make_pod("db-0", namespace="data"))
     create(fake_kube, make_pod("noise", namespace="other"))
     watcher = make_watcher(namespaces=["shop", "data"])
-    await watcher.until("both lists", lambda: len(watcher.synced) == 2)
+    await watcher.until_watching()
 
     assert names(watcher.events) == ["api-1", "db-0"]
     assert {synced.namespace for synced in watcher.synced} == {"shop", "data"}
@@ -222,7 +234,7 @@ async def test_label_selector_filters_on_the_server(
     create(fake_kube, make_pod("watched", labels={"team": "pay"}))
     create(fake_kube, make_pod("ignored", labels={"team": "ads"}))
     watcher = make_watcher(label_selector="team=pay")
-    await watcher.until("the first list", lambda: bool(watcher.synced))
+    await watcher.until_watching()
     assert names(watcher.events) == ["watched"]
 
     fake_kube.cluster.modify("Pod", "shop", "watched", relabel(team="ads"))
@@ -243,7 +255,7 @@ async def test_bookmarks_move_the_resume_point_past_other_resources_writes(tmp_p
         watcher.task = asyncio.create_task(watcher.consume())
         try:
             create(fake, make_pod("quiet"))
-            await watcher.until("the first list", lambda: bool(watcher.synced))
+            await watcher.until_watching()
             listed_at = int(stream.resource_version() or 0)
             for index in range(50):  # other resources' writes push the pod's RV out of the window
                 fake.cluster.create({"kind": "ConfigMap", "metadata": {"name": f"cm-{index}"}, "data": {}})
@@ -268,7 +280,7 @@ async def test_dropped_connections_resume_without_missing_or_repeating(
     for index in range(3):
         create(fake_kube, deployment_pod(f"api-{index}", uid=f"uid-{index}"))
     watcher = make_watcher()
-    await watcher.until("the first list", lambda: bool(watcher.synced))
+    await watcher.until_watching()
 
     written: list[str] = []
     for step in range(40):
@@ -291,7 +303,7 @@ async def test_compaction_410_relists_marks_the_events_and_syncs(
     create(fake_kube, deployment_pod("api-1", uid="uid-1"))
     create(fake_kube, deployment_pod("api-2", uid="uid-2"))
     watcher = make_watcher()
-    await watcher.until("the first list", lambda: bool(watcher.synced))
+    await watcher.until_watching()
 
     fake_kube.cluster.compact()
     fake_kube.cluster.drop_watches()  # the resume point is now older than the history: ERROR 410
@@ -312,7 +324,7 @@ async def test_http_410_on_the_watch_request_relists_too(
 ) -> None:
     create(fake_kube, deployment_pod("api-1"))
     watcher = make_watcher()
-    await watcher.until("the first list", lambda: bool(watcher.synced))
+    await watcher.until_watching()
     fake_kube.faults.fail("watch", "pods", 410, times=1, message="too old resource version")
     fake_kube.cluster.drop_watches()
     await watcher.until("the relist", lambda: len(watcher.synced) == 2)
@@ -326,7 +338,7 @@ async def test_apiserver_restart_loses_no_change(
     create(fake_kube, deployment_pod("stays", uid="uid-stays"))
     create(fake_kube, deployment_pod("goes", uid="uid-goes"))
     watcher = make_watcher()
-    await watcher.until("the first list", lambda: bool(watcher.synced))
+    await watcher.until_watching()
 
     await fake_kube.stop()
     crash(fake_kube, "stays", 1, 120)  # while the apiserver is down
@@ -359,13 +371,14 @@ async def test_an_outage_backs_off_then_recovers_and_never_raises(
 ) -> None:
     create(fake_kube, deployment_pod("api-1"))
     watcher = make_watcher()
-    await watcher.until("the first list", lambda: bool(watcher.synced))
+    await watcher.until_watching()
 
     with caplog.at_level(logging.DEBUG, logger="bot.kube.watch"):
         await fake_kube.stop()
         await watcher.until(
             "retries while down", lambda: watcher.restarts.count(RestartReason.UNREACHABLE) >= 3
         )
+        assert not watcher.stream.watching()
         await fake_kube.start()
         create(fake_kube, deployment_pod("api-2"))
         await watcher.until("the change after the outage", lambda: "api-2" in names(watcher.events))
@@ -388,7 +401,7 @@ async def test_server_errors_are_retried_and_rbac_denials_wait_for_a_fix(
     assert 'lacks the "list" verb on "pods"' in caplog.text  # the operator learns what to grant
 
     fake_kube.faults.clear()  # the ClusterRole gets fixed
-    await watcher.until("the first list", lambda: bool(watcher.synced))
+    await watcher.until_watching()
     fake_kube.faults.fail("watch", "pods", 500, times=2)
     fake_kube.cluster.drop_watches()
     create(fake_kube, deployment_pod("api-2"))
@@ -403,11 +416,12 @@ async def test_aclose_stops_the_threads_and_ends_the_iteration(
     stream = PodStream(api_client, namespaces=["shop", "data"], settings=FAST)
     watcher = Watcher(stream)
     watcher.task = asyncio.create_task(watcher.consume())
-    await watcher.until("the lists", lambda: len(watcher.synced) == 2)
+    await watcher.until_watching()
     assert sum(thread.name.startswith("watch-pods-") for thread in threading.enumerate()) == 2
 
     await stream.aclose()
     await asyncio.wait_for(watcher.task, WAIT)  # `async for` ends
+    assert not stream.watching("shop") and not stream.watching("data")
     assert not any(thread.name.startswith("watch-pods-") for thread in threading.enumerate())
     await stream.aclose()  # idempotent
     with pytest.raises(StopAsyncIteration):
@@ -453,7 +467,7 @@ async def test_detection_through_drops_and_relists_reports_each_crash_once(
             cache[uid] = compact_previous(item.pod)
         handled = len(watcher.items)
 
-    await watcher.until("the first list", lambda: bool(watcher.synced))
+    await watcher.until_watching()
     crash(fake_kube, "api-1", 1, 100)
     fake_kube.cluster.drop_watches()
     crash(fake_kube, "api-1", 2, 200)

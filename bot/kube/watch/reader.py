@@ -56,6 +56,7 @@ class ScopeReader(Generic[E]):
         self.scope = scope
         self._resume: str | bytes | None = None  # see `resource_version`
         self._listed = False  # a list completed once: every later list is a relist
+        self.watching = False  # a watch is open: the apiserver accepted it (see `ResourceStream.watching`)
         self._list_call = list_call
         self._selector = {"label_selector": label_selector} if label_selector else {}
         self._make_event = make_event
@@ -232,6 +233,7 @@ class ScopeReader(Generic[E]):
         )
         self._set_active(response)
         self._connected()
+        self.watching = True
         try:
             partial = b""
             for chunk in response.stream(amt=None, decode_content=True):
@@ -246,6 +248,7 @@ class ScopeReader(Generic[E]):
         except Exception as error:  # reset, incomplete chunk, read timeout: the stream broke
             raise Dropped from error
         finally:
+            self.watching = False
             self._set_active(None)
             _close(response)
         return RestartReason.CLOSED

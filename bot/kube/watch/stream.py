@@ -168,6 +168,13 @@ class ResourceStream(Generic[E]):
                 return reader.resource_version
         return None
 
+    def watching(self, scope: str | None = None) -> bool:
+        """Whether the watch of `scope` is open now: the apiserver accepted it (its answer's headers came
+        back), so every change after `resource_version(scope)` reaches this stream. Before that, a change
+        may only arrive by a replay or a relist. Tests wait for this, not for a proxy such as "some
+        request was made"; a readiness check can use it too."""
+        return any(reader.scope == scope and reader.watching for reader in self._readers)
+
     @property
     def scopes(self) -> list[str | None]:
         return list(self._list_calls)
