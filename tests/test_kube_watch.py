@@ -207,6 +207,45 @@ async def test_large_lists_are_read_in_pages(
     assert fake_kube.requests.count("list", "pods") == 3  # 3 + 3 + 1
 
 
+async def test_an_expired_continue_token_starts_the_list_over_as_a_relist(
+    fake_kube: FakeKubeApi, api_client: ApiClient
+) -> None:
+    """Compaction between two pages: the apiserver answers a continue with 410, the list starts over."""
+    for index in range(5):
+        create(fake_kube, deployment_pod(f"api-{index}", uid=f"uid-{index}"))
+    settings = WatchSettings(
+        request_timeout_seconds=5.0,
+        watch_timeout_seconds=30,
+        page_size=2,
+        max_pending_batches=1,  # the reader waits with page 2 until page 1 is taken
+        backoff=FAST.backoff,
+    )
+    stream = PodStream(api_client, settings=settings)
+    try:
+        stream.start()
+        deadline = asyncio.get_running_loop().time() + WAIT
+        while fake_kube.requests.count("list", "pods") < 2:  # page 2 asked for, page 3 not yet
+            assert asyncio.get_running_loop().time() < deadline, "the second page was never asked for"
+            await asyncio.sleep(0.01)
+        fake_kube.cluster.compact()  # the list's resourceVersion leaves the window
+
+        items: list[Item] = []
+        while not items or not isinstance(items[-1], Synced):
+            items.append(await asyncio.wait_for(stream.__anext__(), WAIT))
+    finally:
+        await stream.aclose()
+
+    events = [item for item in items if isinstance(item, PodEvent)]
+    first = [event for event in events if not event.relist]
+    relisted = [event for event in events if event.relist]
+    assert len(first) in (2, 4) and events[: len(first)] == first  # the pages read before the 410
+    assert names(relisted) == [f"api-{index}" for index in range(5)]  # then the whole list again
+    synced = items[-1]
+    assert isinstance(synced, Synced) and synced.relist
+    assert synced.uids == frozenset(f"uid-{index}" for index in range(5))
+    assert int(synced.resource_version) >= fake_kube.cluster.resource_version  # a fresh list
+
+
 async def test_watching_listed_namespaces_only(
     fake_kube: FakeKubeApi, make_watcher: Callable[..., Watcher]
 ) -> None:

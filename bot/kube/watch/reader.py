@@ -168,8 +168,10 @@ class ScopeReader(Generic[E]):
                 body = self._read_page(paging)
             except ApiException as error:
                 if error.status == 410 and token and not restarted:
-                    # The continue token outlived the apiserver's window: start the list over once.
-                    restarted, token, uids = True, None, set()
+                    # The continue token outlived the apiserver's window (etcd compacted its revision):
+                    # start the list over once, at a new resourceVersion. The consumer has seen the
+                    # pages so far, so what follows is a relist.
+                    restarted, token, uids, relist = True, None, set(), True
                     continue
                 raise
             metadata = body.get("metadata") or {}
