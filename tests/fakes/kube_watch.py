@@ -23,6 +23,10 @@ from tests.fakes.kube_selectors import FieldSelector, LabelSelector
 
 JsonDict = dict[str, Any]
 
+MAX_WRITE_BYTES = 64 * 1024
+"""Largest HTTP chunk of queued events: the apiserver flushes every event, so a client never gets a
+backlog of 100,000 pods as one chunk (which the client would have to hold in memory at once)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Change:
@@ -151,5 +155,8 @@ async def pump_watch(
                 event = subscription.filter.event_for(item)
                 if event is not None:
                     chunk += watch_event(*event)
+                    if len(chunk) >= MAX_WRITE_BYTES:  # a backlog goes out in pieces, as TCP would carry it
+                        await response.write(bytes(chunk))
+                        chunk.clear()
         if chunk:
             await response.write(bytes(chunk))
