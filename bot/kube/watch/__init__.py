@@ -24,14 +24,15 @@ watch timeouts and etcd compactions, and a cluster outage must never stop the pr
   keeps its own reader, which also runs faster (see `bench/watch_detect.py`).
 
 Threads: each scope (all namespaces, or each namespace of `namespaces`) runs its blocking list/watch loop
-on a daemon thread that hands *batches* to the loop (`call_soon_threadsafe`), at most
+on a daemon thread that hands *batches* to the loop (waking it only when it waits), at most
 `max_pending_batches` at a time, so a slow consumer slows the reader instead of filling memory. The
 thread does the I/O and splits lines; each event's JSON is decoded when the iterator yields it (decoded
 objects waiting between threads would survive into the garbage collector's old generations and make
 every full collection walk them), and the resume point is read from the last line handed over only
 when a reconnect needs it. `watching(scope)` says whether a scope's watch is open (the apiserver
-accepted it), which is what a test or a readiness check waits for after the first `Synced`. `aclose()` shuts the open socket for reading, so a thread blocked on a quiet watch
-returns at once and is joined; the watch's `timeoutSeconds` and the read timeout bound the rest.
+accepted it), which is what a test or a readiness check waits for after the first `Synced`.
+`aclose()` shuts the open socket for reading, so a thread blocked on a quiet watch returns at once and
+is joined; the watch's `timeoutSeconds` and the read timeout bound the rest.
 Per scope, events come in the apiserver's order; scopes interleave.
 
 Use (the alert service):

@@ -19,7 +19,7 @@ from typing import Generic, Self
 import orjson
 
 from .events import E, EventFactory, Synced, WatchHooks
-from .handover import END, End, RawEvent, Restart, Sink
+from .handover import End, RawEvent, Restart, Sink
 from .reader import ListCall, ScopeReader
 from .settings import WatchSettings
 
@@ -104,7 +104,7 @@ class ResourceStream(Generic[E]):
         if threads:
             await asyncio.to_thread(_join, threads, self._settings.join_timeout_seconds)
         if self._sink is not None:
-            self._sink.queue.put_nowait([END])
+            self._sink.end()
 
     async def __aenter__(self) -> Self:
         self.start()
@@ -146,7 +146,7 @@ class ResourceStream(Generic[E]):
                     raise StopAsyncIteration
                 self.start()
             assert self._sink is not None
-            if self._closed and self._sink.queue.empty():
+            if self._closed and self._sink.empty():
                 raise StopAsyncIteration
             pending.extend(await self._sink.get())
 
