@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import select
 import threading
 from collections.abc import Callable
 from typing import Any, Generic
@@ -33,6 +34,7 @@ ListCall = Callable[..., Any]
 # The head of every object event as the apiserver encodes it (Go's struct order: type, then object).
 _EVENT_HEADS = (b'{"type":"ADDED",', b'{"type":"MODIFIED",', b'{"type":"DELETED",')
 _TYPE_AT = len(b'{"type":"')
+_GATHER_LINES = 256  # at most this many events per batch, so a backlog still streams in steps
 _TYPES: dict[str, EventType] = {"ADDED": "ADDED", "MODIFIED": "MODIFIED", "DELETED": "DELETED"}
 _HEAD_TYPES: dict[int, EventType] = {ord(kind[0]): kind for kind in _TYPES.values()}
 
@@ -236,24 +238,41 @@ class ScopeReader(Generic[E]):
         self._set_active(response)
         self._connected()
         self.watching = True
+        more_ready = _more_ready(response)
+        waiting: list[bytes] = []  # complete lines not handed over yet
         try:
             partial = b""
             for chunk in response.stream(amt=None, decode_content=True):
                 lines = (partial + chunk if partial else chunk).split(b"\n")
                 partial = lines.pop()  # the start of a line the next read completes, or b""
-                if lines:
-                    self._progressed = True
-                    if not self._deliver(lines):
-                        break
+                if not lines:
+                    continue
+                waiting += lines
+                # The apiserver sends each event as a chunk of its own: gather what has already
+                # arrived into one batch, and hand it over before a read that would wait.
+                if len(waiting) < _GATHER_LINES and more_ready():
+                    continue
+                ready, waiting = waiting, []
+                self._progressed = True
+                if not self._deliver(ready):
+                    break
         except (Expired, StreamError):
             raise
         except Exception as error:  # reset, incomplete chunk, read timeout: the stream broke
+            self._deliver_rest(waiting)  # what was read before the failure still counts
             raise Dropped from error
+        else:
+            self._deliver_rest(waiting)
         finally:
             self.watching = False
             self._set_active(None)
             _close(response)
         return RestartReason.CLOSED
+
+    def _deliver_rest(self, lines: list[bytes]) -> None:
+        if lines:
+            self._progressed = True
+            self._deliver(lines)
 
     def _deliver(self, lines: list[bytes]) -> bool:
         """Hand complete lines over and advance the resume point. False when stopping.
@@ -335,6 +354,26 @@ class ScopeReader(Generic[E]):
             response.shutdown()
         except Exception:  # already released, or no socket: nothing is blocked on it
             log.debug("could not shut down the %s watch connection", self.resource, exc_info=True)
+
+
+def _more_ready(response: Any) -> Callable[[], bool]:
+    """A check whether more of `response` has arrived, so reading on would not wait for the network.
+
+    Looks at the connection's socket (and TLS's own buffer); anything unexpected counts as "no", which
+    only means a smaller batch.
+    """
+    sock = getattr(getattr(response, "connection", None), "sock", None)
+    if sock is None:
+        return lambda: False
+    pending = getattr(sock, "pending", None)  # TLS: decrypted bytes a select cannot see
+
+    def ready() -> bool:
+        try:
+            return bool((pending is not None and pending()) or select.select([sock], [], [], 0)[0])
+        except (OSError, ValueError):  # closed meanwhile
+            return False
+
+    return ready
 
 
 def _close(response: Any) -> None:
