@@ -14,17 +14,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Generic
 
-from .events import E, EventType, RestartReason, Synced
-
-
-class RawEvent:
-    """A watch event still in its wire form; the consumer decodes it (see `ScopeReader._deliver`)."""
-
-    __slots__ = ("line", "type")
-
-    def __init__(self, type: EventType, line: bytes) -> None:
-        self.type = type
-        self.line = line
+from .events import E, RestartReason, Synced
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +29,9 @@ class End:
 
 
 END = End()
-Batch = list[E | Synced | Restart | End | RawEvent]
+Batch = list[E | Synced | Restart | End | bytes]
+"""A `bytes` item is a watch event still in its wire form (one line), decoded by the consumer: bytes are
+not tracked by the garbage collector, so a backlog of them costs the collector nothing."""
 
 
 class Sink(Generic[E]):

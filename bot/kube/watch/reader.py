@@ -22,7 +22,7 @@ from kubernetes.client.exceptions import ApiException
 from bot.kube.errors import ApiCall
 
 from .events import E, EventFactory, EventType, JsonDict, RestartReason, Synced
-from .handover import Batch, RawEvent, Restart, Sink
+from .handover import Batch, Restart, Sink
 from .outage import Dropped, Expired, OutageLog, StreamError, classify, describe_scope
 from .settings import WatchSettings
 
@@ -33,10 +33,11 @@ ListCall = Callable[..., Any]
 
 # The head of every object event as the apiserver encodes it (Go's struct order: type, then object).
 _EVENT_HEADS = (b'{"type":"ADDED",', b'{"type":"MODIFIED",', b'{"type":"DELETED",')
-_TYPE_AT = len(b'{"type":"')
+TYPE_AT = len(b'{"type":"')
+"""Where the type starts in such a line: its first letter tells the three apart (`HEAD_TYPES`)."""
 _GATHER_LINES = 256  # at most this many events per batch, so a backlog still streams in steps
 _TYPES: dict[str, EventType] = {"ADDED": "ADDED", "MODIFIED": "MODIFIED", "DELETED": "DELETED"}
-_HEAD_TYPES: dict[int, EventType] = {ord(kind[0]): kind for kind in _TYPES.values()}
+HEAD_TYPES: dict[int, EventType] = {ord(kind[0]): kind for kind in _TYPES.values()}
 
 
 class ScopeReader(Generic[E]):
@@ -277,7 +278,7 @@ class ScopeReader(Generic[E]):
     def _deliver(self, lines: list[bytes]) -> bool:
         """Hand complete lines over and advance the resume point. False when stopping.
 
-        An ADDED/MODIFIED/DELETED line goes over as its bytes (`RawEvent`), recognised by the head the
+        An ADDED/MODIFIED/DELETED line goes over as its bytes, recognised by the head the
         apiserver always writes (`{"type":"ADDED",…`), and is decoded where it is used. Decoded objects
         waiting in a queue between threads outlive the young garbage-collector generation and make
         every full collection scan them, which cost more than the decoding itself; bytes are not
@@ -292,7 +293,7 @@ class ScopeReader(Generic[E]):
         try:
             for line in lines:
                 if line.startswith(_EVENT_HEADS):
-                    append(RawEvent(_HEAD_TYPES[line[_TYPE_AT]], line))
+                    append(line)
                     resume = line
                     continue
                 if not line or line.isspace():

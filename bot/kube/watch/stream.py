@@ -19,8 +19,8 @@ from typing import Generic, Self
 import orjson
 
 from .events import E, EventFactory, Synced, WatchHooks
-from .handover import End, RawEvent, Restart, Sink
-from .reader import ListCall, ScopeReader
+from .handover import End, Restart, Sink
+from .reader import HEAD_TYPES, TYPE_AT, ListCall, ScopeReader
 from .settings import WatchSettings
 
 # The package's logger (bot.kube.watch), so operators' and tests' filters match every part of the watch.
@@ -55,7 +55,7 @@ class ResourceStream(Generic[E]):
         self._readers: list[ScopeReader[E]] = []
         self._threads: list[threading.Thread] = []
         self._sink: Sink[E] | None = None
-        self._pending: deque[E | Synced | Restart | End | RawEvent] = deque()
+        self._pending: deque[E | Synced | Restart | End | bytes] = deque()
         self._closed = False
 
     # --- lifecycle ------------------------------------------------------------------------------------
@@ -125,11 +125,10 @@ class ResourceStream(Generic[E]):
         while True:
             while pending:
                 item = pending.popleft()
-                if isinstance(item, RawEvent):
+                if isinstance(item, bytes):  # an event as the apiserver sent it (see `handover.Batch`)
                     event = self._decode(item)
                     if event is None:
                         continue
-                    self._hooks.on_event(item.type)
                     return event
                 if isinstance(item, Synced):
                     return item
@@ -150,14 +149,16 @@ class ResourceStream(Generic[E]):
                 raise StopAsyncIteration
             pending.extend(await self._sink.get())
 
-    def _decode(self, raw: RawEvent) -> E | None:
+    def _decode(self, line: bytes) -> E | None:
+        kind = HEAD_TYPES[line[TYPE_AT]]
         try:
-            obj = orjson.loads(raw.line)["object"]
+            obj = orjson.loads(line)["object"]
         except (ValueError, LookupError, TypeError) as error:
             # Its resourceVersion was already passed, so it cannot be fetched again: say so loudly.
-            log.error("skipped an unreadable %s watch event (%s): %.200r", self._resource, error, raw.line)
+            log.error("skipped an unreadable %s watch event (%s): %.200r", self._resource, error, line)
             return None
-        return self._make_event(raw.type, obj, False)
+        self._hooks.on_event(kind)
+        return self._make_event(kind, obj, False)
 
     # --- introspection --------------------------------------------------------------------------------
 
