@@ -23,6 +23,7 @@ from bot.alerting import compact_previous, detect_terminations
 from bot.kube.client import build_api_client
 from bot.kube.namespaces import AnnotationSource, NamespaceAnnotations
 from bot.kube.watch import Backoff, PodEvent, PodStream, RestartReason, Synced, WatchHooks, WatchSettings
+from bot.kube.watch.reader import body_pieces
 from tests.fakes.kube_api import FakeKubeApi
 from tests.fakes.kube_fixtures import TEST_BOOKMARK_INTERVAL, fake_kube_fixture  # noqa: F401
 from tests.test_alerting_pods import backoff, deployment_pod, exited, make_pod, restarted, ts
@@ -465,6 +466,48 @@ async def test_aclose_stops_the_threads_and_ends_the_iteration(
     await stream.aclose()  # idempotent
     with pytest.raises(StopAsyncIteration):
         await stream.__anext__()
+
+
+class ScriptedResponse:
+    """Just what `body_pieces` reads of a urllib3 response: the socket's buffered stream, in pieces."""
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.chunked = True
+        self.headers: dict[str, str] = {}
+        self._fp = self
+        self.fp = self
+        self._pieces = list(pieces)
+
+    def read1(self, _: int) -> bytes:
+        return self._pieces.pop(0) if self._pieces else b""
+
+
+def framed(*payloads: bytes) -> bytes:
+    """A chunked body as the apiserver frames it, one chunk per payload (one with an extension)."""
+    chunks = [
+        b"%x;ext=1\r\n%s\r\n" % (len(p), p) if i == 1 else b"%x\r\n%s\r\n" % (len(p), p)
+        for i, p in enumerate(payloads)
+    ]
+    return b"".join(chunks) + b"0\r\n\r\n"
+
+
+def test_the_chunked_body_reads_the_same_bytes_however_the_network_splits_it() -> None:
+    body = framed(b'{"type":"ADDED"}\n', b'{"type":"MODIFIED"}\n{"type":', b'"DELETED"}\n')
+    expected = b'{"type":"ADDED"}\n{"type":"MODIFIED"}\n{"type":"DELETED"}\n'
+    for cut in range(1, len(body)):
+        for second in (cut, min(len(body), cut + 7)):
+            pieces = [body[:cut], body[cut:second], body[second:]]
+            got = b"".join(body_pieces(ScriptedResponse([p for p in pieces if p])))
+            assert got == expected, (cut, second)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [framed(b"{}\n")[:-5], b"zz\r\n{}\r\n"],  # closed before the last chunk; not chunked framing
+)
+def test_a_broken_chunked_body_raises_so_the_watch_resumes(body: bytes) -> None:
+    with pytest.raises((ConnectionError, ValueError)):
+        list(body_pieces(ScriptedResponse([body])))
 
 
 def test_backoff_has_full_jitter_and_a_cap() -> None:

@@ -13,7 +13,7 @@ import logging
 import random
 import select
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Generic
 
 import orjson
@@ -35,6 +35,7 @@ ListCall = Callable[..., Any]
 _EVENT_HEADS = (b'{"type":"ADDED",', b'{"type":"MODIFIED",', b'{"type":"DELETED",')
 TYPE_AT = len(b'{"type":"')
 """Where the type starts in such a line: its first letter tells the three apart (`HEAD_TYPES`)."""
+_READ_BYTES = 64 * 1024
 _GATHER_LINES = 256  # at most this many events per batch, so a backlog still streams in steps
 _TYPES: dict[str, EventType] = {"ADDED": "ADDED", "MODIFIED": "MODIFIED", "DELETED": "DELETED"}
 HEAD_TYPES: dict[int, EventType] = {ord(kind[0]): kind for kind in _TYPES.values()}
@@ -243,7 +244,7 @@ class ScopeReader(Generic[E]):
         waiting: list[bytes] = []  # complete lines not handed over yet
         try:
             partial = b""
-            for chunk in response.stream(amt=None, decode_content=True):
+            for chunk in body_pieces(response):
                 lines = (partial + chunk if partial else chunk).split(b"\n")
                 partial = lines.pop()  # the start of a line the next read completes, or b""
                 if not lines:
@@ -355,6 +356,43 @@ class ScopeReader(Generic[E]):
             response.shutdown()
         except Exception:  # already released, or no socket: nothing is blocked on it
             log.debug("could not shut down the %s watch connection", self.resource, exc_info=True)
+
+
+def body_pieces(response: Any) -> Iterator[bytes]:
+    """The watch body as it arrives: every complete chunk of one network read, joined.
+
+    The apiserver sends each event as an HTTP chunk of its own, and urllib3's chunk-by-chunk reading
+    costs about as much per event as decoding it. A chunked body without content encoding is read here
+    straight from the connection's buffered stream (`read1`: what has arrived, one read at most) and its
+    framing (`<hex size>\\r\\n<data>\\r\\n` … `0\\r\\n\\r\\n`) removed in bulk; anything else goes
+    through urllib3. A malformed frame or a connection closed mid-body raises, which is a dropped watch.
+    """
+    stream: Any = getattr(getattr(response, "_fp", None), "fp", None)
+    if not (response.chunked and hasattr(stream, "read1")) or response.headers.get("content-encoding"):
+        yield from response.stream(amt=None, decode_content=True)
+        return
+    buffer = b""
+    while True:
+        data = stream.read1(_READ_BYTES)
+        if not data:
+            raise ConnectionError("the connection closed inside the chunked watch body")
+        buffer = buffer + data if buffer else data
+        pieces: list[bytes] = []
+        position = 0
+        while (line_end := buffer.find(b"\r\n", position)) >= 0:
+            size = int(buffer[position:line_end].split(b";", 1)[0], 16)  # ValueError: not chunked framing
+            if size == 0:  # the last chunk (trailers, if any, are not read)
+                if pieces:
+                    yield b"".join(pieces)
+                return
+            data_end = line_end + 2 + size
+            if data_end + 2 > len(buffer):
+                break  # the rest of this chunk comes with the next read
+            pieces.append(buffer[line_end + 2 : data_end])
+            position = data_end + 2
+        buffer = buffer[position:]
+        if pieces:
+            yield b"".join(pieces)
 
 
 def _more_ready(response: Any) -> Callable[[], bool]:
