@@ -2,9 +2,10 @@
 
 This is the part that talks HTTP: list in pages, then watch from the list's resourceVersion with
 bookmarks; resume after a drop or a clean end; relist after `410 Gone`; wait with backoff while the
-apiserver is away. The body is read raw (`_preload_content=False`) and split into lines here, and only
-the event type and resourceVersion are picked out: the JSON of each event is decoded by the consumer
-(see `_deliver`). `interrupt()` lets `aclose()` unblock a read on a quiet watch at once.
+apiserver is away. The watch body is read raw (`_preload_content=False`, chunk framing removed in bulk by
+`body_pieces`), the events that have already arrived are gathered into one batch, and the lines go over
+undecoded: the consumer decodes each event (see `_deliver`), and the resume point is read from the last
+line only when needed (`resource_version`). `interrupt()` lets `aclose()` unblock a quiet watch at once.
 """
 
 from __future__ import annotations
