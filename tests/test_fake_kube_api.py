@@ -739,7 +739,7 @@ def test_a_selector_fills_pages_but_leaves_the_remaining_count_out(
 def test_an_expired_continue_token_is_410_with_the_apiservers_sentence() -> None:
     small = FakeKubeApi(history_limit=3)
     with small.serving_in_thread():
-        core = client.CoreV1Api(small.api_client())
+        core: Any = client.CoreV1Api(small.api_client())
         small.cluster.load(make_pod(f"p{index}") for index in range(4))
         first = core.list_namespaced_pod("shop", limit=2)
         for index in range(4):  # writes elsewhere push the list's resourceVersion out of the window
