@@ -320,6 +320,8 @@ class ScopeReader(Generic[E]):
             event = orjson.loads(line)
             kind = event["type"]
             obj = event["object"]
+            if not isinstance(kind, str):
+                raise TypeError(f"the event type is {kind!r}")
             if kind == "ERROR":
                 self._raise_status(obj)
             version = (obj.get("metadata") or {}).get("resourceVersion") or None
