@@ -7,6 +7,7 @@ real paths, JSON shapes, Status errors, selectors, optimistic concurrency, and w
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -683,6 +684,108 @@ def test_list_pages_share_one_snapshot(core: Any, fake_kube_thread: FakeKubeApi)
     with pytest.raises(ApiException) as expired:
         core.list_namespaced_pod("shop", limit=2, _continue=again.metadata._continue)
     assert (expired.value.status, status_of(expired.value)["reason"]) == (410, "Expired")
+
+
+def all_pages(core: Any, namespace: str | None = None, **options: Any) -> list[Any]:
+    """Every page of one paged list, as a client (kubectl, an informer) walks them."""
+    call = core.list_namespaced_pod if namespace else core.list_pod_for_all_namespaces
+    args = (namespace,) if namespace else ()
+    pages = [call(*args, **options)]
+    while pages[-1].metadata._continue:
+        pages.append(call(*args, **options, _continue=pages[-1].metadata._continue))
+    return pages
+
+
+def test_continue_tokens_encode_the_resource_version_and_the_key_to_start_after(
+    core: Any, fake_kube_thread: FakeKubeApi
+) -> None:
+    fake_kube_thread.cluster.load(make_pod(f"p{index}") for index in range(3))
+    first = core.list_namespaced_pod("shop", limit=2)
+    token = json.loads(base64.urlsafe_b64decode(first.metadata._continue))
+    assert token == {
+        "v": "meta.k8s.io/v1",
+        "rv": int(first.metadata.resource_version),
+        "start": "shop/p1\x00",
+    }
+    last = core.list_namespaced_pod("shop", limit=2, _continue=first.metadata._continue)
+    assert [p.metadata.name for p in last.items] == ["p2"]
+    assert last.metadata._continue is None and last.metadata.remaining_item_count is None  # the end
+
+
+def test_pages_count_down_and_stay_inside_the_namespace(core: Any, fake_kube_thread: FakeKubeApi) -> None:
+    fake_kube_thread.cluster.load(make_pod(f"p{index}") for index in range(7))
+    fake_kube_thread.cluster.load(make_pod(f"o{index}", "other") for index in range(4))
+    pages = all_pages(core, "shop", limit=3)
+    assert [len(page.items) for page in pages] == [3, 3, 1]
+    assert [page.metadata.remaining_item_count for page in pages] == [4, 1, None]
+    assert {p.metadata.namespace for page in pages for p in page.items} == {"shop"}
+    everywhere = all_pages(core, limit=4)
+    assert [page.metadata.remaining_item_count for page in everywhere] == [7, 3, None]
+    assert sum(len(page.items) for page in everywhere) == 11
+
+
+def test_a_selector_fills_pages_but_leaves_the_remaining_count_out(
+    core: Any, fake_kube_thread: FakeKubeApi
+) -> None:
+    """The apiserver cannot count what a selector would keep without reading it all, so it does not."""
+    fake_kube_thread.cluster.load(
+        make_pod(f"p{index}", labels={"app": "web" if index % 2 else "db"}) for index in range(9)
+    )
+    pages = all_pages(core, "shop", limit=2, label_selector="app=web")
+    assert [[p.metadata.name for p in page.items] for page in pages] == [["p1", "p3"], ["p5", "p7"]]
+    assert all(page.metadata.remaining_item_count is None for page in pages)
+
+
+def test_an_expired_continue_token_is_410_with_the_apiservers_sentence() -> None:
+    small = FakeKubeApi(history_limit=3)
+    with small.serving_in_thread():
+        core: Any = client.CoreV1Api(small.api_client())
+        small.cluster.load(make_pod(f"p{index}") for index in range(4))
+        first = core.list_namespaced_pod("shop", limit=2)
+        for index in range(4):  # writes elsewhere push the list's resourceVersion out of the window
+            small.cluster.create({"kind": "ConfigMap", "metadata": {"name": f"cm-{index}"}})
+        with pytest.raises(ApiException) as expired:
+            core.list_namespaced_pod("shop", limit=2, _continue=first.metadata._continue)
+        body = status_of(expired.value)
+        assert (expired.value.status, body["reason"], body["code"]) == (410, "Expired", 410)
+        assert body["message"] == (
+            "The provided continue parameter is too old to display a consistent list result. "
+            "You can start a new list without the continue parameter."
+        )
+        fresh = all_pages(core, "shop", limit=2)  # what the client does next: a new list
+        assert sum(len(page.items) for page in fresh) == 4
+
+
+def test_a_malformed_continue_token_is_a_400(core: Any, fake_kube_thread: FakeKubeApi) -> None:
+    with pytest.raises(ApiException) as bad:
+        core.list_namespaced_pod("shop", limit=2, _continue="not-a-token")
+    assert bad.value.status == 400 and "continue key is not valid" in status_of(bad.value)["message"]
+
+
+def test_a_watch_from_a_paged_lists_version_misses_no_write_made_while_paging(
+    core: Any, fake_kube_thread: FakeKubeApi
+) -> None:
+    cluster = fake_kube_thread.cluster
+    cluster.load(make_pod(f"p{index}") for index in range(4))
+    first = core.list_namespaced_pod("shop", limit=2)
+    cluster.create(make_pod("late"))  # after the snapshot: not in the pages, but in the watch
+    cluster.delete("Pod", "shop", "p3")
+    rest = core.list_namespaced_pod("shop", limit=2, _continue=first.metadata._continue)
+    listed = [p.metadata.name for p in first.items + rest.items]
+    assert (
+        listed == ["p0", "p1", "p2", "p3"]
+        and rest.metadata.resource_version == first.metadata.resource_version
+    )
+    events = take(
+        watch_stream(
+            core.list_namespaced_pod,
+            "shop",
+            resource_version=first.metadata.resource_version,
+            timeout_seconds=5,
+        ),
+        2,
+    )
+    assert [(e["type"], e["object"].metadata.name) for e in events] == [("ADDED", "late"), ("DELETED", "p3")]
 
 
 def test_forbidden_has_rbacs_wording_per_verb_resource_and_namespace(

@@ -23,6 +23,7 @@ from bot.alerting import compact_previous, detect_terminations
 from bot.kube.client import build_api_client
 from bot.kube.namespaces import AnnotationSource, NamespaceAnnotations
 from bot.kube.watch import Backoff, PodEvent, PodStream, RestartReason, Synced, WatchHooks, WatchSettings
+from bot.kube.watch.reader import body_pieces
 from tests.fakes.kube_api import FakeKubeApi
 from tests.fakes.kube_fixtures import TEST_BOOKMARK_INTERVAL, fake_kube_fixture  # noqa: F401
 from tests.test_alerting_pods import backoff, deployment_pod, exited, make_pod, restarted, ts
@@ -75,6 +76,18 @@ class Watcher:
             for item in self.items[first_sync + 1 :]
             if isinstance(item, PodEvent) and not item.relist
         ]
+
+    def watching(self) -> bool:
+        """Every scope listed and its watch open: from now on every change arrives as a watch event.
+
+        The condition tests act on, rather than a proxy such as "a Synced arrived" (the watch request
+        may not have reached the apiserver yet) or "some watch started" (maybe another one)."""
+        listed = {synced.namespace for synced in self.synced}
+        scopes = self.stream.scopes
+        return all(scope in listed and self.stream.watching(scope) for scope in scopes)
+
+    async def until_watching(self) -> None:
+        await self.until("the first list and the watch", self.watching)
 
     async def until(self, what: str, condition: Callable[[], bool]) -> None:
         deadline = asyncio.get_running_loop().time() + WAIT
@@ -152,7 +165,7 @@ async def test_initial_list_then_live_added_modified_deleted(
     create(fake_kube, deployment_pod("api-2", uid="uid-api-2"))
     create(fake_kube, make_pod("db-0", namespace="data", uid="uid-db-0"))
     watcher = make_watcher()
-    await watcher.until("the first list", lambda: bool(watcher.synced))
+    await watcher.until_watching()
 
     listed = watcher.events
     assert names(listed) == ["api-1", "api-2", "db-0"]
@@ -189,10 +202,49 @@ async def test_large_lists_are_read_in_pages(
         request_timeout_seconds=5.0, watch_timeout_seconds=30, page_size=3, backoff=FAST.backoff
     )
     watcher = make_watcher(settings=settings)
-    await watcher.until("the first list", lambda: bool(watcher.synced))
+    await watcher.until_watching()
 
     assert len(watcher.events) == 7 and len(watcher.synced[0].uids) == 7
     assert fake_kube.requests.count("list", "pods") == 3  # 3 + 3 + 1
+
+
+async def test_an_expired_continue_token_starts_the_list_over_as_a_relist(
+    fake_kube: FakeKubeApi, api_client: ApiClient
+) -> None:
+    """Compaction between two pages: the apiserver answers a continue with 410, the list starts over."""
+    for index in range(5):
+        create(fake_kube, deployment_pod(f"api-{index}", uid=f"uid-{index}"))
+    settings = WatchSettings(
+        request_timeout_seconds=5.0,
+        watch_timeout_seconds=30,
+        page_size=2,
+        max_pending_batches=1,  # the reader waits with page 2 until page 1 is taken
+        backoff=FAST.backoff,
+    )
+    stream = PodStream(api_client, settings=settings)
+    try:
+        stream.start()
+        deadline = asyncio.get_running_loop().time() + WAIT
+        while fake_kube.requests.count("list", "pods") < 2:  # page 2 asked for, page 3 not yet
+            assert asyncio.get_running_loop().time() < deadline, "the second page was never asked for"
+            await asyncio.sleep(0.01)
+        fake_kube.cluster.compact()  # the list's resourceVersion leaves the window
+
+        items: list[Item] = []
+        while not items or not isinstance(items[-1], Synced):
+            items.append(await asyncio.wait_for(stream.__anext__(), WAIT))
+    finally:
+        await stream.aclose()
+
+    events = [item for item in items if isinstance(item, PodEvent)]
+    first = [event for event in events if not event.relist]
+    relisted = [event for event in events if event.relist]
+    assert len(first) in (2, 4) and events[: len(first)] == first  # the pages read before the 410
+    assert names(relisted) == [f"api-{index}" for index in range(5)]  # then the whole list again
+    synced = items[-1]
+    assert isinstance(synced, Synced) and synced.relist
+    assert synced.uids == frozenset(f"uid-{index}" for index in range(5))
+    assert int(synced.resource_version) >= fake_kube.cluster.resource_version  # a fresh list
 
 
 async def test_watching_listed_namespaces_only(
@@ -202,7 +254,7 @@ async def test_watching_listed_namespaces_only(
     create(fake_kube, make_pod("db-0", namespace="data"))
     create(fake_kube, make_pod("noise", namespace="other"))
     watcher = make_watcher(namespaces=["shop", "data"])
-    await watcher.until("both lists", lambda: len(watcher.synced) == 2)
+    await watcher.until_watching()
 
     assert names(watcher.events) == ["api-1", "db-0"]
     assert {synced.namespace for synced in watcher.synced} == {"shop", "data"}
@@ -222,7 +274,7 @@ async def test_label_selector_filters_on_the_server(
     create(fake_kube, make_pod("watched", labels={"team": "pay"}))
     create(fake_kube, make_pod("ignored", labels={"team": "ads"}))
     watcher = make_watcher(label_selector="team=pay")
-    await watcher.until("the first list", lambda: bool(watcher.synced))
+    await watcher.until_watching()
     assert names(watcher.events) == ["watched"]
 
     fake_kube.cluster.modify("Pod", "shop", "watched", relabel(team="ads"))
@@ -243,7 +295,7 @@ async def test_bookmarks_move_the_resume_point_past_other_resources_writes(tmp_p
         watcher.task = asyncio.create_task(watcher.consume())
         try:
             create(fake, make_pod("quiet"))
-            await watcher.until("the first list", lambda: bool(watcher.synced))
+            await watcher.until_watching()
             listed_at = int(stream.resource_version() or 0)
             for index in range(50):  # other resources' writes push the pod's RV out of the window
                 fake.cluster.create({"kind": "ConfigMap", "metadata": {"name": f"cm-{index}"}, "data": {}})
@@ -268,7 +320,7 @@ async def test_dropped_connections_resume_without_missing_or_repeating(
     for index in range(3):
         create(fake_kube, deployment_pod(f"api-{index}", uid=f"uid-{index}"))
     watcher = make_watcher()
-    await watcher.until("the first list", lambda: bool(watcher.synced))
+    await watcher.until_watching()
 
     written: list[str] = []
     for step in range(40):
@@ -291,7 +343,7 @@ async def test_compaction_410_relists_marks_the_events_and_syncs(
     create(fake_kube, deployment_pod("api-1", uid="uid-1"))
     create(fake_kube, deployment_pod("api-2", uid="uid-2"))
     watcher = make_watcher()
-    await watcher.until("the first list", lambda: bool(watcher.synced))
+    await watcher.until_watching()
 
     fake_kube.cluster.compact()
     fake_kube.cluster.drop_watches()  # the resume point is now older than the history: ERROR 410
@@ -312,7 +364,7 @@ async def test_http_410_on_the_watch_request_relists_too(
 ) -> None:
     create(fake_kube, deployment_pod("api-1"))
     watcher = make_watcher()
-    await watcher.until("the first list", lambda: bool(watcher.synced))
+    await watcher.until_watching()
     fake_kube.faults.fail("watch", "pods", 410, times=1, message="too old resource version")
     fake_kube.cluster.drop_watches()
     await watcher.until("the relist", lambda: len(watcher.synced) == 2)
@@ -326,7 +378,7 @@ async def test_apiserver_restart_loses_no_change(
     create(fake_kube, deployment_pod("stays", uid="uid-stays"))
     create(fake_kube, deployment_pod("goes", uid="uid-goes"))
     watcher = make_watcher()
-    await watcher.until("the first list", lambda: bool(watcher.synced))
+    await watcher.until_watching()
 
     await fake_kube.stop()
     crash(fake_kube, "stays", 1, 120)  # while the apiserver is down
@@ -359,13 +411,14 @@ async def test_an_outage_backs_off_then_recovers_and_never_raises(
 ) -> None:
     create(fake_kube, deployment_pod("api-1"))
     watcher = make_watcher()
-    await watcher.until("the first list", lambda: bool(watcher.synced))
+    await watcher.until_watching()
 
     with caplog.at_level(logging.DEBUG, logger="bot.kube.watch"):
         await fake_kube.stop()
         await watcher.until(
             "retries while down", lambda: watcher.restarts.count(RestartReason.UNREACHABLE) >= 3
         )
+        assert not watcher.stream.watching()
         await fake_kube.start()
         create(fake_kube, deployment_pod("api-2"))
         await watcher.until("the change after the outage", lambda: "api-2" in names(watcher.events))
@@ -388,7 +441,7 @@ async def test_server_errors_are_retried_and_rbac_denials_wait_for_a_fix(
     assert 'lacks the "list" verb on "pods"' in caplog.text  # the operator learns what to grant
 
     fake_kube.faults.clear()  # the ClusterRole gets fixed
-    await watcher.until("the first list", lambda: bool(watcher.synced))
+    await watcher.until_watching()
     fake_kube.faults.fail("watch", "pods", 500, times=2)
     fake_kube.cluster.drop_watches()
     create(fake_kube, deployment_pod("api-2"))
@@ -403,15 +456,58 @@ async def test_aclose_stops_the_threads_and_ends_the_iteration(
     stream = PodStream(api_client, namespaces=["shop", "data"], settings=FAST)
     watcher = Watcher(stream)
     watcher.task = asyncio.create_task(watcher.consume())
-    await watcher.until("the lists", lambda: len(watcher.synced) == 2)
+    await watcher.until_watching()
     assert sum(thread.name.startswith("watch-pods-") for thread in threading.enumerate()) == 2
 
     await stream.aclose()
     await asyncio.wait_for(watcher.task, WAIT)  # `async for` ends
+    assert not stream.watching("shop") and not stream.watching("data")
     assert not any(thread.name.startswith("watch-pods-") for thread in threading.enumerate())
     await stream.aclose()  # idempotent
     with pytest.raises(StopAsyncIteration):
         await stream.__anext__()
+
+
+class ScriptedResponse:
+    """Just what `body_pieces` reads of a urllib3 response: the socket's buffered stream, in pieces."""
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.chunked = True
+        self.headers: dict[str, str] = {}
+        self._fp = self
+        self.fp = self
+        self._pieces = list(pieces)
+
+    def read1(self, _: int) -> bytes:
+        return self._pieces.pop(0) if self._pieces else b""
+
+
+def framed(*payloads: bytes) -> bytes:
+    """A chunked body as the apiserver frames it, one chunk per payload (one with an extension)."""
+    chunks = [
+        b"%x;ext=1\r\n%s\r\n" % (len(p), p) if i == 1 else b"%x\r\n%s\r\n" % (len(p), p)
+        for i, p in enumerate(payloads)
+    ]
+    return b"".join(chunks) + b"0\r\n\r\n"
+
+
+def test_the_chunked_body_reads_the_same_bytes_however_the_network_splits_it() -> None:
+    body = framed(b'{"type":"ADDED"}\n', b'{"type":"MODIFIED"}\n{"type":', b'"DELETED"}\n')
+    expected = b'{"type":"ADDED"}\n{"type":"MODIFIED"}\n{"type":"DELETED"}\n'
+    for cut in range(1, len(body)):
+        for second in (cut, min(len(body), cut + 7)):
+            pieces = [body[:cut], body[cut:second], body[second:]]
+            got = b"".join(body_pieces(ScriptedResponse([p for p in pieces if p])))
+            assert got == expected, (cut, second)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [framed(b"{}\n")[:-5], b"zz\r\n{}\r\n"],  # closed before the last chunk; not chunked framing
+)
+def test_a_broken_chunked_body_raises_so_the_watch_resumes(body: bytes) -> None:
+    with pytest.raises((ConnectionError, ValueError)):
+        list(body_pieces(ScriptedResponse([body])))
 
 
 def test_backoff_has_full_jitter_and_a_cap() -> None:
@@ -453,7 +549,7 @@ async def test_detection_through_drops_and_relists_reports_each_crash_once(
             cache[uid] = compact_previous(item.pod)
         handled = len(watcher.items)
 
-    await watcher.until("the first list", lambda: bool(watcher.synced))
+    await watcher.until_watching()
     crash(fake_kube, "api-1", 1, 100)
     fake_kube.cluster.drop_watches()
     crash(fake_kube, "api-1", 2, 200)

@@ -8,10 +8,10 @@ knows which call it made (`ApiCall`), so the sentence can name the verb and reso
 
 from __future__ import annotations
 
-import json
 import ssl
 from dataclasses import dataclass
 
+import orjson
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
@@ -42,9 +42,12 @@ class ApiCall:
 
 def json_object(raw: bytes | str, call: ApiCall) -> JsonDict:
     """The API's answer as a JSON object, or a `ClusterError` naming the call when it is not one (a
-    proxy's HTML error page, a truncated body): the caller shows a sentence, never a traceback."""
+    proxy's HTML error page, a truncated body): the caller shows a sentence, never a traceback.
+
+    Decoded with orjson, the watch's decoder too: the same values as `json.loads`, in a fraction of the
+    time, and pods with their events and owners are large JSON documents."""
     try:
-        body = json.loads(raw)
+        body = orjson.loads(raw)
     except ValueError:
         body = None
     if not isinstance(body, dict):
@@ -58,7 +61,7 @@ def json_object(raw: bytes | str, call: ApiCall) -> JsonDict:
 def api_status_message(error: ApiException) -> str:
     """The `message` of the apiserver's Status body, or the HTTP reason if the body is not a Status."""
     try:
-        body = json.loads(error.body or "")
+        body = orjson.loads(error.body or "")
     except (TypeError, ValueError):
         body = None
     if isinstance(body, dict) and isinstance(body.get("message"), str):

@@ -5,8 +5,9 @@ Three choices, each for the on-call engineer waiting in Slack:
   slow cluster cannot freeze slash-command acks or the watcher;
 - each call is bounded twice, by the client's `_request_timeout` and by `asyncio.wait_for`, both at
   `KUBE_TIMEOUT_SECONDS`, so the user gets a "cluster did not answer" reply on time even if a socket hangs;
-- responses are read raw (`_preload_content=False`) and `json.loads`-ed: plain dicts in the API's camelCase
-  shape, which is what the pure core consumes, and several times cheaper than building model objects.
+- responses are read raw (`_preload_content=False`) and decoded with orjson: plain dicts in the API's
+  camelCase shape, which is what the pure core consumes, and several times cheaper than building model
+  objects.
 
 List items get `kind`/`apiVersion` filled in (the apiserver omits them in lists, kubectl adds them), so a
 pod from a list and a pod from a get look the same to the core.

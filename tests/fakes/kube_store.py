@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import copy
 import datetime
 import itertools
@@ -27,7 +28,7 @@ import threading
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Literal, overload
 
 from tests.fakes import kube_status as status
 from tests.fakes.kube_patch import PatchError, apply_patch
@@ -45,7 +46,7 @@ JsonDict = dict[str, Any]
 CONFIG_MAP_MAX_BYTES = 1024 * 1024  # the apiserver refuses ConfigMaps whose data exceeds 1 MiB
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_CONTINUATIONS_KEPT = 64
+_SNAPSHOTS_KEPT = 16
 
 
 def now_rfc3339() -> str:
@@ -87,8 +88,9 @@ class FakeCluster:
         self._subscriptions: set[Subscription] = set()
         self._watches_started = 0
         self._logs: dict[tuple[str, str, str, bool], str] = {}
-        self._continuations: OrderedDict[str, tuple[int, list[JsonDict]]] = OrderedDict()
-        self._continuation_ids = itertools.count(1)
+        self._snapshots: OrderedDict[tuple[str, int], tuple[list[tuple[str, str]], list[JsonDict]]] = (
+            OrderedDict()
+        )
         for name in ("default", "kube-system"):
             self.ensure_namespace(name)
 
@@ -179,9 +181,29 @@ class FakeCluster:
                 if namespace is None or ns == namespace
             ]
 
-    def load(self, objects: Iterable[Mapping[str, Any]]) -> list[JsonDict]:
-        """Create or replace each object, in order."""
-        return [self.apply(obj) for obj in objects]
+    @overload
+    def load(self, objects: Iterable[Mapping[str, Any]]) -> list[JsonDict]: ...
+    @overload
+    def load(self, objects: Iterable[Mapping[str, Any]], *, echo: Literal[False]) -> int: ...
+
+    def load(self, objects: Iterable[Mapping[str, Any]], *, echo: bool = True) -> list[JsonDict] | int:
+        """Create or replace each object, in order; returns copies of what was stored, or with
+        `echo=False` (bulk loads of 100,000 pods) only how many."""
+        if echo:
+            return [self.apply(obj) for obj in objects]
+        count = 0
+        for obj in objects:
+            rt, namespace, name = self._identify(obj)
+            with self._lock:
+                if namespace is not None:
+                    self.ensure_namespace(namespace)
+                old = self._objects.get(rt, {}).get(_key(rt, namespace, name))
+                if old is None:
+                    self._write(rt, namespace, name, self._fresh(rt, obj, namespace), None)
+                else:
+                    self._write(rt, namespace, name, self._successor(old, obj), old)
+            count += 1
+        return count
 
     def load_scenario(self, scenario: Mapping[str, Any]) -> JsonDict:
         """Load `{"pod": …, "events": […], "owners": […], "logs": {"container": "text"}, "namespace": …}`.
@@ -236,7 +258,7 @@ class FakeCluster:
             self._resource_version += 1  # some unwatched write elsewhere in the cluster, as there always is
             self._oldest_resumable = self._resource_version
             self._history.clear()
-            self._continuations.clear()
+            self._snapshots.clear()
             return self._resource_version
 
     def drop_watches(self, *, abort: bool = True) -> int:
@@ -260,23 +282,46 @@ class FakeCluster:
         limit: int | None = None,
         continue_token: str | None = None,
     ) -> JsonDict:
-        """A `…List` body; with `limit`, pages over a consistent snapshot, like etcd does."""
+        """A `…List` body; with `limit`, one page of a consistent snapshot, as the apiserver pages etcd.
+
+        Every page of one list comes from the state at the first page's resourceVersion (and carries
+        it), whatever was written meanwhile. `metadata.continue` (absent on the last page) encodes that
+        resourceVersion and the key to start after; `remainingItemCount` counts what follows, except
+        under a label or field selector, where the apiserver cannot count without reading everything and
+        leaves it out. A token whose resourceVersion left the history window (compaction) gets `410
+        Expired` with the apiserver's sentence, and the client starts a new list.
+        """
         rt = watch_filter.rt
         with self._lock:
             if continue_token:
-                list_rv, matching = self._resume_list(continue_token)
+                list_rv, start = self._decode_continue(continue_token)
+                keys, objects = self._snapshot(rt, list_rv)
             else:
-                list_rv = self._resource_version
-                matching = [
-                    obj for _, obj in sorted(self._objects.get(rt, {}).items()) if watch_filter.matches(obj)
-                ]
-            metadata: JsonDict = {"resourceVersion": str(list_rv)}
-            if limit and limit > 0 and len(matching) > limit:
-                page, rest = matching[:limit], matching[limit:]
-                metadata["continue"] = self._remember_continuation(list_rv, rest)
-                metadata["remainingItemCount"] = len(rest)
-            else:
-                page = matching
+                list_rv, start = self._resource_version, None
+                keys, objects = self._take_snapshot(rt)
+        low, high = 0, len(keys)
+        if watch_filter.namespace is not None:  # a namespace is a key prefix in etcd: read only its range
+            low = bisect.bisect_left(keys, (watch_filter.namespace, ""))
+            high = bisect.bisect_left(keys, (watch_filter.namespace + "\x00", ""))
+        position = max(low, bisect.bisect_right(keys, start)) if start is not None else low
+        selected = bool(watch_filter.labels.tests or watch_filter.fields.terms)
+        matches = watch_filter.matches
+        wanted = limit if limit and limit > 0 else high
+        page: list[JsonDict] = []
+        while position < high and len(page) < wanted:
+            if not selected or matches(objects[position]):
+                page.append(objects[position])
+            position += 1
+        metadata: JsonDict = {"resourceVersion": str(list_rv)}
+        if selected:
+            more = any(matches(obj) for obj in itertools.islice(objects, position, high))
+        else:
+            more = position < high
+        if more and page:
+            last = page[-1]["metadata"]
+            metadata["continue"] = _encode_continue(list_rv, rt, last.get("namespace") or "", last["name"])
+            if not selected:
+                metadata["remainingItemCount"] = high - position
         items = [{k: v for k, v in obj.items() if k not in ("kind", "apiVersion")} for obj in page]
         return {"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": metadata, "items": items}
 
@@ -509,25 +554,48 @@ class FakeCluster:
             if not subscription.post(change):
                 self._subscriptions.discard(subscription)
 
-    def _remember_continuation(self, list_rv: int, rest: list[JsonDict]) -> str:
-        token_id = str(next(self._continuation_ids))
-        self._continuations[token_id] = (list_rv, rest)
-        while len(self._continuations) > _CONTINUATIONS_KEPT:
-            self._continuations.popitem(last=False)
-        token = json.dumps({"v": "meta.k8s.io/v1", "rv": list_rv, "id": token_id}).encode()
-        return base64.urlsafe_b64encode(token).decode()
+    def _take_snapshot(self, rt: ResourceType) -> tuple[list[tuple[str, str]], list[JsonDict]]:
+        """The objects of `rt` now, in key order, kept for the continue tokens of this resourceVersion.
 
-    def _resume_list(self, token: str) -> tuple[int, list[JsonDict]]:
-        try:
-            token_id = str(json.loads(base64.urlsafe_b64decode(token.encode()))["id"])
-        except (ValueError, KeyError, TypeError):
-            raise status.bad_request(
-                "continue key is not valid: incorrect encoded start resourceVersion"
-            ) from None
-        found = self._continuations.get(token_id)
-        if found is None or found[0] < self._oldest_resumable:
+        Stored objects are never mutated, so a snapshot is two lists of references, taken once per list
+        (not once per page); the newest few are kept, like the revisions etcd keeps until compaction.
+        """
+        found = self._snapshots.get((rt.kind, self._resource_version))
+        if found is None:
+            ordered = sorted(self._objects.get(rt, {}).items())
+            found = ([key for key, _ in ordered], [obj for _, obj in ordered])
+            self._snapshots[(rt.kind, self._resource_version)] = found
+            while len(self._snapshots) > _SNAPSHOTS_KEPT:
+                self._snapshots.popitem(last=False)
+        return found
+
+    def _snapshot(self, rt: ResourceType, list_rv: int) -> tuple[list[tuple[str, str]], list[JsonDict]]:
+        found = self._snapshots.get((rt.kind, list_rv))
+        if found is None or list_rv < self._oldest_resumable:
             raise status.expired(
                 "The provided continue parameter is too old to display a consistent list result. "
                 "You can start a new list without the continue parameter."
             )
         return found
+
+    def _decode_continue(self, token: str) -> tuple[int, tuple[str, str]]:
+        """The resourceVersion and the key a continue token resumes after (the apiserver's encoding:
+        base64 of `{"v":"meta.k8s.io/v1","rv":N,"start":"<namespace>/<name>\\u0000"}`)."""
+        try:
+            decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
+            if decoded["v"] != "meta.k8s.io/v1":
+                raise ValueError(decoded["v"])
+            list_rv = int(decoded["rv"])
+            start = str(decoded["start"]).removesuffix("\x00")
+        except (ValueError, KeyError, TypeError):
+            raise status.bad_request(
+                "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)"
+            ) from None
+        namespace, _, name = start.rpartition("/")
+        return list_rv, (namespace, name)
+
+
+def _encode_continue(list_rv: int, rt: ResourceType, namespace: str, name: str) -> str:
+    start = f"{namespace}/{name}" if rt.namespaced else name
+    token = json.dumps({"v": "meta.k8s.io/v1", "rv": list_rv, "start": start + "\x00"}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(token.encode()).decode()

@@ -17,15 +17,22 @@ watch timeouts and etcd compactions, and a cluster outage must never stop the pr
   the iterator never raises for a cluster problem: it logs (first failure a warning, then quietly, then
   "recovered") and reports each restart to `WatchHooks.on_restart`.
 - **Raw bytes, not models**: the body is read with `_preload_content=False`, split into lines and
-  `json`-decoded, yielding the API's camelCase dicts. The client's `Watch.stream` builds a model object
-  per event, which costs far more than everything else the watcher does (see `bench/watch_detect.py`).
+  decoded with orjson, yielding the API's camelCase dicts. The client's `Watch.stream` builds a model
+  object per event, which costs far more than everything else the watcher does; its
+  `deserialize=False` mode skips the models but tracks no resourceVersion (a resumed watch replays from
+  the start) and fails on an ERROR event (kubernetes 37: `KeyError: 'raw_object'`), so this package
+  keeps its own reader, which also runs faster (see `bench/watch_detect.py`).
 
 Threads: each scope (all namespaces, or each namespace of `namespaces`) runs its blocking list/watch loop
-on a daemon thread that hands *batches* to the loop (`call_soon_threadsafe`), at most
+on a daemon thread that hands *batches* to the loop (waking it only when it waits), at most
 `max_pending_batches` at a time, so a slow consumer slows the reader instead of filling memory. The
-thread does the I/O, splits lines and tracks the resourceVersion; each event's JSON is decoded when the
-iterator yields it. `aclose()` shuts the open socket for reading, so a thread blocked on a quiet watch
-returns at once and is joined; the watch's `timeoutSeconds` and the read timeout bound the rest.
+thread does the I/O and splits lines; each event's JSON is decoded when the iterator yields it (decoded
+objects waiting between threads would survive into the garbage collector's old generations and make
+every full collection walk them), and the resume point is read from the last line handed over only
+when a reconnect needs it. `watching(scope)` says whether a scope's watch is open (the apiserver
+accepted it), which is what a test or a readiness check waits for after the first `Synced`.
+`aclose()` shuts the open socket for reading, so a thread blocked on a quiet watch returns at once and
+is joined; the watch's `timeoutSeconds` and the read timeout bound the rest.
 Per scope, events come in the apiserver's order; scopes interleave.
 
 Use (the alert service):

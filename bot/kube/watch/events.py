@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 EVENT_TYPES: frozenset[str] = frozenset({"ADDED", "MODIFIED", "DELETED"})
@@ -20,12 +20,12 @@ EventFactory = Callable[[EventType, JsonDict, bool], E]
 """`make_event(type, object, relist)`: builds the yielded event (e.g. `PodEvent`) from a decoded object."""
 
 
-@dataclass(frozen=True, slots=True)
-class PodEvent:
+class PodEvent(NamedTuple):
     """One pod change: a watch event, or (type ADDED) an item of a list.
 
     `relist` is True for the items of a relist after `410 Gone`: the consumer has probably seen these
-    pods before and must compare them with what it cached rather than treat them as new.
+    pods before and must compare them with what it cached rather than treat them as new. A named tuple,
+    not a frozen dataclass: one is built per event, and a tuple is built in a third of the time.
     """
 
     type: EventType

@@ -2,27 +2,28 @@
 
 This is the part that talks HTTP: list in pages, then watch from the list's resourceVersion with
 bookmarks; resume after a drop or a clean end; relist after `410 Gone`; wait with backoff while the
-apiserver is away. The body is read raw (`_preload_content=False`) and split into lines here, and only
-the event type and resourceVersion are picked out: the JSON of each event is decoded by the consumer
-(see `_deliver`). `interrupt()` lets `aclose()` unblock a read on a quiet watch at once.
+apiserver is away. The watch body is read raw (`_preload_content=False`, chunk framing removed in bulk by
+`body_pieces`), the events that have already arrived are gathered into one batch, and the lines go over
+undecoded: the consumer decodes each event (see `_deliver`), and the resume point is read from the last
+line only when needed (`resource_version`). `interrupt()` lets `aclose()` unblock a quiet watch at once.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import random
-import re
+import select
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Generic
 
+import orjson
 from kubernetes.client.exceptions import ApiException
 
 from bot.kube.errors import ApiCall
 
-from .events import EVENT_TYPES, E, EventFactory, EventType, JsonDict, RestartReason, Synced
-from .handover import Batch, RawEvent, Restart, Sink
+from .events import E, EventFactory, EventType, JsonDict, RestartReason, Synced
+from .handover import Batch, Restart, Sink
 from .outage import Dropped, Expired, OutageLog, StreamError, classify, describe_scope
 from .settings import WatchSettings
 
@@ -31,9 +32,14 @@ log = logging.getLogger(__name__.rpartition(".")[0])
 
 ListCall = Callable[..., Any]
 
-_EVENT_HEAD = re.compile(r'\{"type":"(ADDED|MODIFIED|DELETED)","object":')
-_RESOURCE_VERSION = re.compile(r'"resourceVersion":"([^"\\]*)"')
+# The head of every object event as the apiserver encodes it (Go's struct order: type, then object).
+_EVENT_HEADS = (b'{"type":"ADDED",', b'{"type":"MODIFIED",', b'{"type":"DELETED",')
+TYPE_AT = len(b'{"type":"')
+"""Where the type starts in such a line: its first letter tells the three apart (`HEAD_TYPES`)."""
+_READ_BYTES = 64 * 1024
+_GATHER_LINES = 256  # at most this many events per batch, so a backlog still streams in steps
 _TYPES: dict[str, EventType] = {"ADDED": "ADDED", "MODIFIED": "MODIFIED", "DELETED": "DELETED"}
+HEAD_TYPES: dict[int, EventType] = {ord(kind[0]): kind for kind in _TYPES.values()}
 
 
 class ScopeReader(Generic[E]):
@@ -53,7 +59,9 @@ class ScopeReader(Generic[E]):
     ) -> None:
         self.resource = resource
         self.scope = scope
-        self.resource_version: str | None = None
+        self._resume: str | bytes | None = None  # see `resource_version`
+        self._listed = False  # a list completed once: every later list is a relist
+        self.watching = False  # a watch is open: the apiserver accepted it (see `ResourceStream.watching`)
         self._list_call = list_call
         self._selector = {"label_selector": label_selector} if label_selector else {}
         self._make_event = make_event
@@ -65,21 +73,52 @@ class ScopeReader(Generic[E]):
         self._active_lock = threading.Lock()
         self._phase = "list"  # the verb in progress, for error sentences
         self._where = describe_scope(scope)
-        self._last_seen: str | None = None  # resourceVersion of the last line `_decode` read
         self._progressed = False  # whether the current attempt delivered anything
         self._outage = OutageLog(resource, scope)
+
+    # --- the resume point ------------------------------------------------------------------------------
+
+    @property
+    def resource_version(self) -> str | None:
+        """Where the watch resumes: the resourceVersion of the last event or bookmark handed over.
+
+        Kept as the last handed-over event's line until someone asks (a reconnect, or introspection),
+        then read from it: decoding only that one line keeps the reader thread from decoding every event
+        (the consumer decodes them; see `_deliver`). None: list first. A line whose resourceVersion
+        cannot be read (never seen from an apiserver) leaves no safe resume point, so the stream relists.
+        """
+        resume = self._resume
+        if not isinstance(resume, bytes):
+            return resume
+        try:
+            version = orjson.loads(resume)["object"]["metadata"]["resourceVersion"]
+        except (ValueError, LookupError, TypeError) as error:
+            log.error(
+                "the watch of %s %s cannot resume after an unreadable event (%s); relisting",
+                self.resource,
+                self._where,
+                error,
+            )
+            version = None
+        version = str(version) if version else None
+        if self._resume is resume:  # unless the thread moved on meanwhile
+            self._resume = version
+        return version
+
+    @resource_version.setter
+    def resource_version(self, value: str | None) -> None:
+        self._resume = value
 
     # --- the loop -------------------------------------------------------------------------------------
 
     def run(self) -> None:
         attempt = 0
-        relist = False
         while not self._stopping.is_set():
             self._progressed = False
             error: BaseException | None = None
             try:
                 if self.resource_version is None:
-                    self._list(relist)
+                    self._list(relist=self._listed)
                     if self._stopping.is_set():
                         return
                 reason = self._watch()
@@ -92,7 +131,6 @@ class ScopeReader(Generic[E]):
                 return
             if reason is RestartReason.EXPIRED:
                 self.resource_version = None
-                relist = True
             if error is not None:
                 self._outage.failed(
                     error,
@@ -135,8 +173,10 @@ class ScopeReader(Generic[E]):
                 body = self._read_page(paging)
             except ApiException as error:
                 if error.status == 410 and token and not restarted:
-                    # The continue token outlived the apiserver's window: start the list over once.
-                    restarted, token, uids = True, None, set()
+                    # The continue token outlived the apiserver's window (etcd compacted its revision):
+                    # start the list over once, at a new resourceVersion. The consumer has seen the
+                    # pages so far, so what follows is a relist.
+                    restarted, token, uids, relist = True, None, set(), True
                     continue
                 raise
             metadata = body.get("metadata") or {}
@@ -160,6 +200,7 @@ class ScopeReader(Generic[E]):
         synced = Synced(self.scope, frozenset(uids), relist, resource_version)
         if self._sink.put([synced]):
             self.resource_version = resource_version
+            self._listed = True
 
     def _read_page(self, paging: dict[str, Any]) -> JsonDict:
         timeout = self._settings.request_timeout_seconds
@@ -174,7 +215,10 @@ class ScopeReader(Generic[E]):
         finally:
             self._set_active(None)
             response.release_conn()
-        body = json.loads(raw)
+        try:
+            body = orjson.loads(raw)
+        except ValueError:
+            body = None
         if not isinstance(body, dict):
             raise StreamError(f"the list of {self.resource} {self._where} is not a JSON object")
         return body
@@ -196,88 +240,97 @@ class ScopeReader(Generic[E]):
         )
         self._set_active(response)
         self._connected()
+        self.watching = True
+        more_ready = _more_ready(response)
+        waiting: list[bytes] = []  # complete lines not handed over yet
         try:
-            buffer = bytearray()
-            for chunk in response.stream(amt=None, decode_content=True):
-                buffer += chunk
-                end = buffer.rfind(b"\n")
-                if end < 0:
+            partial = b""
+            for chunk in body_pieces(response):
+                lines = (partial + chunk if partial else chunk).split(b"\n")
+                partial = lines.pop()  # the start of a line the next read completes, or b""
+                if not lines:
                     continue
-                # Decoded once per read, not per line: a newline never splits a UTF-8 sequence.
-                complete = buffer[:end].decode("utf-8", "replace")
-                del buffer[: end + 1]
+                waiting += lines
+                # The apiserver sends each event as a chunk of its own: gather what has already
+                # arrived into one batch, and hand it over before a read that would wait.
+                if len(waiting) < _GATHER_LINES and more_ready():
+                    continue
+                ready, waiting = waiting, []
                 self._progressed = True
-                if not self._deliver(complete):
+                if not self._deliver(ready):
                     break
         except (Expired, StreamError):
             raise
         except Exception as error:  # reset, incomplete chunk, read timeout: the stream broke
+            self._deliver_rest(waiting)  # what was read before the failure still counts
             raise Dropped from error
+        else:
+            self._deliver_rest(waiting)
         finally:
+            self.watching = False
             self._set_active(None)
             _close(response)
         return RestartReason.CLOSED
 
-    def _deliver(self, lines: str) -> bool:
+    def _deliver_rest(self, lines: list[bytes]) -> None:
+        if lines:
+            self._progressed = True
+            self._deliver(lines)
+
+    def _deliver(self, lines: list[bytes]) -> bool:
         """Hand complete lines over and advance the resume point. False when stopping.
 
-        An ADDED/MODIFIED/DELETED line goes over as its text, decoded on the consumer's side: this
-        thread only finds the event type at the head and the first `"resourceVersion":"…"`, which for
-        every Kubernetes object is its own (the apiserver writes `metadata` before `spec`/`status`,
-        and `resourceVersion` before any nested object). Decoding where the event is used keeps the
-        two threads from trading the GIL per event, which cost more than the decoding itself
-        (`bench/watch_detect.py`). Anything else (BOOKMARK, ERROR, an unusual layout) is decoded here.
+        An ADDED/MODIFIED/DELETED line goes over as its bytes, recognised by the head the
+        apiserver always writes (`{"type":"ADDED",…`), and is decoded where it is used. Decoded objects
+        waiting in a queue between threads outlive the young garbage-collector generation and make
+        every full collection scan them, which cost more than the decoding itself; bytes are not
+        tracked by the collector (`bench/watch_detect.py`). Anything else (BOOKMARK, ERROR, another
+        layout) is decoded here. One batch per network read, so the threads meet once per read. What
+        was read before a failure (an ERROR event, an unreadable line) is still delivered, and the
+        resume point is right after it.
         """
         batch: Batch[E] = []
         append = batch.append
-        resource_version = self.resource_version
-        head_match = _EVENT_HEAD.match
-        version_search = _RESOURCE_VERSION.search
-        last_version: str | None = None
+        resume = self._resume
         try:
-            for line in lines.split("\n"):
-                head = head_match(line)
-                if head is not None:
-                    found = version_search(line, head.end())
-                    if found is not None:
-                        last_version = found.group(1)
-                        append(RawEvent(_TYPES[head.group(1)], line))
-                        continue
+            for line in lines:
+                if line.startswith(_EVENT_HEADS):
+                    append(line)
+                    resume = line
+                    continue
                 if not line or line.isspace():
                     continue
-                if last_version is not None:
-                    resource_version, last_version = last_version, None
-                event = self._decode(line)
-                if event is not None:
-                    append(event)
-                resource_version = self._last_seen or resource_version
+                kind, obj, version = self._decode(line)
+                if version:
+                    resume = version
+                if kind in _TYPES:
+                    append(self._make_event(_TYPES[kind], obj, False))
         finally:
-            if last_version is not None:
-                resource_version = last_version
-            # What was read before a failure is delivered, and the resume point is right after it.
             delivered = not batch or self._sink.put(batch)
             if delivered:
-                self.resource_version = resource_version
+                self._resume = resume
         return delivered
 
-    def _decode(self, line: str) -> E | None:
-        """Decode one line here (BOOKMARK, ERROR, or a layout the fast path does not recognise)."""
-        self._last_seen = None
+    def _decode(self, line: bytes) -> tuple[str, JsonDict, str | None]:
+        """One line decoded here: its type, its object and the object's resourceVersion (BOOKMARKs too).
+
+        An ERROR event raises (`Expired` for 410), as does a line that is not a watch event.
+        """
         try:
-            event = json.loads(line)
+            event = orjson.loads(line)
             kind = event["type"]
             obj = event["object"]
+            if not isinstance(kind, str):
+                raise TypeError(f"the event type is {kind!r}")
             if kind == "ERROR":
                 self._raise_status(obj)
-            metadata = obj.get("metadata")
-            if metadata:
-                self._last_seen = metadata.get("resourceVersion") or None
+            version = (obj.get("metadata") or {}).get("resourceVersion") or None
         except (ValueError, LookupError, TypeError, AttributeError) as error:
             raise StreamError(
                 f"the watch of {self.resource} {self._where} sent an unreadable event "
                 f"({type(error).__name__}: {error})"
             ) from None
-        return self._make_event(kind, obj, False) if kind in EVENT_TYPES else None
+        return kind, obj, version
 
     def _raise_status(self, status: Any) -> None:
         code = status.get("code") if isinstance(status, dict) else None
@@ -306,6 +359,63 @@ class ScopeReader(Generic[E]):
             response.shutdown()
         except Exception:  # already released, or no socket: nothing is blocked on it
             log.debug("could not shut down the %s watch connection", self.resource, exc_info=True)
+
+
+def body_pieces(response: Any) -> Iterator[bytes]:
+    """The watch body as it arrives: every complete chunk of one network read, joined.
+
+    The apiserver sends each event as an HTTP chunk of its own, and urllib3's chunk-by-chunk reading
+    costs about as much per event as decoding it. A chunked body without content encoding is read here
+    straight from the connection's buffered stream (`read1`: what has arrived, one read at most) and its
+    framing (`<hex size>\\r\\n<data>\\r\\n` … `0\\r\\n\\r\\n`) removed in bulk; anything else goes
+    through urllib3. A malformed frame or a connection closed mid-body raises, which is a dropped watch.
+    """
+    stream: Any = getattr(getattr(response, "_fp", None), "fp", None)
+    if not (response.chunked and hasattr(stream, "read1")) or response.headers.get("content-encoding"):
+        yield from response.stream(amt=None, decode_content=True)
+        return
+    buffer = b""
+    while True:
+        data = stream.read1(_READ_BYTES)
+        if not data:
+            raise ConnectionError("the connection closed inside the chunked watch body")
+        buffer = buffer + data if buffer else data
+        pieces: list[bytes] = []
+        position = 0
+        while (line_end := buffer.find(b"\r\n", position)) >= 0:
+            size = int(buffer[position:line_end].split(b";", 1)[0], 16)  # ValueError: not chunked framing
+            if size == 0:  # the last chunk (trailers, if any, are not read)
+                if pieces:
+                    yield b"".join(pieces)
+                return
+            data_end = line_end + 2 + size
+            if data_end + 2 > len(buffer):
+                break  # the rest of this chunk comes with the next read
+            pieces.append(buffer[line_end + 2 : data_end])
+            position = data_end + 2
+        buffer = buffer[position:]
+        if pieces:
+            yield b"".join(pieces)
+
+
+def _more_ready(response: Any) -> Callable[[], bool]:
+    """A check whether more of `response` has arrived, so reading on would not wait for the network.
+
+    Looks at the connection's socket (and TLS's own buffer); anything unexpected counts as "no", which
+    only means a smaller batch.
+    """
+    sock = getattr(getattr(response, "connection", None), "sock", None)
+    if sock is None:
+        return lambda: False
+    pending = getattr(sock, "pending", None)  # TLS: decrypted bytes a select cannot see
+
+    def ready() -> bool:
+        try:
+            return bool((pending is not None and pending()) or select.select([sock], [], [], 0)[0])
+        except (OSError, ValueError):  # closed meanwhile
+            return False
+
+    return ready
 
 
 def _close(response: Any) -> None:

@@ -9,7 +9,6 @@ interleave. It is generic over the resource so the namespace cache reuses it (se
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 from collections import deque
@@ -17,15 +16,15 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Generic, Self
 
+import orjson
+
 from .events import E, EventFactory, Synced, WatchHooks
-from .handover import END, End, RawEvent, Restart, Sink
-from .reader import ListCall, ScopeReader
+from .handover import End, Restart, Sink
+from .reader import HEAD_TYPES, TYPE_AT, ListCall, ScopeReader
 from .settings import WatchSettings
 
 # The package's logger (bot.kube.watch), so operators' and tests' filters match every part of the watch.
 log = logging.getLogger(__name__.rpartition(".")[0])
-
-_JSON = json.JSONDecoder()
 
 
 class ResourceStream(Generic[E]):
@@ -56,7 +55,7 @@ class ResourceStream(Generic[E]):
         self._readers: list[ScopeReader[E]] = []
         self._threads: list[threading.Thread] = []
         self._sink: Sink[E] | None = None
-        self._pending: deque[E | Synced | Restart | End | RawEvent] = deque()
+        self._pending: deque[E | Synced | Restart | End | bytes] = deque()
         self._closed = False
 
     # --- lifecycle ------------------------------------------------------------------------------------
@@ -105,7 +104,7 @@ class ResourceStream(Generic[E]):
         if threads:
             await asyncio.to_thread(_join, threads, self._settings.join_timeout_seconds)
         if self._sink is not None:
-            self._sink.queue.put_nowait([END])
+            self._sink.end()
 
     async def __aenter__(self) -> Self:
         self.start()
@@ -126,11 +125,10 @@ class ResourceStream(Generic[E]):
         while True:
             while pending:
                 item = pending.popleft()
-                if isinstance(item, RawEvent):
+                if isinstance(item, bytes):  # an event as the apiserver sent it (see `handover.Batch`)
                     event = self._decode(item)
                     if event is None:
                         continue
-                    self._hooks.on_event(item.type)
                     return event
                 if isinstance(item, Synced):
                     return item
@@ -147,18 +145,20 @@ class ResourceStream(Generic[E]):
                     raise StopAsyncIteration
                 self.start()
             assert self._sink is not None
-            if self._closed and self._sink.queue.empty():
+            if self._closed and self._sink.empty():
                 raise StopAsyncIteration
             pending.extend(await self._sink.get())
 
-    def _decode(self, raw: RawEvent) -> E | None:
+    def _decode(self, line: bytes) -> E | None:
+        kind = HEAD_TYPES[line[TYPE_AT]]
         try:
-            obj = _JSON.raw_decode(raw.line)[0]["object"]
+            obj = orjson.loads(line)["object"]
         except (ValueError, LookupError, TypeError) as error:
             # Its resourceVersion was already passed, so it cannot be fetched again: say so loudly.
-            log.error("skipped an unreadable %s watch event (%s): %.200r", self._resource, error, raw.line)
+            log.error("skipped an unreadable %s watch event (%s): %.200r", self._resource, error, line)
             return None
-        return self._make_event(raw.type, obj, False)
+        self._hooks.on_event(kind)
+        return self._make_event(kind, obj, False)
 
     # --- introspection --------------------------------------------------------------------------------
 
@@ -168,6 +168,13 @@ class ResourceStream(Generic[E]):
             if reader.scope == scope:
                 return reader.resource_version
         return None
+
+    def watching(self, scope: str | None = None) -> bool:
+        """Whether the watch of `scope` is open now: the apiserver accepted it (its answer's headers came
+        back), so every change after `resource_version(scope)` reaches this stream. Before that, a change
+        may only arrive by a replay or a relist. Tests wait for this, not for a proxy such as "some
+        request was made"; a readiness check can use it too."""
+        return any(reader.scope == scope and reader.watching for reader in self._readers)
 
     @property
     def scopes(self) -> list[str | None]:
