@@ -453,19 +453,26 @@ async def test_aclose_stops_the_threads_and_ends_the_iteration(
     fake_kube: FakeKubeApi, api_client: ApiClient
 ) -> None:
     create(fake_kube, deployment_pod("api-1"))
+    # Only this stream's threads count: a stream another test is still closing may have one of its own.
+    before = set(watch_threads())
     stream = PodStream(api_client, namespaces=["shop", "data"], settings=FAST)
     watcher = Watcher(stream)
     watcher.task = asyncio.create_task(watcher.consume())
     await watcher.until_watching()
-    assert sum(thread.name.startswith("watch-pods-") for thread in threading.enumerate()) == 2
+    mine = set(watch_threads()) - before
+    assert len(mine) == 2  # one per namespace
 
     await stream.aclose()
     await asyncio.wait_for(watcher.task, WAIT)  # `async for` ends
     assert not stream.watching("shop") and not stream.watching("data")
-    assert not any(thread.name.startswith("watch-pods-") for thread in threading.enumerate())
+    assert not any(thread.is_alive() for thread in mine)
     await stream.aclose()  # idempotent
     with pytest.raises(StopAsyncIteration):
         await stream.__anext__()
+
+
+def watch_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name.startswith("watch-pods-")]
 
 
 class ScriptedResponse:
