@@ -153,9 +153,7 @@ class LeadershipTerm:
     async def _shutdown(self, stream: PodStream, loops: list[asyncio.Task[None]], *, graceful: bool) -> None:
         """Stop sending at once (another replica may lead already), then store what we know."""
         workers = self._senders.tasks() if self._senders is not None else []
-        for task in [*workers, *loops]:
-            task.cancel()
-        await asyncio.gather(*workers, *loops, return_exceptions=True)
+        await cancel_until_done([*workers, *loops])
         await stream.aclose()
         if self._namespaces is not None:
             await self._namespaces.aclose()
@@ -307,3 +305,18 @@ async def first_of(stop: asyncio.Event, work: Awaitable[Any]) -> bool:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
     return task.done() and not task.cancelled()
+
+
+async def cancel_until_done(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel `tasks` and wait until every one has ended, cancelling again any that lived on.
+
+    One `cancel()` is not always enough on Python 3.11: `asyncio.wait_for` (which every Kubernetes call
+    here goes through) swallows a cancellation that arrives just as the call it wraps completes
+    (CPython gh-86296, fixed in 3.12), and a loop that swallowed it runs on — a shutdown that waited for it
+    once hung until the process was killed. Re-cancelling what is still running ends it at its next await.
+    """
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
