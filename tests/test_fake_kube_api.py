@@ -762,6 +762,19 @@ def test_a_malformed_continue_token_is_a_400(core: Any, fake_kube_thread: FakeKu
     assert bad.value.status == 400 and "continue key is not valid" in status_of(bad.value)["message"]
 
 
+def test_a_continue_token_with_a_resource_version_is_a_400(core: Any, fake_kube_thread: FakeKubeApi) -> None:
+    fake_kube_thread.cluster.load(make_pod(f"p{index}") for index in range(3))
+    first = core.list_namespaced_pod("shop", limit=2)
+    with pytest.raises(ApiException) as bad:
+        core.list_namespaced_pod(
+            "shop",
+            limit=2,
+            _continue=first.metadata._continue,
+            resource_version=first.metadata.resource_version,
+        )
+    assert status_of(bad.value)["message"] == "specifying resource version is not allowed when using continue"
+
+
 def test_a_watch_from_a_paged_lists_version_misses_no_write_made_while_paging(
     core: Any, fake_kube_thread: FakeKubeApi
 ) -> None:

@@ -453,26 +453,21 @@ async def test_aclose_stops_the_threads_and_ends_the_iteration(
     fake_kube: FakeKubeApi, api_client: ApiClient
 ) -> None:
     create(fake_kube, deployment_pod("api-1"))
-    # Only this stream's threads count: a stream another test is still closing may have one of its own.
-    before = set(watch_threads())
+    before = set(threading.enumerate())  # other tests' threads are not this stream's business
     stream = PodStream(api_client, namespaces=["shop", "data"], settings=FAST)
     watcher = Watcher(stream)
     watcher.task = asyncio.create_task(watcher.consume())
     await watcher.until_watching()
-    mine = set(watch_threads()) - before
-    assert len(mine) == 2  # one per namespace
+    started = [thread for thread in threading.enumerate() if thread not in before]
+    assert sorted(thread.name for thread in started) == ["watch-pods-data", "watch-pods-shop"]
 
     await stream.aclose()
     await asyncio.wait_for(watcher.task, WAIT)  # `async for` ends
     assert not stream.watching("shop") and not stream.watching("data")
-    assert not any(thread.is_alive() for thread in mine)
+    assert not any(thread.is_alive() for thread in started)
     await stream.aclose()  # idempotent
     with pytest.raises(StopAsyncIteration):
         await stream.__anext__()
-
-
-def watch_threads() -> list[threading.Thread]:
-    return [thread for thread in threading.enumerate() if thread.name.startswith("watch-pods-")]
 
 
 class ScriptedResponse:

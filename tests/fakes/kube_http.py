@@ -195,6 +195,8 @@ class KubeApiHandler:
                 return await self._watch(request, watch_filter)
             limit = _int_param(request.query, "limit")
             token = request.query.get("continue") or None
+            if token and request.query.get("resourceVersion"):  # a continue token carries its own
+                raise status.bad_request("specifying resource version is not allowed when using continue")
             return _json(self.cluster.api_list(watch_filter, limit=limit, continue_token=token))
         if verb == "create" and name is None:
             return _json(self.cluster.api_create(rt, namespace, await self._body(request)), 201)
