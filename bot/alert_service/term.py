@@ -41,7 +41,7 @@ from .ledger_sync import LedgerSync
 from .outcomes import account_outcomes
 from .sending import ChannelSenders, report_outbox_size
 
-__all__ = ["LeadershipTerm", "first_of"]
+__all__ = ["LeadershipTerm", "cancel_all", "first_of"]
 
 log = logging.getLogger(__package__)  # one logger for the whole service, as operators know it
 
@@ -153,9 +153,7 @@ class LeadershipTerm:
     async def _shutdown(self, stream: PodStream, loops: list[asyncio.Task[None]], *, graceful: bool) -> None:
         """Stop sending at once (another replica may lead already), then store what we know."""
         workers = self._senders.tasks() if self._senders is not None else []
-        for task in [*workers, *loops]:
-            task.cancel()
-        await asyncio.gather(*workers, *loops, return_exceptions=True)
+        await cancel_all([*workers, *loops])
         await stream.aclose()
         if self._namespaces is not None:
             await self._namespaces.aclose()
@@ -287,6 +285,20 @@ class LeadershipTerm:
                     "event=outbox_record_unreadable id=%s (written by another version?); dropped", entry_id
                 )
                 self.outbox.complete(self._planner.state, entry_id, now)
+
+
+async def cancel_all(tasks: Sequence[asyncio.Task[Any]]) -> None:
+    """Cancel `tasks` and wait until each has ended, cancelling again those that have not: a task can
+    miss one cancellation (Python 3.11's `wait_for` swallows one that arrives as its call completes), and
+    a term that never ends would keep a stepped-down leader posting."""
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1.0)
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("event=task_ended_with_error task=%s error=%r", task.get_name(), task.exception())
 
 
 def _cancelling() -> bool:
