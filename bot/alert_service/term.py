@@ -41,7 +41,7 @@ from .ledger_sync import LedgerSync
 from .outcomes import account_outcomes
 from .sending import ChannelSenders, report_outbox_size
 
-__all__ = ["LeadershipTerm", "first_of"]
+__all__ = ["LeadershipTerm", "cancel_all", "first_of"]
 
 log = logging.getLogger(__package__)  # one logger for the whole service, as operators know it
 
@@ -153,7 +153,7 @@ class LeadershipTerm:
     async def _shutdown(self, stream: PodStream, loops: list[asyncio.Task[None]], *, graceful: bool) -> None:
         """Stop sending at once (another replica may lead already), then store what we know."""
         workers = self._senders.tasks() if self._senders is not None else []
-        await cancel_until_done([*workers, *loops])
+        await cancel_all([*workers, *loops])
         await stream.aclose()
         if self._namespaces is not None:
             await self._namespaces.aclose()
@@ -287,6 +287,20 @@ class LeadershipTerm:
                 self.outbox.complete(self._planner.state, entry_id, now)
 
 
+async def cancel_all(tasks: Sequence[asyncio.Task[Any]]) -> None:
+    """Cancel `tasks` and wait until each has ended, cancelling again those that have not: a task can
+    miss one cancellation (Python 3.11's `wait_for` swallows one that arrives as its call completes), and
+    a term that never ends would keep a stepped-down leader posting."""
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=1.0)
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("event=task_ended_with_error task=%s error=%r", task.get_name(), task.exception())
+
+
 def _cancelling() -> bool:
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
@@ -305,18 +319,3 @@ async def first_of(stop: asyncio.Event, work: Awaitable[Any]) -> bool:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
     return task.done() and not task.cancelled()
-
-
-async def cancel_until_done(tasks: list[asyncio.Task[None]]) -> None:
-    """Cancel `tasks` and wait until every one has ended, cancelling again any that lived on.
-
-    One `cancel()` is not always enough on Python 3.11: `asyncio.wait_for` (which every Kubernetes call
-    here goes through) swallows a cancellation that arrives just as the call it wraps completes
-    (CPython gh-86296, fixed in 3.12), and a loop that swallowed it runs on — a shutdown that waited for it
-    once hung until the process was killed. Re-cancelling what is still running ends it at its next await.
-    """
-    pending = {task for task in tasks if not task.done()}
-    while pending:
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=0.5)

@@ -466,7 +466,10 @@ class LeaseElector:
                 response.release_conn()
 
         try:
-            return await asyncio.wait_for(asyncio.to_thread(blocking), seconds)
+            # `asyncio.timeout`, not `wait_for`: Python 3.11's `wait_for` swallows a cancellation that
+            # arrives as the call completes.
+            async with asyncio.timeout(seconds):
+                return await asyncio.to_thread(blocking)
         except ApiException:
             raise
         except Exception as error:

@@ -287,7 +287,10 @@ class ConfigMapLedger:
                 response.release_conn()
 
         try:
-            return await asyncio.wait_for(asyncio.to_thread(blocking), self._timeout)
+            # `asyncio.timeout`, not `wait_for`: Python 3.11's `wait_for` swallows a cancellation that
+            # arrives as the call completes, and a leader stepping down must be able to stop this.
+            async with asyncio.timeout(self._timeout):
+                return await asyncio.to_thread(blocking)
         except ApiException:
             raise
         except Exception as error:
