@@ -4,7 +4,8 @@ Each run is a fresh interpreter (no warm imports), interleaved with the baseline
 machine load. The goal (issue 11) is at most 3× the interpreter's own start: `explain` imports only what
 it uses (no Slack, Kubernetes, aiohttp or Prometheus libraries; no pydantic-settings without a setting;
 no PyYAML or pydantic once the knowledge cache is warm, which the warm-up run below fills, as any
-earlier use would). tests/test_cli.py and tests/test_knowledge_cache.py check those imports.
+earlier use would, along with the bytecode cache an installed package has; no argparse for a plain
+`explain QUERY`). tests/test_cli.py and tests/test_knowledge_cache.py check those imports.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ def wall_time(command: list[str], cwd: str, env: dict[str, str]) -> float:
 def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
     env["PYTHONPATH"] = str(REPO_ROOT)
+    # An installed package has its bytecode compiled (pip does it); a shell with PYTHONDONTWRITEBYTECODE
+    # set would make every run here compile the bot's modules from source instead, measuring the
+    # compiler (about a third of the cold start) rather than the start of an installed `exitcode-bot`.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     cli = [sys.executable, "-m", "bot", "explain", "137"]
     baseline_cmd = [sys.executable, "-c", "pass"]
     with tempfile.TemporaryDirectory() as cwd:  # no .env from the repository

@@ -15,7 +15,6 @@ no cycles (`.importlinter`'s layers contract: this module sits above `bot.wiring
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import re
@@ -37,6 +36,8 @@ from bot.application.startup import (
 from bot.command import CLI_PROGRAM, SUBCOMMAND_WORDS, DiagnoseCommand, QueryKind
 
 if TYPE_CHECKING:
+    import argparse
+
     from bot.knowledge import KnowledgeBase
 
 PROGRAM = CLI_PROGRAM
@@ -132,21 +133,55 @@ def _explain_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_explain(args: argparse.Namespace) -> int:
-    import json
+    return explain(args.query, as_json=args.json)
 
+
+def explain(query: Sequence[str], *, as_json: bool) -> int:
+    """Print the answer to `exitcode-bot explain QUERY…` (text, or JSON with `--json`)."""
     from bot.knowledge.explanation import Usage
-    from bot.render.json_view import reply_json
     from bot.render.text import reply_text
 
     kb = load_explain_knowledge(explain_settings())
-    reply = kb.answer(" ".join(args.query))
+    reply = kb.answer(" ".join(query))
     out = _stdout()
-    if args.json:
+    if as_json:
+        import json
+
+        from bot.render.json_view import reply_json
+
         out.write(json.dumps(reply_json(reply), indent=2, ensure_ascii=False) + "\n")
     else:
         out.write(reply_text(reply).rstrip("\n") + "\n")
     out.flush()
     return EXIT_USAGE if isinstance(reply, Usage) and not reply.is_help else EXIT_OK
+
+
+_JSON_FLAG = "--json"
+
+
+def plain_explain(argv: Sequence[str]) -> tuple[list[str], bool] | None:
+    """`(query words, --json)` when argv is a plain `explain WORD… [--json]` that argparse would read
+    exactly so; None for anything else (options, `-1`, `--`, abbreviations, a misplaced `--json`), which
+    then goes through argparse with its own messages. Saves importing and building the parser (a
+    noticeable part of `explain`'s cold start); tests/test_cli.py compares both on many command lines.
+
+    argparse's reading of `explain` (`query` with nargs="+", then `--json`): leading and trailing
+    `--json` flags around one run of words; a word starting with `-` is an option or a negative number
+    only argparse decides about, and `--json` between words leaves the later words unrecognised.
+    """
+    if len(argv) < 2 or argv[0] != EXPLAIN.name:
+        return None
+    words = list(argv[1:])
+    as_json = False
+    while words and words[0] == _JSON_FLAG:
+        words.pop(0)
+        as_json = True
+    while words and words[-1] == _JSON_FLAG:
+        words.pop()
+        as_json = True
+    if not words or any(word.startswith("-") for word in words):
+        return None
+    return words, as_json
 
 
 EXPLAIN = Subcommand(
@@ -267,6 +302,8 @@ SUBCOMMANDS: list[Subcommand] = [EXPLAIN, POD, NS]
 
 
 def build_parser(subcommands: Sequence[Subcommand] = SUBCOMMANDS) -> argparse.ArgumentParser:
+    import argparse  # not for a plain `explain` (`plain_explain`)
+
     parser = argparse.ArgumentParser(
         prog=PROGRAM,
         description=(
@@ -293,6 +330,15 @@ def _run_bot() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run; returns the process exit code."""
+    plain = plain_explain(sys.argv[1:] if argv is None else argv)
+    try:
+        if plain is not None:
+            return explain(plain[0], as_json=plain[1])
+    except StartupError as error:
+        _report(str(error))
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return _reader_gone()
     args = build_parser().parse_args(argv)
     try:
         if args.command is None:
@@ -302,10 +348,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StartupError as error:
         _report(str(error))
         return EXIT_USAGE
-    except BrokenPipeError:  # `exitcode-bot explain 137 | head -3`: the reader has all it wanted
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not complain
-        return EXIT_OK
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """`exitcode-bot explain 137 | head -3`: the reader has all it wanted; not an error."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not complain
+    return EXIT_OK
 
 
 def _report(message: str) -> None:

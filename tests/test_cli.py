@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import bot
-from bot.cli import main, setting_names
+from bot.cli import build_parser, main, plain_explain, setting_names
 from bot.settings import Settings
 from tests.conftest import BOT_COMMAND, bot_env
 
@@ -214,3 +214,51 @@ def test_explain_reads_a_dotenv_file(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["explain", "137", "--json"]) == 0
 
     assert json.loads(capsys.readouterr().out)["runbook_url"] == "https://wiki.example.com/dotenv/137"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["explain", "137"],
+        ["explain", "137", "--json"],
+        ["explain", "--json", "137"],
+        ["explain", "--json", "exit", "code", "137", "--json"],
+        ["explain", "exit", "code", "137"],
+        ["explain", "137", "--json", "143"],
+        ["explain", "-1"],
+        ["explain", "--", "-1"],
+        ["explain", "--js", "137"],
+        ["explain", "137", "-h"],
+        ["explain", ""],
+        ["explain", "--json"],
+        ["explain"],
+        ["explain", "OOM Killed", "share"],
+        ["explain", "sig-term"],
+        ["pod", "default/web"],
+        ["--version"],
+        [],
+    ],
+)
+def test_plain_explain_reads_a_command_line_as_argparse_does_or_defers_to_it(
+    argv: list[str],
+) -> None:
+    plain = plain_explain(argv)
+    if plain is None:
+        return
+    args = build_parser().parse_args(argv)
+    assert (args.command, args.query, args.json) == ("explain", plain[0], plain[1])
+
+
+def test_a_plain_explain_does_not_import_argparse(tmp_path: Path) -> None:
+    probe = (
+        "import sys, io, contextlib\n"
+        "from bot.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    code = main(['explain', '137'])\n"
+        "print(code, 'argparse' in sys.modules, 'difflib' in sys.modules, 'json' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, env=bot_env(), timeout=30
+    )
+
+    assert done.stdout.split() == ["0", "False", "False", "False"], done.stderr

@@ -266,3 +266,41 @@ def test_unrelated_words_get_examples_without_suggestions(kb: KnowledgeBase) -> 
 def test_cluster_commands_are_pointed_elsewhere(kb: KnowledgeBase, text: str) -> None:
     reply = usage(kb, text)
     assert "pod NAMESPACE/POD" in reply.message and not reply.is_help
+
+
+# -- fast paths give the general path's answers ---------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.from_regex(r"\A[ \t\n\r\x0b\x0c\x1c]{0,3}[+\-]?[0-9]{1,101}[ \t\n\r\x0b\x0c]{0,3}( share)?\Z")
+    | st.text(alphabet="0123456789+- \t\n\x0b\x1csharepod", max_size=12)
+)
+def test_a_plain_number_is_read_as_the_general_parser_reads_it(text: str) -> None:
+    from bot.knowledge.query import _classify, _shorten, parse_query
+
+    parsed = parse_query(text)
+    words = text.split()
+    share = bool(words) and words[-1].casefold() == "share"
+    if share:
+        words.pop()
+    assert parsed.share == share
+    assert parsed.shown == _shorten(" ".join(words))
+    assert parsed.query == _classify(words)
+
+
+@pytest.mark.parametrize(
+    "text", ["137", "-1 share", "OOMKilled", "128+9", "signal 9", "sigkill", "Init:Error"]
+)
+def test_an_answer_is_the_stored_explanation_with_the_query_fields_replaced(
+    kb: KnowledgeBase, text: str
+) -> None:
+    from dataclasses import replace
+
+    reply = explanation(kb, text)
+    stored = kb.runbook(reply.runbook_key)
+    assert stored is not None
+    assert reply == replace(
+        stored, query=reply.query, code=reply.code, arithmetic=reply.arithmetic, share=reply.share
+    )
+    assert stored.answering(reply.query, reply.code, reply.arithmetic, reply.share) == reply

@@ -100,36 +100,31 @@ class KnowledgeBase:
         parsed = parse_query(text)
         query = parsed.query
         shown = parsed.shown
-        reply: Reply
+        share = parsed.share
+        if isinstance(query, IntegerQuery):  # the common case first
+            status = query.status
+            return self._codes[status.normalized].answering(shown, status.value, status.arithmetic, share)
         if isinstance(query, HelpQuery):
             return help_usage(shown)
         if isinstance(query, TooLongQuery):
             return too_long_usage(shown, query.length)
         if isinstance(query, DiagnoseQuery):
             return diagnose_usage(shown)
-        if isinstance(query, IntegerQuery):
-            status = query.status
-            base = self._codes[status.normalized]
-            reply = replace(base, query=shown, code=status.value, arithmetic=status.arithmetic)
-        elif isinstance(query, SumQuery):
-            reply = self._sum(query, shown)
-        elif isinstance(query, SignalNumberQuery):
-            reply = self._signal_number(query.number, shown)
-        else:
-            reply = self._name(query, shown)
-        if parsed.share and isinstance(reply, Explanation):
-            reply = replace(reply, share=True)
-        return reply
+        if isinstance(query, SumQuery):
+            return self._sum(query, shown, share)
+        if isinstance(query, SignalNumberQuery):
+            return self._signal_number(query.number, shown, share)
+        return self._name(query, shown, share)
 
-    def _sum(self, query: SumQuery, shown: str) -> Explanation:
+    def _sum(self, query: SumQuery, shown: str, share: bool) -> Explanation:
         total = query.left + query.right
         status = wrap_int(total)
         arithmetic = f"{query.left} + {query.right} = {total}"
         if status.wrapped:
             arithmetic += f" → {status.normalized} ({total} mod {STATUS_MODULUS})"
-        return replace(self._codes[status.normalized], query=shown, code=total, arithmetic=arithmetic)
+        return self._codes[status.normalized].answering(shown, total, arithmetic, share)
 
-    def _signal_number(self, number: int, shown: str) -> Reply:
+    def _signal_number(self, number: int, shown: str, share: bool) -> Reply:
         info = self._signals.by_number(number) if 0 < number <= _LAST_SIGNAL else None
         if info is None:
             return signal_range_usage(shown, number)
@@ -138,25 +133,25 @@ class KnowledgeBase:
             f"signal {number} ({info.name}) → exit code {SIGNAL_EXIT_OFFSET} + {number} = {code};"
             f" exit code {number} itself means something else (ask for `{number}`)"
         )
-        return replace(self._codes[code], query=shown, code=code, arithmetic=arithmetic)
+        return self._codes[code].answering(shown, code, arithmetic, share)
 
-    def _signal_match(self, match: SignalMatch, shown: str) -> Explanation:
+    def _signal_match(self, match: SignalMatch, shown: str, share: bool) -> Explanation:
         info = match.info
         code = SIGNAL_EXIT_OFFSET + info.number
         named = match.spelled if match.spelled == info.name else f"{match.spelled} (= {info.name})"
         arithmetic = (
             f"{named} is signal {info.number} → exit code {SIGNAL_EXIT_OFFSET} + {info.number} = {code}"
         )
-        return replace(self._codes[code], query=shown, code=code, arithmetic=arithmetic)
+        return self._codes[code].answering(shown, code, arithmetic, share)
 
-    def _name(self, query: NameQuery, shown: str) -> Reply:
+    def _name(self, query: NameQuery, shown: str, share: bool) -> Reply:
         if not query.signal_only:
             reason = self._reasons.get(reason_key(query.word))
             if reason is not None:
-                return replace(reason, query=shown)
+                return reason.answering(shown, reason.code, reason.arithmetic, share or reason.share)
         match = self._signals.lookup(query.word)
         if match is not None:
-            return self._signal_match(match, shown)
+            return self._signal_match(match, shown, share)
         if query.signal_only:
             found = suggest(_signal_candidate_key(query.word), self._signal_candidates)
             return unreadable_usage(shown, found, what="a signal")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 
 MAX_SUGGESTIONS = 3
@@ -15,6 +14,8 @@ def suggest(word_key: str, candidates: Mapping[str, str]) -> tuple[str, ...]:
     """Display names whose key starts with or closely resembles `word_key` (already normalized)."""
     if not word_key or len(word_key) > _MAX_WORD_CHARS:
         return ()
+    import difflib  # only for a query the bot could not read (not on `explain 137`'s cold start)
+
     found: list[str] = []
     if len(word_key) >= _MIN_PREFIX_CHARS:
         found.extend(shown for key, shown in candidates.items() if key.startswith(word_key))

@@ -136,7 +136,10 @@ def fact_lines(explanation: Explanation) -> list[str]:
 
 def arithmetic_line(arithmetic: str | None) -> str:
     """The first fact, from the query itself (`-1 → 255 (-1 mod 256)`); empty without arithmetic."""
-    return f"{bold('Arithmetic:')} {escape(arithmetic)}" if arithmetic else ""
+    return f"{_ARITHMETIC_LABEL} {escape(arithmetic)}" if arithmetic else ""
+
+
+_ARITHMETIC_LABEL = bold("Arithmetic:")  # on every uncached `/exitcode` with a number: bolded once
 
 
 def content_fact_lines(explanation: Explanation) -> list[str]:

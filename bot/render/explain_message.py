@@ -67,9 +67,10 @@ class _Layout:
     reference: Explanation
     """The explanation it was laid out from; a reply uses it only if its content is the same."""
     content_facts: str
-    fragments: tuple[str, ...]
-    slots: tuple[str, ...]
-    """Which text goes between `fragments[i]` and `fragments[i + 1]`, in the order they appear."""
+    head: str
+    tail: tuple[tuple[int, str], ...]
+    """The rest of the JSON after `head`, in order: which text (index into `_SLOTS`) goes next, then
+    the fixed JSON up to the next text."""
     fixed_text: int
     """Characters of text the blocks carry besides the facts and the footer's query element."""
     blocks: int
@@ -100,16 +101,19 @@ class ExplainMessages:
         if layout is None:
             return None
         # "\n".join(fact_lines(reply)), with the explanation's own lines joined once in advance
-        facts = "\n".join(line for line in (arithmetic_line(reply.arithmetic), layout.content_facts) if line)
+        facts = layout.content_facts
+        if reply.arithmetic:
+            line = arithmetic_line(reply.arithmetic)
+            facts = f"{line}\n{facts}" if facts else line
         echo = query_element(reply.query, self.slash_command)
         # The checks under which fit_blocks() leaves the reference's blocks exactly as laid out.
         if len(facts) > MAX_SECTION_TEXT or len(echo) > MAX_CONTEXT_TEXT or not echo.strip():
             return None
         if layout.fixed_text + len(facts) + len(echo) > MAX_MESSAGE_TEXT or layout.blocks > MAX_BLOCKS:
             return None
-        texts = {_FACTS: facts, _QUERY: echo, _SHARE: reply.query[:MAX_BUTTON_VALUE]}
-        parts = [layout.fragments[0]]
-        for slot, fragment in zip(layout.slots, layout.fragments[1:], strict=True):
+        texts = (facts, echo, reply.query[:MAX_BUTTON_VALUE])  # in the order of _SLOTS
+        parts = [layout.head]
+        for slot, fragment in layout.tail:
             parts.append(encode_basestring_ascii(texts[slot]))
             parts.append(fragment)
         return "".join(parts)
@@ -172,12 +176,13 @@ def _lay_out(reply: Explanation, *, has_facts: bool) -> _Layout | None:
         fragments.append(serialized[start:at])
         start = at + len(json.dumps(slot))
     fragments.append(serialized[start:])
+    order = [_SLOTS.index(slot) for _, slot in positions]
     markers_text = len(_QUERY) + (len(_FACTS) if has_facts else 0)
     return _Layout(
         reference=reply,
         content_facts="\n".join(content_fact_lines(reply)),
-        fragments=tuple(fragments),
-        slots=tuple(slot for _, slot in positions),
+        head=fragments[0],
+        tail=tuple(zip(order, fragments[1:], strict=True)),
         fixed_text=text_length(blocks) - markers_text,
         blocks=len(blocks),
     )
