@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import random
 import re
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -42,7 +41,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bench.storm import Remote, count
+from bench.storm import Remote, count, run_against_remote
 from bot.alert_service import AlertService, AlertTuning, build_alert_service
 from bot.knowledge import KnowledgeBase, load_knowledge
 from bot.kube.client import build_api_client
@@ -289,13 +288,7 @@ async def measure(args: argparse.Namespace, remote: Remote, workdir: Path) -> No
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.faults", description=__doc__.splitlines()[0])
     parser.add_argument("--crashes", type=int, default=300)
-    args = parser.parse_args(argv)
-    remote = Remote()
-    try:
-        with tempfile.TemporaryDirectory() as workdir:
-            asyncio.run(measure(args, remote, Path(workdir)))
-    finally:
-        remote.close()
+    run_against_remote(measure, parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -310,11 +310,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--terminations", type=int, default=1000)
     parser.add_argument("--namespaces", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10.0)
-    args = parser.parse_args(argv)
+    run_against_remote(measure, parser.parse_args(argv))
+
+
+Measurement = Callable[[argparse.Namespace, "Remote", Path], Coroutine[Any, Any, None]]
+
+
+def run_against_remote(measurement: Measurement, args: argparse.Namespace) -> None:
+    """Run one measurement against the fakes' process (`Remote`) in a scratch directory; always stops it."""
     remote = Remote()
     try:
         with tempfile.TemporaryDirectory() as workdir:
-            asyncio.run(measure(args, remote, Path(workdir)))
+            asyncio.run(measurement(args, remote, Path(workdir)))
     finally:
         remote.close()
 

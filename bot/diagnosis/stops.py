@@ -237,22 +237,16 @@ def stopped_by_kubernetes(
     if code == SIGKILL_CODE:
         return _grace_overrun(facts, report, termination, why, evidence)
     if requested is not None and code == requested:
+        exited_on = f"the stop signal it asked for, {report.stop_signal} ({code} = 128 + {code - 128})"
+    elif code in (0, SIGTERM_CODE):
+        exited_on = f"SIGTERM ({code})"
+    else:
+        exited_on = None
+    if exited_on is not None:
         return Finding(
             cause="normal_shutdown",
-            headline=f"Normal shutdown, not a crash: the pod was {why} and the container exited on the stop "
-            f"signal it asked for, {report.stop_signal} ({code} = 128 + {code - 128})",
-            confidence="high",
-            evidence=tuple(evidence),
-            steps=(EVENTS_STEP,),
-            container=report.name,
-            exit_code=code,
-            is_failure=False,
-        )
-    if code in (0, SIGTERM_CODE):
-        return Finding(
-            cause="normal_shutdown",
-            headline=f"Normal shutdown, not a crash: the pod was {why} and the container exited on SIGTERM "
-            f"({code})",
+            headline=f"Normal shutdown, not a crash: the pod was {why} and the container exited on "
+            f"{exited_on}",
             confidence="high",
             evidence=tuple(evidence),
             steps=(EVENTS_STEP,),
