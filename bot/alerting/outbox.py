@@ -43,11 +43,13 @@ from bot.alerting.actions import (
     GroupKey,
     GroupRef,
     PostDigest,
+    PostRecovery,
     PostRoot,
     PostThreadReply,
     UpdateDigest,
     UpdateRoot,
 )
+from bot.alerting.incidents import IncidentStatus
 from bot.alerting.backlog import FoldResult, fold_backlog
 from bot.alerting.ledger_state import LedgerState
 from bot.alerting.policy import AlertKind
@@ -282,7 +284,14 @@ def entry_identity(action: Action) -> tuple[str, str]:
         entry_id = "t" + _digest(action.group.key.id, action.termination.key)
         return entry_id, entry_id
     if isinstance(action, UpdateRoot):
-        return "u" + _digest(action.group.id, action.count, action.pod_count), "U" + _digest(action.group.id)
+        # An edit that only changes the incident's state (quiet, recovered) is a new edit, not a repeat.
+        state = () if action.incident is None else (action.incident.phase.value, action.incident.since)
+        entry_id = "u" + _digest(action.group.id, action.count, action.pod_count, *state)
+        return entry_id, "U" + _digest(action.group.id)
+    if isinstance(action, PostRecovery):
+        # One recovery per incident episode and end: a replanned recovery (after a restart) is the same.
+        entry_id = "v" + _digest(action.group.id, action.status.since, action.status.crashes)
+        return entry_id, entry_id
     if isinstance(action, PostDigest):
         entry_id = "d" + _digest(action.digest.id)
         return entry_id, entry_id
@@ -317,7 +326,11 @@ def action_to_record(action: Action) -> dict[str, Any]:
             "pods": action.pod_count,
             "last": action.last_seen,
             "termination": termination_to_record(action.latest),
-        } | ({"first": termination_to_record(action.first)} if action.first is not None else {})
+        } | ({"first": termination_to_record(action.first)} if action.first is not None else {}) | (
+            {"incident": action.incident.to_record()} if action.incident is not None else {}
+        )
+    if isinstance(action, PostRecovery):
+        return {"type": "recovery", **_group(action.group), "incident": action.status.to_record()}
     digest = {
         "channel": action.digest.channel,
         "started": action.digest.started_at,
@@ -332,6 +345,9 @@ def action_to_record(action: Action) -> dict[str, Any]:
 def action_from_record(record: Mapping[str, Any]) -> Action:
     """Read `action_to_record` back; raises `ValueError`/`TypeError`/`KeyError` for anything else."""
     kind = record["type"]
+    if kind == "recovery":
+        group = GroupRef(GroupKey.from_id(str(record["group"])), _number(record["opened"]))
+        return PostRecovery(group, IncidentStatus.from_record(record["incident"]))
     if kind in ("root", "reply", "root_update"):
         group = GroupRef(GroupKey.from_id(str(record["group"])), _number(record["opened"]))
         termination = termination_from_record(record["termination"])
@@ -346,6 +362,7 @@ def action_from_record(record: Mapping[str, Any]) -> Action:
             _number(record["last"]),
             termination,
             termination_from_record(record["first"]) if record.get("first") is not None else None,
+            IncidentStatus.from_record(record["incident"]) if record.get("incident") is not None else None,
         )
     if kind in ("digest", "digest_update"):
         channel = record.get("channel")
