@@ -174,6 +174,21 @@ class AlertMetrics:
             registry=registry,
         )
 
+        from prometheus_client import Histogram  # as above: appended by the incident lifecycle
+
+        self.incidents_open = Gauge(
+            "exitcode_bot_incidents_open",
+            "Alert incidents firing or quiet (not recovered yet), as the leader's ledger holds them.",
+            registry=registry,
+        )
+        self.incident_duration = Histogram(
+            "exitcode_bot_incident_duration_seconds",
+            "How long incidents burned, first crash to recovery, observed when the leader sees them recover.",
+            ["reason"],
+            buckets=(60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 3600, 72 * 3600),
+            registry=registry,
+        )
+
     def slack_error(self, kind: str) -> None:
         self.slack_errors.labels(kind=kind).inc()
 

@@ -213,9 +213,9 @@ class IncidentState:
             detail=_optional_text(data.get("detail")),
         )
 
-    def order(self) -> tuple[float, int, str]:
+    def order(self) -> tuple[float, int, str, str]:
         """Which of two copies of the same episode is newer (a merge keeps it): the later transition."""
-        return (self.since, self.crashes, self.phase.value)
+        return (self.since, self.crashes, self.phase.value, self.revision or "")
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,8 +49,8 @@ from bot.alerting.actions import (
     UpdateDigest,
     UpdateRoot,
 )
-from bot.alerting.incidents import IncidentStatus
 from bot.alerting.backlog import FoldResult, fold_backlog
+from bot.alerting.incidents import IncidentStatus
 from bot.alerting.ledger_state import LedgerState
 from bot.alerting.policy import AlertKind
 from bot.alerting.termination import ContainerKind, RecordSource, Termination, Workload
@@ -319,15 +319,17 @@ def action_to_record(action: Action) -> dict[str, Any]:
             "termination": termination_to_record(action.termination),
         }
     if isinstance(action, UpdateRoot):
-        return {
-            "type": "root_update",
-            **_group(action.group),
-            "count": action.count,
-            "pods": action.pod_count,
-            "last": action.last_seen,
-            "termination": termination_to_record(action.latest),
-        } | ({"first": termination_to_record(action.first)} if action.first is not None else {}) | (
-            {"incident": action.incident.to_record()} if action.incident is not None else {}
+        return (
+            {
+                "type": "root_update",
+                **_group(action.group),
+                "count": action.count,
+                "pods": action.pod_count,
+                "last": action.last_seen,
+                "termination": termination_to_record(action.latest),
+            }
+            | ({"first": termination_to_record(action.first)} if action.first is not None else {})
+            | ({"incident": action.incident.to_record()} if action.incident is not None else {})
         )
     if isinstance(action, PostRecovery):
         return {"type": "recovery", **_group(action.group), "incident": action.status.to_record()}
@@ -410,6 +412,7 @@ def _optional_fields(termination: Termination) -> dict[str, Any]:
         "rule_names_code": termination.rule_names_code or None,
         "restarted_with": termination.restarted_with,
         "stop_signal": termination.stop_signal,
+        "revision": termination.revision,
     }
     return {name: value for name, value in fields.items() if value is not None}
 
@@ -451,6 +454,7 @@ def termination_from_record(record: Mapping[str, Any]) -> Termination:
         rule_names_code=record.get("rule_names_code") is True,
         restarted_with=text("restarted_with"),
         stop_signal=text("stop_signal"),
+        revision=text("revision"),
     )
 
 

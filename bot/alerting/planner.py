@@ -41,8 +41,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, OrderedDict
-from collections.abc import Iterable
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -277,7 +276,7 @@ class AlertPlanner:
                 last_crash=max(event_time, carried.last_crash if carried is not None else event_time),
                 crashes=(carried.crashes if carried is not None else 0) + deaths,
                 since=carried.since if carried is not None else event_time,
-                revision=carried.revision if carried is not None else None,
+                revision=termination.revision or (carried.revision if carried is not None else None),
             )
             self.state.groups[gid] = GroupState(
                 opened_at=opened,
@@ -292,6 +291,7 @@ class AlertPlanner:
         ref = GroupRef(key, group.opened_at)
         if incident is not None:
             incident.crashed(deaths, event_time)
+            incident.revision = termination.revision or incident.revision
         else:  # a ledger written before incidents: this episode's incident starts now
             incident = self.state.incidents[gid] = IncidentState(
                 group.opened_at, group.opened_at, event_time, group.count + deaths, since=event_time
@@ -331,11 +331,17 @@ class AlertPlanner:
 
     # --- incidents ----------------------------------------------------------------------------------
 
-    def observe(self, pods: Mapping[tuple[str, str], Sequence[PodSeen]], now: float) -> list[Action]:
+    def observe(
+        self,
+        pods: Mapping[tuple[str, str], Sequence[PodSeen]],
+        now: float,
+        covers: Callable[[str], bool] | None = None,
+    ) -> list[Action]:
         """Apply what the watch shows now to every open incident: quiet or recovered roots are edited,
         and each recovery gets one thread reply. `pods` maps (namespace, `Kind/name`) to the workload's
         live pods; call it only once a complete pod list has been read in this leadership term (a
-        workload missing from `pods` then has no live pod)."""
+        workload missing from `pods` then has no live pod); `covers(namespace)` says which namespaces
+        such a list covered (None: all)."""
         actions: list[Action] = []
         for gid in sorted(self.state.incidents):
             incident = self.state.incidents[gid]
@@ -345,6 +351,8 @@ class AlertPlanner:
             try:
                 key = GroupKey.from_id(gid)
             except ValueError:
+                continue
+            if covers is not None and not covers(key.namespace):
                 continue
             live = pods.get((key.namespace, key.workload.ref), ())
             crashed = {pod.uid for pod in live if pod_digest(pod.uid) in group.pods}
