@@ -71,8 +71,9 @@ from bot.alerting.ledger_state import (
 from bot.alerting.outbox import termination_from_record, termination_to_record
 from bot.alerting.policy import AlertKind, RoutedTermination, Suppression, Verdict, snooze_key
 from bot.alerting.termination import Termination, Workload
+from bot.diagnosis.answers import OpenIncident
 
-__all__ = ["Accounting", "AlertPlanner", "Disposition", "Outcome", "Plan", "PlannerConfig"]
+__all__ = ["Accounting", "AlertPlanner", "Disposition", "Outcome", "Plan", "PlannerConfig", "open_incidents"]
 
 _OVERFLOW_ROW = json.dumps(["", "", None, None])
 _POSTED_MEMORY = 2_000
@@ -506,6 +507,37 @@ class AlertPlanner:
         memory.move_to_end(ref_id)
         while len(memory) > _POSTED_MEMORY:
             memory.popitem(last=False)
+
+
+def open_incidents(state: LedgerState) -> list[OpenIncident]:
+    """The incidents not recovered yet, newest crash first, with the message each root is (what `ns` and
+    `incidents` list; any replica can read them from the stored ledger)."""
+    found: list[OpenIncident] = []
+    for gid, incident in state.incidents.items():
+        if not incident.open:
+            continue
+        try:
+            key = GroupKey.from_id(gid)
+        except ValueError:
+            continue
+        group = state.groups.get(gid)
+        thread = group.root_ts if group is not None and group.opened_at == incident.opened else None
+        found.append(
+            OpenIncident(
+                namespace=key.namespace,
+                workload=key.workload.ref,
+                container=key.container,
+                exit_code=key.exit_code,
+                phase=incident.phase.value,
+                started=incident.started,
+                last_crash=incident.last_crash,
+                crashes=incident.crashes,
+                channel=key.channel,
+                thread=thread,
+            )
+        )
+    found.sort(key=lambda item: (-item.last_crash, item.namespace, item.workload, item.container))
+    return found
 
 
 def _root_of(group: GroupState) -> Termination | None:
