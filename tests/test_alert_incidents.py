@@ -14,10 +14,17 @@ must not recover (yet) gets an hour.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
+from bot.access import NamespaceAccess
 from bot.alerting import LedgerState
+from bot.application.diagnose import DiagnoseService
+from bot.application.replies import SlackDiagnoseReplies
+from bot.kube.reader import KubeClusterReader
+from bot.render.answer_text import thread_link
+from tests.conftest import HttpBot, MakeHttpBot
 from tests.fakes.kube_fixtures import fake_kube_fixture  # noqa: F401
 from tests.fakes.slack_api import JsonDict, ServerError
 from tests.test_alert_service import (
@@ -229,3 +236,69 @@ async def harness_restart_container_later(harness: Harness, pod: Pod) -> Pod:
 def _count(histogram: Any) -> float:
     samples = [sample for metric in histogram.collect() for sample in metric.samples]
     return sum(sample.value for sample in samples if sample.name.endswith("_count"))
+
+
+# --- listing open incidents --------------------------------------------------------------------------------
+
+
+async def ask(http: HttpBot, text: str, channel_id: str, channel_name: str) -> JsonDict:
+    """Send `/exitcode TEXT` from a channel; the answer posted to its response_url."""
+    url = http.api.response_url()
+    await http.command_json(text, response_url=url, channel_id=channel_id, channel_name=channel_name)
+    await http.api.wait_until(lambda: any(post.url == url for post in http.api.response_posts))
+    post = next(post for post in http.api.response_posts if post.url == url)
+    assert post.status == 200, f"Slack would reject this message: {post.body}"
+    body: JsonDict = post.body
+    return body
+
+
+async def test_a_standby_lists_open_incidents_with_links_to_their_threads_per_channel_access(
+    harness: Harness, make_http_bot: MakeHttpBot
+) -> None:
+    shop = harness.apply(web_pod())
+    payments = harness.apply(web_pod(namespace="payments", uid="uid-payments"))
+    leader = await harness.start("bot-a", recovery_seconds=NEVER)
+    await until("a leader", lambda: leader.service.leading)
+    standby = await harness.start("bot-b", recovery_seconds=NEVER)
+    await harness.leading(leader)
+    harness.crash(shop, 1)
+    harness.crash(payments, 137, reason="OOMKilled")
+    await until("both roots", lambda: len(harness.posts(thread=False)) == 2 and leader.settled())
+    await until("the ledger to hold both threads", lambda: _threads_stored(harness.ledger()) == 2)
+    assert not standby.service.leading
+
+    access = NamespaceAccess(channel_namespaces={"C0SHOP": ("shop",), "C0OPS": ("*",)})
+    service = DiagnoseService(
+        harness.knowledge,
+        KubeClusterReader(standby.client, 5.0),
+        access=access,
+        incidents=standby.service.open_incidents,
+    )
+    http = await make_http_bot(
+        diagnose=SlackDiagnoseReplies(service, slash_command="/exitcode", cluster_name=None)
+    )
+
+    everything = json.dumps(await ask(http, "incidents", "C0OPS", "ops"))
+    shop_only = json.dumps(await ask(http, "incidents", "C0SHOP", "shop-oncall"))
+    triage = json.dumps(await ask(http, "ns shop", "C0SHOP", "shop-oncall"))
+    elsewhere = json.dumps(await ask(http, "incidents", "C0RANDOM", "random"))
+
+    links = _thread_links(harness)
+    assert "Deployment/api / app: exit 1, firing" in everything and "exit 137" in everything
+    assert all(link in everything for link in links)
+    assert "exit 1, firing" in shop_only and "exit 137" not in shop_only  # the channel may not see payments
+    assert "Open incidents in shop" in triage and "exit 137" not in triage
+    assert sum(link in shop_only for link in links) == 1
+    assert "none" in elsewhere and "exit 1" not in elsewhere  # a channel the config does not list
+
+
+def _threads_stored(state: LedgerState) -> int:
+    return sum(1 for group in state.groups.values() if group.root_ts)
+
+
+def _thread_links(harness: Harness) -> list[str]:
+    state = harness.ledger()
+    refs = [group.root_ts for group in state.groups.values() if group.root_ts]
+    links = [thread_link(ref) for ref in refs]
+    assert all(links), refs
+    return [link for link in links if link]
