@@ -235,7 +235,7 @@ async def harness_restart_container_later(harness: Harness, pod: Pod) -> Pod:
 
 def _count(histogram: Any) -> float:
     samples = [sample for metric in histogram.collect() for sample in metric.samples]
-    return sum(sample.value for sample in samples if sample.name.endswith("_count"))
+    return float(sum(sample.value for sample in samples if sample.name.endswith("_count")))
 
 
 # --- listing open incidents --------------------------------------------------------------------------------

@@ -197,7 +197,7 @@ def test_incidents_round_trip_the_ledger_and_an_old_ledger_still_loads() -> None
     assert LedgerState.from_dict(old).incidents == {}
     assert "incidents" not in LedgerState().to_dict()  # an empty ledger stays byte-identical
 
-    old["incidents"] = {"x": {"opened": "yesterday"}}
+    old["incidents"] = {"x": {"at": "yesterday"}}
     with pytest.raises(LedgerError, match=r"ledger.incidents\['x'\]"):
         LedgerState.from_dict(old)
 

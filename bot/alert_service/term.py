@@ -306,8 +306,10 @@ class LeadershipTerm:
     def _watch_incidents(self) -> None:
         """Index the pods of every workload with an open incident (cheap: at most `max_incidents`)."""
         watched = []
-        for gid, incident in self._planner.state.incidents.items():
-            if incident.open:
+        state = self._planner.state
+        for gid in state.groups:
+            incident = state.incident_of(gid)
+            if incident is not None and incident.open:
                 try:
                     key = GroupKey.from_id(gid)
                 except ValueError:

@@ -30,6 +30,7 @@ later, it starts a new one. Pure: plain data in, plain data out.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -42,7 +43,16 @@ __all__ = [
     "IncidentStatus",
     "PodSeen",
     "evaluate",
+    "revision_key",
 ]
+
+
+def revision_key(revision: str | None) -> str | None:
+    """What the ledger keeps of a revision label, to compare with the pods' later: a `pod-template-hash`
+    (10 characters) as is, a longer `controller-revision-hash` (`<name>-<hash>`, up to 63) as a digest."""
+    if revision is None or len(revision) <= 16:
+        return revision
+    return "#" + hashlib.blake2b(revision.encode("utf-8"), digest_size=8).hexdigest()
 
 
 class IncidentPhase(StrEnum):
@@ -134,7 +144,8 @@ class IncidentState:
     phase: IncidentPhase = IncidentPhase.FIRING
     since: float = 0.0
     revision: str | None = None
-    """The pod template revision of the pods it crashed in, as last seen (a rollout replaces it)."""
+    """The pod template revision of the pods it crashed in, as last seen (a rollout replaces it), as
+    `revision_key` keeps it."""
     reason: EndReason | None = None
     detail: str | None = None
 
@@ -178,39 +189,38 @@ class IncidentState:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "opened": self.opened,
-            "started": self.started,
-            "last": self.last_crash,
-            "crashes": self.crashes,
-            "phase": self.phase.value,
-            "since": self.since,
-        } | {
-            name: value
-            for name, value in (
-                ("revision", self.revision),
-                ("reason", self.reason.value if self.reason else None),
-                ("detail", self.detail),
-            )
-            if value is not None
+        """Compact (up to 400 of these share the ledger's ConfigMap with everything else): short keys,
+        whole seconds where they suffice; the revision only while it is open (a rollout can only end an
+        open incident), the rollout's detail never (the recovery's edit and reply carry it)."""
+        record: dict[str, Any] = {
+            "at": self.opened,
+            "first": int(self.started),
+            "last": int(self.last_crash),
+            "n": self.crashes,
+            "state": self.phase.value,
+            "since": int(self.since),
         }
+        if self.revision is not None and self.open:
+            record["rev"] = self.revision
+        if self.reason is not None:
+            record["why"] = self.reason.value
+        return record
 
     @classmethod
     def from_dict(cls, data: Any) -> IncidentState:
         """Raises `ValueError`/`TypeError`/`KeyError` with what is wrong (the ledger wraps it)."""
         if not isinstance(data, Mapping):
             raise TypeError("an incident must be an object")
-        reason = data.get("reason")
+        reason = data.get("why")
         return cls(
-            opened=_number(data["opened"]),
-            started=_number(data["started"]),
+            opened=_number(data["at"]),
+            started=_number(data["first"]),
             last_crash=_number(data["last"]),
-            crashes=int(_number(data["crashes"])),
-            phase=IncidentPhase(data["phase"]),
+            crashes=int(_number(data["n"])),
+            phase=IncidentPhase(data["state"]),
             since=_number(data["since"]),
-            revision=_optional_text(data.get("revision")),
+            revision=_optional_text(data.get("rev")),
             reason=EndReason(reason) if reason is not None else None,
-            detail=_optional_text(data.get("detail")),
         )
 
     def order(self) -> tuple[float, int, str, str]:
@@ -258,13 +268,15 @@ def evaluate(
     if not incident.open:
         return False
     crashed = set(crashed_pods)
-    revisions = [pod.revision for pod in pods if pod.uid in crashed and pod.revision]
+    revisions = [revision_key(pod.revision) for pod in pods if pod.uid in crashed and pod.revision]
     if revisions and incident.revision not in revisions:
-        incident.revision = sorted(revisions)[-1]
+        incident.revision = sorted(key for key in revisions if key)[-1]
     if not pods:
         reason = EndReason.POD_DELETED if workload_kind == "Pod" else EndReason.GONE
         return _recover(incident, reason, now)
-    if incident.revision and all(pod.revision and pod.revision != incident.revision for pod in pods):
+    if incident.revision and all(
+        pod.revision and revision_key(pod.revision) != incident.revision for pod in pods
+    ):
         newest = sorted({pod.revision for pod in pods if pod.revision})
         return _recover(incident, EndReason.ROLLOUT, now, detail=newest[-1])
     if now - incident.last_crash >= recovery_seconds:

@@ -219,7 +219,8 @@ class LedgerState:
     """Container digest → [ordinal of the last death seen, when seen] (see `bot.alerting.unwatched`)."""
     """Entry id → when it was sent; a merge drops outbox records whose id is here."""
     incidents: dict[str, IncidentState] = field(default_factory=dict)
-    """Group id → its incident (see `bot.alerting.incidents`)."""
+    """`key_digest(group id)` → the group's incident (see `bot.alerting.incidents`): the group, which the
+    incident keeps alive, already holds the long id, so the ledger does not store it twice."""
     _oldest: float | None = field(default=None, repr=False, compare=False)
 
     # --- the alerted-key set -------------------------------------------------------------------------
@@ -274,6 +275,9 @@ class LedgerState:
             if group.opened_at + group_window > now or self._incident_holds(gid, group)
         }
         _cap(self.groups, limits.max_groups, lambda item: (item[1].last_seen, item[0]))
+        if self.incidents:  # an incident whose group was capped away has no root left to edit
+            kept = {key_digest(gid) for gid in self.groups}
+            self.incidents = {key: value for key, value in self.incidents.items() if key in kept}
         for channel in list(self.channels):
             state = self.channels[channel]
             state.recent = [when for when in state.recent if when > now - storm_window]
@@ -304,8 +308,16 @@ class LedgerState:
 
     def _incident_holds(self, gid: str, group: GroupState) -> bool:
         """The group's root shows a remembered incident: keep it (its edits and reopenings need it)."""
-        incident = self.incidents.get(gid)
+        incident = self.incident_of(gid)
         return incident is not None and incident.opened == group.opened_at
+
+    def incident_of(self, gid: str) -> IncidentState | None:
+        """The incident of the group `gid` (an `actions.GroupKey.id`), if it has one."""
+        return self.incidents.get(key_digest(gid)) if self.incidents else None
+
+    def set_incident(self, gid: str, incident: IncidentState) -> IncidentState:
+        self.incidents[key_digest(gid)] = incident
+        return incident
 
     def copy(self) -> LedgerState:
         """An independent copy for a writer to prune and bound, at a fraction of a JSON round trip's

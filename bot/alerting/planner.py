@@ -58,7 +58,7 @@ from bot.alerting.actions import (
     UpdateDigest,
     UpdateRoot,
 )
-from bot.alerting.incidents import IncidentPhase, IncidentState, PodSeen, evaluate
+from bot.alerting.incidents import IncidentPhase, IncidentState, PodSeen, evaluate, revision_key
 from bot.alerting.ledger_state import (
     ChannelState,
     DigestState,
@@ -254,7 +254,7 @@ class AlertPlanner:
         key = GroupKey.for_item(item)
         gid = key.id
         group = self.state.groups.get(gid)
-        incident = self.state.incidents.get(gid)
+        incident = self.state.incident_of(gid)
         deaths = 1 + termination.unwatched_restarts
         if group is not None and incident is not None and incident.opened == group.opened_at:
             if incident.phase is IncidentPhase.RECOVERED and group.root_ts is None:
@@ -271,13 +271,17 @@ class AlertPlanner:
                 continued = self._continued(key, group, carried)
                 if continued is not None:
                     actions.append(continued)
-            self.state.incidents[gid] = IncidentState(
-                opened=opened,
-                started=carried.started if carried is not None else event_time,
-                last_crash=max(event_time, carried.last_crash if carried is not None else event_time),
-                crashes=(carried.crashes if carried is not None else 0) + deaths,
-                since=carried.since if carried is not None else event_time,
-                revision=termination.revision or (carried.revision if carried is not None else None),
+            self.state.set_incident(
+                gid,
+                IncidentState(
+                    opened=opened,
+                    started=carried.started if carried is not None else event_time,
+                    last_crash=max(event_time, carried.last_crash if carried is not None else event_time),
+                    crashes=(carried.crashes if carried is not None else 0) + deaths,
+                    since=carried.since if carried is not None else event_time,
+                    revision=revision_key(termination.revision)
+                    or (carried.revision if carried is not None else None),
+                ),
             )
             self.state.groups[gid] = GroupState(
                 opened_at=opened,
@@ -292,10 +296,13 @@ class AlertPlanner:
         ref = GroupRef(key, group.opened_at)
         if incident is not None:
             incident.crashed(deaths, event_time)
-            incident.revision = termination.revision or incident.revision
+            incident.revision = revision_key(termination.revision) or incident.revision
         else:  # a ledger written before incidents: this episode's incident starts now
-            incident = self.state.incidents[gid] = IncidentState(
-                group.opened_at, group.opened_at, event_time, group.count + deaths, since=event_time
+            incident = self.state.set_incident(
+                gid,
+                IncidentState(
+                    group.opened_at, group.opened_at, event_time, group.count + deaths, since=event_time
+                ),
             )
         group.count += deaths  # deaths nobody saw count too
         group.last_seen = max(group.last_seen, event_time)
@@ -344,10 +351,10 @@ class AlertPlanner:
         workload missing from `pods` then has no live pod); `covers(namespace)` says which namespaces
         such a list covered (None: all)."""
         actions: list[Action] = []
-        for gid in sorted(self.state.incidents):
-            incident = self.state.incidents[gid]
-            group = self.state.groups.get(gid)
-            if not incident.open or group is None or group.opened_at != incident.opened:
+        for gid in sorted(self.state.groups):
+            incident = self.state.incident_of(gid)
+            group = self.state.groups[gid]
+            if incident is None or not incident.open or group.opened_at != incident.opened:
                 continue
             try:
                 key = GroupKey.from_id(gid)
@@ -513,15 +520,15 @@ def open_incidents(state: LedgerState) -> list[OpenIncident]:
     """The incidents not recovered yet, newest crash first, with the message each root is (what `ns` and
     `incidents` list; any replica can read them from the stored ledger)."""
     found: list[OpenIncident] = []
-    for gid, incident in state.incidents.items():
-        if not incident.open:
+    for gid, group in state.groups.items():
+        incident = state.incident_of(gid)
+        if incident is None or not incident.open:
             continue
         try:
             key = GroupKey.from_id(gid)
         except ValueError:
             continue
-        group = state.groups.get(gid)
-        thread = group.root_ts if group is not None and group.opened_at == incident.opened else None
+        thread = group.root_ts if group.opened_at == incident.opened else None
         found.append(
             OpenIncident(
                 namespace=key.namespace,
