@@ -97,6 +97,7 @@ async def test_a_crash_loop_stays_firing_and_its_root_says_so(harness: Harness) 
     bot = await harness.leading(await harness.start(recovery_seconds=NEVER))
 
     pod = await crash_once(harness, bot, pod)
+    assert "Firing since" in all_text(harness.posts(thread=False)[0])  # the state line from the start
     harness.crash(pod, 1)
 
     await until("the repeat", lambda: len(harness.posts(thread=True)) == 1 and bot.settled())

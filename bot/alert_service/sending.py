@@ -139,7 +139,7 @@ class ChannelSenders:
         marker = PostMarker(entry.id, self._maybe_sent_since(entry))
         if isinstance(action, PostRoot):
             view = await self.composer.root(action.termination, action.group.key.kind, diagnose_pod=full)
-            view = self._with_snooze(view)
+            view = replace(self._with_snooze(view), incident=planner.incident_status(action.group))
             ref = await sink.post(channel, view, marker=marker)
             planner.root_posted(action.group, ref)
             self.composer.remember_root(action.group, view)

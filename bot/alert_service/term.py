@@ -165,6 +165,8 @@ class LeadershipTerm:
             task.cancel()
         await asyncio.gather(*workers, *loops, return_exceptions=True)
         await stream.aclose()
+        if self.metrics is not None:  # the next leader reports them; a standby's gauge must not double them
+            self.metrics.incidents_open.set(0)
         if self._namespaces is not None:
             await self._namespaces.aclose()
         if not graceful or self.planner is None:

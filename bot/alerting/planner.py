@@ -58,7 +58,14 @@ from bot.alerting.actions import (
     UpdateDigest,
     UpdateRoot,
 )
-from bot.alerting.incidents import IncidentPhase, IncidentState, PodSeen, evaluate, revision_key
+from bot.alerting.incidents import (
+    IncidentPhase,
+    IncidentState,
+    IncidentStatus,
+    PodSeen,
+    evaluate,
+    revision_key,
+)
 from bot.alerting.ledger_state import (
     ChannelState,
     DigestState,
@@ -460,6 +467,13 @@ class AlertPlanner:
         current = self.state.groups.get(group.key.id)
         if current is not None and current.opened_at == group.opened_at:
             current.root_ts = ts
+
+    def incident_status(self, group: GroupRef) -> IncidentStatus | None:
+        """The state line of `group`'s root now (None when its incident has moved on or is forgotten)."""
+        incident = self.state.incident_of(group.key.id)
+        if incident is None or incident.opened != group.opened_at:
+            return None
+        return incident.status(self.config.recovery_seconds)
 
     def root_ts(self, group: GroupRef) -> str | None:
         current = self.state.groups.get(group.key.id)

@@ -228,6 +228,8 @@ def state_phrase(status: IncidentStatus, when: Callable[[float], str] = utc) -> 
     """The root's state line; `when` formats a time (UTC text, or Slack's `<!date>` on Slack)."""
     crashes = _crashes(status.crashes)
     burned = duration_phrase(status.burned_seconds)
+    if status.phase is IncidentPhase.FIRING and status.crashes <= 1:
+        return f"Firing since {when(status.since)}: {crashes}"
     if status.phase is IncidentPhase.FIRING:
         return f"Firing since {when(status.since)}: {crashes} over {burned}"
     if status.phase is IncidentPhase.QUIET:
