@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from bot.alert_service.incident_watch import WorkloadPods, pod_seen
 from bot.alerting import (
     AlertPlanner,
     LedgerError,
@@ -27,7 +28,7 @@ from bot.alerting.planner import open_incidents
 from bot.render.alert_blocks import alert_blocks, alert_fallback_text
 from bot.render.alert_text import CrashAlert, RecoveryAlert, alert_text, state_phrase
 from tests.test_alerting_planner import crash
-from tests.test_alerting_pods import T0
+from tests.test_alerting_pods import T0, backoff, deleting, deployment_pod, exited
 
 CONFIG = PlannerConfig(group_window_seconds=1800, recovery_seconds=600)
 UID = "uid-shop-api-7d9f8c6b5-x2x9z"
@@ -253,3 +254,35 @@ def test_the_state_line_and_the_recovery_reply_are_escaped_on_slack() -> None:
     assert "<!channel>" not in alert_fallback_text(recovery)
     assert "replaced by revision <!channel>&x" in alert_text(recovery)  # terminal text is not mrkdwn
     assert state_phrase(edit.incident).startswith("Recovered")
+
+
+# --- what the alert service feeds the machine ------------------------------------------------------------
+
+
+def test_the_pod_index_keeps_only_live_pods_of_workloads_with_an_open_incident() -> None:
+    pods = WorkloadPods()
+    pods.watch([WORKLOAD])
+    api = deployment_pod()
+    other = deployment_pod("web-5f6b7c8d9-a1b2c", deployment="web", uid="uid-web")
+    pods.note(api, deleted=False)
+    pods.note(other, deleted=False)  # not watched: never indexed
+
+    [seen] = pods.live()[WORKLOAD]
+    assert seen.uid == UID and seen.revision == "7d9f8c6b5" and seen.ran("app") == T0
+    assert list(pods.live()) == [WORKLOAD]
+
+    pods.note(deleting(api, 100), deleted=False)  # terminating: no longer live
+    assert pods.live() == {}
+    pods.note(api, deleted=False)
+    pods.forget_missing(present=set(), covers=lambda namespace: namespace == "shop")  # a relist without it
+    assert pods.live() == {}
+    pods.note(api, deleted=False)
+    pods.note(api, deleted=True)
+    assert pods.live() == {}
+
+
+def test_a_waiting_container_has_not_run_and_an_eviction_needs_every_container() -> None:
+    pod = deployment_pod(containers=("app", "side"))
+    seen = pod_seen(backoff(exited(pod, "app", 1, 50), "app"))
+    assert seen is not None
+    assert seen.ran("app") is None and seen.ran("side") == T0 and seen.ran("") is None
