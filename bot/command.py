@@ -6,6 +6,7 @@ so `pod shop/api share` means the same thing wherever it is typed:
     137 · sigkill · OOMKilled · help · 143 share   -> ExplainCommand (the knowledge base reads the query)
     pod NAMESPACE/POD [share] · pod POD [share]    -> DiagnoseCommand("pod", …)
     ns NAMESPACE [share] · namespace NAMESPACE     -> DiagnoseCommand("ns", …)
+    incidents [share]                              -> DiagnoseCommand("incidents", "")  (open incidents)
 
 What an explain query means (`137`, `128+9`, `help`, a trailing `share`) is the knowledge base's business,
 so explain text is passed on untouched; what a `pod`/`ns` argument means is the diagnosis use case's, so
@@ -25,10 +26,17 @@ DEFAULT_SLASH_COMMAND = "/exitcode"
 CLI_PROGRAM = "exitcode-bot"
 """How the same commands are typed in a shell (`exitcode-bot pod NS/NAME`)."""
 
-QueryKind = Literal["pod", "ns"]
-"""The cluster subcommands: diagnose one pod, or triage a namespace."""
+QueryKind = Literal["pod", "ns", "incidents"]
+"""The cluster subcommands: diagnose one pod, triage a namespace, list the open alert incidents."""
 
-SUBCOMMAND_WORDS: dict[str, QueryKind] = {"pod": "pod", "ns": "ns", "namespace": "ns"}
+SUBCOMMAND_WORDS: dict[str, QueryKind] = {
+    "pod": "pod",
+    "ns": "ns",
+    "namespace": "ns",
+    "incidents": "incidents",
+}
+NO_ARGUMENT: frozenset[QueryKind] = frozenset({"incidents"})
+"""Subcommands that take no argument (`incidents` lists what the channel may see)."""
 SHARE_WORD = "share"
 
 

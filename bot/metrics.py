@@ -20,7 +20,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-CommandKind = Literal["explain", "share", "help", "usage", "pod", "ns", "not_configured"]
+CommandKind = Literal["explain", "share", "help", "usage", "pod", "ns", "not_configured", "incidents"]
 """What a `/exitcode` invocation turned out to be, as counted by `exitcode_bot_commands_total`."""
 
 ErrorSite = Literal["command", "share_button", "diagnose", "response_url", "slack_api", "web"]
@@ -171,6 +171,21 @@ class AlertMetrics:
         self.outbox = Gauge(
             "exitcode_bot_alert_outbox",
             "Alert messages planned and not yet sent (waiting for pacing, retries or the ledger).",
+            registry=registry,
+        )
+
+        from prometheus_client import Histogram  # as above: appended by the incident lifecycle
+
+        self.incidents_open = Gauge(
+            "exitcode_bot_incidents_open",
+            "Alert incidents firing or quiet (not recovered yet), as the leader's ledger holds them.",
+            registry=registry,
+        )
+        self.incident_duration = Histogram(
+            "exitcode_bot_incident_duration_seconds",
+            "How long incidents burned, first crash to recovery, observed when the leader sees them recover.",
+            ["reason"],
+            buckets=(60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 3600, 72 * 3600),
             registry=registry,
         )
 

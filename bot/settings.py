@@ -196,6 +196,18 @@ class Settings(BaseSettings):
         description="Address the HTTP server listens on (0.0.0.0 = every IPv4 interface, :: = IPv6).",
     )
 
+    # Incident lifecycle (appended: issue 9, "give every incident an end")
+    recovery_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="An incident recovers once its container has run this long without a new crash (10m).",
+    )
+
+    @field_validator("recovery_seconds", mode="before")
+    @classmethod
+    def _recovery_duration(cls, value: object) -> float:
+        return parse_duration(value)
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:

@@ -194,6 +194,8 @@ async def run_console_mode(
     alerts = build_alert_runner(
         settings, knowledge, cluster, config, sink=ConsoleAlertSink(output), console=True
     )
+    if diagnose_service is not None and alerts is not None:  # `ns` and `incidents` list them
+        diagnose_service.incidents = alerts.service.open_incidents
 
     replies = ConsoleReplies(
         knowledge,
@@ -297,6 +299,8 @@ class SlackBot:
             web_api=self.slack_api,
         )
         self.alerts = self._build_alerts(settings, knowledge, cluster, config or BotConfig())
+        if self.diagnose_service is not None and self.alerts is not None:  # `ns` and `incidents` list them
+            self.diagnose_service.incidents = self.alerts.service.open_incidents
         if cluster is not None:
             self._register_alert_buttons(knowledge, cluster, config or BotConfig(), settings)
         self.socket: SocketModeConnection | None = None

@@ -15,6 +15,7 @@ from bot.alerting import (
     PostRoot,
     Workload,
 )
+from bot.alerting.incidents import IncidentPhase, IncidentState, revision_key
 from bot.alerting.ledger_state import ChannelState, DigestState, GroupState, key_digest, pod_digest
 from bot.alerting.outbox import Outbox
 from tests.test_alert_backlog import NOW, crash_backlog
@@ -85,6 +86,8 @@ def test_a_full_ledger_stays_well_under_a_configmap_megabyte() -> None:
         )
         pods = [pod_digest(f"{index}-{pod}") for pod in range(limits.max_pods_per_group)]
         state.groups[gid] = GroupState(T0, T0, 10**6, "1700000000.000100", pods, 10**6)
+        revision = revision_key("r" * 63)  # a label value of the maximum length, as the planner keeps it
+        state.set_incident(gid, IncidentState(T0 + 0.123, T0, T0, 10**6, IncidentPhase.FIRING, T0, revision))
     rows = {
         json.dumps([long_name, f"Deployment/{long_name}{row}", 137, "crash"]): [10.0**6, T0]
         for row in range(limits.max_digest_rows)

@@ -111,8 +111,11 @@ def test_after_the_group_window_a_new_root_opens_and_old_replies_keep_their_thre
 
     later = planner.plan([crash(1900)], now=T0 + 1900)
 
-    assert kinds(later.actions) == ["PostRoot"]
-    [second_root] = later.actions
+    # The incident still burns: the old root's last edit says it continues in the new one.
+    assert kinds(later.actions) == ["UpdateRoot", "PostRoot"]
+    continued, second_root = later.actions
+    assert isinstance(continued, UpdateRoot) and continued.group == first_root.group
+    assert continued.incident is not None and continued.incident.phase == "continued"
     assert isinstance(second_root, PostRoot)
     assert second_root.group != first_root.group
     queued_reply = reply_plan.actions[0]

@@ -83,6 +83,7 @@ def build_alert_service(
         group_window_seconds=settings.group_window,
         storm_threshold=settings.storm_threshold,
         digest_update_seconds=tuning.digest_update_seconds,
+        recovery_seconds=settings.recovery_seconds,
     )
     watch_client = stream_api_client or sibling_client(api_client)
     watch_settings = tuning.watch or WatchSettings(request_timeout_seconds=settings.kube_timeout_seconds)

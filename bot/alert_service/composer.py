@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.alerting import PostDigest, PostThreadReply, Termination, UpdateDigest, UpdateRoot
-from bot.alerting.actions import GroupRef
+from bot.alerting.actions import GroupRef, PostRecovery
 from bot.alerting.policy import AlertKind
 from bot.alerting.termination import RecordSource
 from bot.diagnosis.engine import diagnose
@@ -23,7 +23,7 @@ from bot.diagnosis.model import Diagnosis
 from bot.diagnosis.ports import ClusterError, ClusterReader, CurrentLogReader, JsonDict
 from bot.knowledge import KnowledgeBase
 from bot.knowledge.explanation import Explanation
-from bot.render.alert_text import CrashAlert, DigestAlert, RepeatAlert
+from bot.render.alert_text import CrashAlert, DigestAlert, RecoveryAlert, RepeatAlert
 
 __all__ = ["AlertComposer"]
 
@@ -96,7 +96,19 @@ class AlertComposer:
             view = await self.root(first, action.group.key.kind, diagnose_pod=diagnose_pod)
             view = replace(view, first_seen=action.group.opened_at)
             self.remember_root(action.group, view)
-        return replace(view, count=action.count, pod_count=action.pod_count, last_seen=action.last_seen)
+        return replace(
+            view,
+            count=action.count,
+            pod_count=action.pod_count,
+            last_seen=action.last_seen,
+            incident=action.incident if action.incident is not None else view.incident,
+        )
+
+    def recovery(self, action: PostRecovery) -> RecoveryAlert:
+        key = action.group.key
+        return RecoveryAlert(
+            key.namespace, key.workload.ref, key.container, key.kind, action.status, cluster=self.cluster_name
+        )
 
     def reply(self, action: PostThreadReply) -> RepeatAlert:
         kind = action.group.key.kind

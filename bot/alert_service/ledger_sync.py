@@ -98,7 +98,9 @@ class LedgerSync:
                 await asyncio.sleep(self.tuning.save_debounce_seconds)
             self._save_requested.clear()
             self._urgent = False
-            if await self.save():
+            saved = await self.save()
+            _raise_if_cancelled()
+            if saved:
                 failures = 0
                 continue
             failures += 1
@@ -114,6 +116,8 @@ class LedgerSync:
             except ClusterError as error:
                 log.debug("event=ledger_refresh_failed error=%r", error.user_message)
                 continue
+            finally:
+                _raise_if_cancelled()
             self._merge(theirs)
 
     def _merge(self, theirs: LedgerState) -> None:
@@ -138,6 +142,15 @@ class LedgerSync:
         signal, self.saved = self.saved, asyncio.Event()
         signal.set()
         return True
+
+
+def _raise_if_cancelled() -> None:
+    """Honour a cancellation the awaited call swallowed. Python 3.11's `asyncio.wait_for` (around the
+    ledger's worker-thread calls) loses a `cancel()` that arrives as the call completes (gh-86296); a loop
+    that then awaits again would keep a stopping term waiting forever. The request is still counted."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling() > 0:
+        raise asyncio.CancelledError
 
 
 def _new_folds(live: LedgerState, written: LedgerState) -> bool:

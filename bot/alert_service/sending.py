@@ -16,6 +16,7 @@ from bot.alerting import (
     AlertPlanner,
     LedgerState,
     PostDigest,
+    PostRecovery,
     PostRoot,
     PostThreadReply,
     UpdateDigest,
@@ -138,7 +139,7 @@ class ChannelSenders:
         marker = PostMarker(entry.id, self._maybe_sent_since(entry))
         if isinstance(action, PostRoot):
             view = await self.composer.root(action.termination, action.group.key.kind, diagnose_pod=full)
-            view = self._with_snooze(view)
+            view = replace(self._with_snooze(view), incident=planner.incident_status(action.group))
             ref = await sink.post(channel, view, marker=marker)
             planner.root_posted(action.group, ref)
             self.composer.remember_root(action.group, view)
@@ -152,6 +153,9 @@ class ChannelSenders:
             view = self._with_snooze(await self.composer.root_update(action, diagnose_pod=full))
             if not await sink.update(root, view):
                 log.info("event=root_not_editable group=%s", action.group.key.id)
+        elif isinstance(action, PostRecovery):
+            recovery = self.composer.recovery(action)
+            await sink.post(channel, recovery, thread=planner.root_ts(action.group), marker=marker)
         elif isinstance(action, PostDigest):
             ref = await sink.post(channel, self.composer.digest(action), marker=marker)
             planner.digest_posted(action.digest, ref)
@@ -206,4 +210,5 @@ def _message_kind(action: Action) -> str:
         UpdateRoot: "root_update",
         PostDigest: "digest",
         UpdateDigest: "digest_update",
+        PostRecovery: "recovery",
     }[type(action)]

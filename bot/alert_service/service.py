@@ -18,6 +18,8 @@ import logging
 import random
 
 from bot.alerting import AlertPlanner, LedgerState, Workload
+from bot.alerting.planner import open_incidents
+from bot.diagnosis.answers import OpenIncident
 from bot.diagnosis.ports import ClusterError
 
 from .context import TermContext
@@ -61,6 +63,14 @@ class AlertService:
     @property
     def snoozes(self) -> LedgerSnoozes:
         return LedgerSnoozes(self.snooze_if_leading, self.context.ledger)
+
+    async def open_incidents(self) -> list[OpenIncident]:
+        """The open incidents for `/exitcode ns` and `/exitcode incidents`, on every replica: the live
+        planner's when this replica leads, else the stored ledger's (as the standby reads snoozes).
+        Raises `ClusterError` when the ledger cannot be read."""
+        planner = self.planner
+        state = planner.state if planner is not None else await self.context.ledger.load()
+        return open_incidents(state)
 
     async def snooze_if_leading(self, namespace: str, workload: Workload, until: float) -> bool:
         """Snooze in the live planner and store it now; False when this replica does not lead."""

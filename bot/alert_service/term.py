@@ -22,7 +22,9 @@ from typing import Any
 from bot.alerting import (
     Action,
     AlertPlanner,
+    GroupKey,
     LedgerState,
+    PostRecovery,
     PostRoot,
     Termination,
     assess,
@@ -37,6 +39,7 @@ from bot.kube.watch import PodEvent, PodStream, Synced
 
 from .composer import AlertComposer
 from .context import TermContext
+from .incident_watch import WorkloadPods
 from .ledger_sync import LedgerSync
 from .outcomes import account_outcomes
 from .sending import ChannelSenders, report_outbox_size
@@ -72,6 +75,10 @@ class LeadershipTerm:
         self._namespaces: NamespaceAnnotations | None = None
         self.lists_synced = 0
         """Complete pod lists delivered by the watch in this term (a first one means: watching)."""
+        self._pods = WorkloadPods()
+        """Live pods of the workloads with an open incident (what `planner.observe` reads)."""
+        self._listed: dict[str | None, Synced] = {}
+        """The scopes a complete list has covered in this term: only there may "no pod" mean gone."""
 
     def final_state(self) -> LedgerState | None:
         """What this term knows when it ends (None if it never loaded the ledger): the next term of this
@@ -116,6 +123,7 @@ class LeadershipTerm:
             leading_since=now,
         )
         self.outbox.adopt(state)
+        self._watch_incidents()
         log.info(
             "event=leading alerted_keys=%d groups=%d outbox=%d snoozes=%d inherited=%s",
             len(state.alerted),
@@ -155,6 +163,8 @@ class LeadershipTerm:
         workers = self._senders.tasks() if self._senders is not None else []
         await cancel_all([*workers, *loops])
         await stream.aclose()
+        if self.metrics is not None:  # the next leader reports them; a standby's gauge must not double them
+            self.metrics.incidents_open.set(0)
         if self._namespaces is not None:
             await self._namespaces.aclose()
         if not graceful or self.planner is None:
@@ -199,6 +209,8 @@ class LeadershipTerm:
         async for item in stream:
             if isinstance(item, Synced):
                 self._forget_vanished(item)
+                self._pods.forget_missing(item.uids, item.covers)
+                self._listed[item.namespace] = item
                 self.lists_synced += 1
                 continue
             await self._on_pod(item)
@@ -230,6 +242,8 @@ class LeadershipTerm:
             self._cache[uid] = compact
         if terminations:
             await self._plan_terminations(terminations, pod)
+            self._watch_incidents()
+        self._pods.note(pod, deleted=event.type == "DELETED")
 
     async def _plan_terminations(self, terminations: list[Termination], pod: JsonDict) -> None:
         routing = self.context.routing
@@ -280,11 +294,56 @@ class LeadershipTerm:
             await asyncio.sleep(self.tuning.tick_seconds)
             now = self.context.clock()
             self._enqueue(self._planner.tick(now), now)
+            self._observe_incidents(now)
             for entry_id in self.outbox.unreadable(self._planner.state):
                 log.error(
                     "event=outbox_record_unreadable id=%s (written by another version?); dropped", entry_id
                 )
                 self.outbox.complete(self._planner.state, entry_id, now)
+
+    # --- incidents ------------------------------------------------------------------------------------------
+
+    def _watch_incidents(self) -> None:
+        """Index the pods of every workload with an open incident (cheap: at most `max_incidents`)."""
+        watched = []
+        state = self._planner.state
+        for gid in state.groups:
+            incident = state.incident_of(gid)
+            if incident is not None and incident.open:
+                try:
+                    key = GroupKey.from_id(gid)
+                except ValueError:
+                    continue
+                watched.append((key.namespace, key.workload.ref))
+        self._pods.watch(watched)
+
+    def _observe_incidents(self, now: float) -> None:
+        """Quiet and recovered incidents, from what the watch shows; only in scopes listed in full."""
+        planner = self._planner
+        if self._listed:
+            live = self._pods.live()
+            listed = list(self._listed.values())
+            actions = planner.observe(
+                live, now, covers=lambda namespace: any(scope.covers(namespace) for scope in listed)
+            )
+            if actions:
+                self._enqueue(actions, now)
+                self._watch_incidents()
+            for action in actions:
+                if isinstance(action, PostRecovery):
+                    status = action.status
+                    log.info(
+                        "event=incident_recovered group=%s reason=%s burned_seconds=%.0f crashes=%d",
+                        action.group.key.id,
+                        status.reason,
+                        status.burned_seconds,
+                        status.crashes,
+                    )
+                    if self.metrics is not None and status.reason is not None:
+                        reason = status.reason.value
+                        self.metrics.incident_duration.labels(reason=reason).observe(status.burned_seconds)
+        if self.metrics is not None:
+            self.metrics.incidents_open.set(planner.open_incidents())
 
 
 async def cancel_all(tasks: Sequence[asyncio.Task[Any]]) -> None:

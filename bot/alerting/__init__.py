@@ -16,7 +16,9 @@ this API. Per pod watch event an adapter does:
 - `policy`: `classify`, `route_channel`, `assess`, `AlertRules`, `Verdict`, `Suppression`, `AlertKind`;
 - `selector`: `parse_selector` (label selectors, kubectl syntax);
 - `planner`: `AlertPlanner`, `PlannerConfig`, `Plan`, `Outcome`, `Disposition`, `Accounting`;
-- `actions`: `PostRoot`, `PostThreadReply`, `UpdateRoot`, `PostDigest`, `UpdateDigest` and how to run them;
+- `actions`: `PostRoot`, `PostThreadReply`, `UpdateRoot`, `PostDigest`, `UpdateDigest`, `PostRecovery` and
+  how to run them;
+- `incidents`: the incident lifecycle (firing, quiet, recovered) the planner's `observe` drives;
 - `ledger_state`: `LedgerState` (JSON round trip, `merge`), `LedgerLimits`, `LedgerError`.
 """
 
@@ -29,6 +31,7 @@ from bot.alerting.actions import (
     GroupKey,
     GroupRef,
     PostDigest,
+    PostRecovery,
     PostRoot,
     PostThreadReply,
     UpdateDigest,
@@ -75,6 +78,7 @@ __all__ = [
     "Plan",
     "PlannerConfig",
     "PostDigest",
+    "PostRecovery",
     "PostRoot",
     "PostThreadReply",
     "RecordSource",

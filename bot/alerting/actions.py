@@ -14,6 +14,8 @@ How an adapter executes them (per channel, in order, paced to about one message 
   a crash is never dropped for want of a thread;
 - `UpdateRoot` → `chat.update` of that root with the count ("crashed 7 times, last at 14:03");
   skip it when the root has no `ts` (nothing to update; the replies carry the crashes);
+- `PostRecovery` → reply in `planner.root_ts(action.group)` that the incident recovered, and why
+  (top-level, like a thread reply, when the root has no `ts`);
 - `PostDigest` → post, then `planner.digest_posted(action.digest, ts)`;
 - `UpdateDigest` → `chat.update` of `planner.digest_ts(action.digest)`, or post it if unknown.
   Only the latest update of a digest matters: an adapter may skip an `UpdateDigest` when a newer one
@@ -25,6 +27,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from bot.alerting.incidents import IncidentStatus
 from bot.alerting.policy import AlertKind, RoutedTermination
 from bot.alerting.termination import Termination, Workload
 
@@ -36,6 +39,7 @@ __all__ = [
     "GroupRef",
     "PostDigest",
     "PostMarker",
+    "PostRecovery",
     "PostRoot",
     "PostThreadReply",
     "UpdateDigest",
@@ -178,6 +182,20 @@ class UpdateRoot:
     latest: Termination
     first: Termination | None = None
     """The root's own termination, when known: the edit shows the crash the root was posted for."""
+    incident: IncidentStatus | None = None
+    """The incident's state for the root's state line (firing, quiet, recovered, continued)."""
+
+    @property
+    def channel(self) -> str | None:
+        return self.group.channel
+
+
+@dataclass(frozen=True, slots=True)
+class PostRecovery:
+    """Say once, in the root's thread, that the incident recovered and why (`status.reason`)."""
+
+    group: GroupRef
+    status: IncidentStatus
 
     @property
     def channel(self) -> str | None:
@@ -211,7 +229,7 @@ class UpdateDigest:
         return self.digest.channel
 
 
-Action = PostRoot | PostThreadReply | UpdateRoot | PostDigest | UpdateDigest
+Action = PostRoot | PostThreadReply | UpdateRoot | PostDigest | UpdateDigest | PostRecovery
 
 
 @dataclass(frozen=True, slots=True)

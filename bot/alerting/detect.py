@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.alerting.termination import ContainerKind, RecordSource, Termination, epoch, infer_signal
-from bot.alerting.workload import resolve_workload
+from bot.alerting.workload import pod_revision, resolve_workload
 from bot.diagnosis.lifecycle import (
     RestartAllTrigger,
     all_containers_restarting,
@@ -224,6 +224,7 @@ class _PodContext:
         "pod_message",
         "pod_name",
         "pod_reason",
+        "revision",
         "uid",
         "workload",
     )
@@ -238,6 +239,7 @@ class _PodContext:
         self.uid = str(metadata.get("uid") or f"{self.namespace}/{self.pod_name}")
         self.node = _text(spec.get("nodeName"))
         self.workload = resolve_workload(pod)
+        self.revision = pod_revision(pod)
         self.pod_reason = _text(status.get("reason"))
         self.pod_message = _text(status.get("message"))
         self._specs: dict[str, Mapping[str, Any]] | None = None
@@ -281,6 +283,7 @@ class _PodContext:
             rule_names_code=rule is not None and rule.names_code,
             restarted_with=self._restarted_with(name, finished, container_status) if self._rules() else None,
             stop_signal=stop_signal(spec, container_status),
+            revision=self.revision,
         )
 
     def _spec(self, name: str) -> Mapping[str, Any]:

@@ -17,6 +17,9 @@ ConfigMap (1 MiB for the whole object) that memory must stay small and bounded:
 - `deaths` maps a digest of `<pod uid>/<container>` to the ordinal of the last death the bot saw (and
   when): a container that died three times while no leader watched shows only its last termination,
   and this is how the next alert can say "2 more restarts while the bot was not watching".
+- `incidents` holds each group's incident (firing, quiet, recovered: `bot.alerting.incidents`); a group
+  whose incident is open, or recovered less than `GROUP_WINDOW` ago, is kept past its window (its root
+  is still the one edited), and a recovered incident is forgotten `GROUP_WINDOW` after it recovered.
 - `outbox` holds the Slack actions planned but not yet confirmed sent (records made by
   `bot.alerting.outbox`, opaque here), and `outbox_done` the ids of recently sent ones, so that a merge
   with an older copy cannot bring a sent action back: planned work survives a restart or a failover and
@@ -34,6 +37,8 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from bot.alerting.incidents import IncidentState
 
 __all__ = [
     "LEDGER_VERSION",
@@ -75,6 +80,8 @@ class LedgerLimits:
     max_outbox_done: int = 1_000
     max_deaths: int = 2_000
     """Containers whose last seen death is remembered (to count the ones nobody watched)."""
+    max_incidents: int = 400
+    """Incidents remembered (one per alert group: as many as `max_groups`)."""
 
 
 def key_digest(key: str) -> str:
@@ -211,6 +218,9 @@ class LedgerState:
     deaths: dict[str, list[float]] = field(default_factory=dict)
     """Container digest → [ordinal of the last death seen, when seen] (see `bot.alerting.unwatched`)."""
     """Entry id → when it was sent; a merge drops outbox records whose id is here."""
+    incidents: dict[str, IncidentState] = field(default_factory=dict)
+    """`key_digest(group id)` → the group's incident (see `bot.alerting.incidents`): the group, which the
+    incident keeps alive, already holds the long id, so the ledger does not store it twice."""
     _oldest: float | None = field(default=None, repr=False, compare=False)
 
     # --- the alerted-key set -------------------------------------------------------------------------
@@ -258,10 +268,16 @@ class LedgerState:
     def prune(self, now: float, limits: LedgerLimits, group_window: float, storm_window: float) -> None:
         """Forget expired groups, idle channels, ended snoozes and old keys; enforce every cap."""
         self.advance(now, limits)
+        self._prune_incidents(now, limits, group_window)
         self.groups = {
-            gid: group for gid, group in self.groups.items() if group.opened_at + group_window > now
+            gid: group
+            for gid, group in self.groups.items()
+            if group.opened_at + group_window > now or self._incident_holds(gid, group)
         }
         _cap(self.groups, limits.max_groups, lambda item: (item[1].last_seen, item[0]))
+        if self.incidents:  # an incident whose group was capped away has no root left to edit
+            kept = {key_digest(gid) for gid in self.groups}
+            self.incidents = {key: value for key, value in self.incidents.items() if key in kept}
         for channel in list(self.channels):
             state = self.channels[channel]
             state.recent = [when for when in state.recent if when > now - storm_window]
@@ -278,6 +294,30 @@ class LedgerState:
             since = now - limits.retention_seconds
             self.deaths = {key: seen for key, seen in self.deaths.items() if seen[1] > since}
             _cap(self.deaths, limits.max_deaths, lambda item: (item[1][1], item[0]))
+
+    def _prune_incidents(self, now: float, limits: LedgerLimits, group_window: float) -> None:
+        """Forget incidents recovered more than a window ago (a crash now starts a new one)."""
+        if not self.incidents:
+            return
+        self.incidents = {
+            gid: incident
+            for gid, incident in self.incidents.items()
+            if incident.open or incident.since + group_window > now
+        }
+        _cap(self.incidents, limits.max_incidents, lambda item: (item[1].open, item[1].since, item[0]))
+
+    def _incident_holds(self, gid: str, group: GroupState) -> bool:
+        """The group's root shows a remembered incident: keep it (its edits and reopenings need it)."""
+        incident = self.incident_of(gid)
+        return incident is not None and incident.opened == group.opened_at
+
+    def incident_of(self, gid: str) -> IncidentState | None:
+        """The incident of the group `gid` (an `actions.GroupKey.id`), if it has one."""
+        return self.incidents.get(key_digest(gid)) if self.incidents else None
+
+    def set_incident(self, gid: str, incident: IncidentState) -> IncidentState:
+        self.incidents[key_digest(gid)] = incident
+        return incident
 
     def copy(self) -> LedgerState:
         """An independent copy for a writer to prune and bound, at a fraction of a JSON round trip's
@@ -318,6 +358,7 @@ class LedgerState:
             outbox={key: dict(record) for key, record in self.outbox.items()},
             outbox_done=dict(self.outbox_done),
             deaths={key: list(seen) for key, seen in self.deaths.items()},
+            incidents={gid: incident.copy() for gid, incident in self.incidents.items()},
         )
 
     # --- serialisation ---------------------------------------------------------------------------------
@@ -342,6 +383,8 @@ class LedgerState:
             extra["outbox_done"] = dict(sorted(self.outbox_done.items()))
         if self.deaths:
             extra["deaths"] = {key: [int(seen[0]), int(seen[1])] for key, seen in sorted(self.deaths.items())}
+        if self.incidents:
+            extra["incidents"] = {gid: self.incidents[gid].to_dict() for gid in sorted(self.incidents)}
         return extra
 
     def to_json(self) -> str:
@@ -390,6 +433,10 @@ class LedgerState:
                 _text(key, "ledger.deaths key"): _pair(seen, f"ledger.deaths[{key!r}]")
                 for key, seen in _mapping(record.get("deaths", {}), "ledger.deaths").items()
             },
+            incidents={
+                _text(key, "ledger.incidents key"): _incident(value, f"ledger.incidents[{key!r}]")
+                for key, value in _mapping(record.get("incidents", {}), "ledger.incidents").items()
+            },
         )
 
     @classmethod
@@ -436,6 +483,12 @@ class LedgerState:
             seen = [side.deaths[key] for side in (self, other) if key in side.deaths]
             merged.deaths[key] = [max(item[0] for item in seen), max(item[1] for item in seen)]
         _cap(merged.deaths, bounds.max_deaths, lambda item: (item[1][1], item[0]))
+        for gid in self.incidents.keys() | other.incidents.keys():
+            # The newer episode wins; for the same episode, the later transition (a recovery is never lost
+            # to an older "firing" copy, and a re-opening crash is never lost to an older recovery).
+            copies = [side.incidents[gid] for side in (self, other) if gid in side.incidents]
+            merged.incidents[gid] = max(copies, key=lambda item: (item.opened, *item.order())).copy()
+        _cap(merged.incidents, bounds.max_incidents, lambda item: (item[1].open, item[1].since, item[0]))
         for key in self.outbox.keys() | other.outbox.keys():
             if key in merged.outbox_done:
                 continue
@@ -552,6 +605,13 @@ def _count(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or value != int(value):
         raise LedgerError(f"ledger field {where} must be a count (0, 1, 2, …), not {value!r}")
     return int(value)
+
+
+def _incident(value: Any, where: str) -> IncidentState:
+    try:
+        return IncidentState.from_dict(value)
+    except (KeyError, TypeError, ValueError) as error:
+        raise LedgerError(f"ledger field {where} is not an incident: {error}") from error
 
 
 def _pair(value: Any, where: str) -> list[float]:

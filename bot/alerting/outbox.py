@@ -43,12 +43,14 @@ from bot.alerting.actions import (
     GroupKey,
     GroupRef,
     PostDigest,
+    PostRecovery,
     PostRoot,
     PostThreadReply,
     UpdateDigest,
     UpdateRoot,
 )
 from bot.alerting.backlog import FoldResult, fold_backlog
+from bot.alerting.incidents import IncidentStatus
 from bot.alerting.ledger_state import LedgerState
 from bot.alerting.policy import AlertKind
 from bot.alerting.termination import ContainerKind, RecordSource, Termination, Workload
@@ -282,7 +284,14 @@ def entry_identity(action: Action) -> tuple[str, str]:
         entry_id = "t" + _digest(action.group.key.id, action.termination.key)
         return entry_id, entry_id
     if isinstance(action, UpdateRoot):
-        return "u" + _digest(action.group.id, action.count, action.pod_count), "U" + _digest(action.group.id)
+        # An edit that only changes the incident's state (quiet, recovered) is a new edit, not a repeat.
+        state = () if action.incident is None else (action.incident.phase.value, action.incident.since)
+        entry_id = "u" + _digest(action.group.id, action.count, action.pod_count, *state)
+        return entry_id, "U" + _digest(action.group.id)
+    if isinstance(action, PostRecovery):
+        # One recovery per incident episode and end: a replanned recovery (after a restart) is the same.
+        entry_id = "v" + _digest(action.group.id, action.status.since, action.status.crashes)
+        return entry_id, entry_id
     if isinstance(action, PostDigest):
         entry_id = "d" + _digest(action.digest.id)
         return entry_id, entry_id
@@ -310,14 +319,20 @@ def action_to_record(action: Action) -> dict[str, Any]:
             "termination": termination_to_record(action.termination),
         }
     if isinstance(action, UpdateRoot):
-        return {
-            "type": "root_update",
-            **_group(action.group),
-            "count": action.count,
-            "pods": action.pod_count,
-            "last": action.last_seen,
-            "termination": termination_to_record(action.latest),
-        } | ({"first": termination_to_record(action.first)} if action.first is not None else {})
+        return (
+            {
+                "type": "root_update",
+                **_group(action.group),
+                "count": action.count,
+                "pods": action.pod_count,
+                "last": action.last_seen,
+                "termination": termination_to_record(action.latest),
+            }
+            | ({"first": termination_to_record(action.first)} if action.first is not None else {})
+            | ({"incident": action.incident.to_record()} if action.incident is not None else {})
+        )
+    if isinstance(action, PostRecovery):
+        return {"type": "recovery", **_group(action.group), "incident": action.status.to_record()}
     digest = {
         "channel": action.digest.channel,
         "started": action.digest.started_at,
@@ -332,6 +347,9 @@ def action_to_record(action: Action) -> dict[str, Any]:
 def action_from_record(record: Mapping[str, Any]) -> Action:
     """Read `action_to_record` back; raises `ValueError`/`TypeError`/`KeyError` for anything else."""
     kind = record["type"]
+    if kind == "recovery":
+        group = GroupRef(GroupKey.from_id(str(record["group"])), _number(record["opened"]))
+        return PostRecovery(group, IncidentStatus.from_record(record["incident"]))
     if kind in ("root", "reply", "root_update"):
         group = GroupRef(GroupKey.from_id(str(record["group"])), _number(record["opened"]))
         termination = termination_from_record(record["termination"])
@@ -346,6 +364,7 @@ def action_from_record(record: Mapping[str, Any]) -> Action:
             _number(record["last"]),
             termination,
             termination_from_record(record["first"]) if record.get("first") is not None else None,
+            IncidentStatus.from_record(record["incident"]) if record.get("incident") is not None else None,
         )
     if kind in ("digest", "digest_update"):
         channel = record.get("channel")
@@ -393,6 +412,7 @@ def _optional_fields(termination: Termination) -> dict[str, Any]:
         "rule_names_code": termination.rule_names_code or None,
         "restarted_with": termination.restarted_with,
         "stop_signal": termination.stop_signal,
+        "revision": termination.revision,
     }
     return {name: value for name, value in fields.items() if value is not None}
 
@@ -434,6 +454,7 @@ def termination_from_record(record: Mapping[str, Any]) -> Termination:
         rule_names_code=record.get("rule_names_code") is True,
         restarted_with=text("restarted_with"),
         stop_signal=text("stop_signal"),
+        revision=text("revision"),
     )
 
 

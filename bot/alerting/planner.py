@@ -26,6 +26,13 @@ Accounting: every input ends in exactly one disposition (`root`, `reply`, `root_
 `suppressed`, `duplicate`, `stale`), `Accounting.balanced()` checks it, and a digest's rows always sum to
 the alerts it absorbed. Nothing is dropped: a crash is in a message or in a counter.
 
+4. **Incidents.** Each group has one incident (`bot.alerting.incidents`): a root opens it, repeats keep
+   it firing, and `observe(pods, now)` (what the watch shows of the workload's live pods) turns it quiet
+   or recovered: the root is edited in place (its state line) and one `PostRecovery` goes into its
+   thread. A crash within GROUP_WINDOW of the recovery re-opens it in the same thread (a reply, the root
+   back to firing); later, it opens a new root. When the window passes while the incident still burns,
+   the new root carries the incident on and the old root is edited to say so.
+
 `tick(now)` must be called every few seconds: storms end, and throttled digest edits go out, with time.
 The planner never does I/O; its `state` is what the adapter stores in the ledger ConfigMap.
 """
@@ -34,8 +41,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter, OrderedDict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from bot.alerting.actions import (
@@ -45,10 +52,19 @@ from bot.alerting.actions import (
     GroupKey,
     GroupRef,
     PostDigest,
+    PostRecovery,
     PostRoot,
     PostThreadReply,
     UpdateDigest,
     UpdateRoot,
+)
+from bot.alerting.incidents import (
+    IncidentPhase,
+    IncidentState,
+    IncidentStatus,
+    PodSeen,
+    evaluate,
+    revision_key,
 )
 from bot.alerting.ledger_state import (
     ChannelState,
@@ -62,8 +78,9 @@ from bot.alerting.ledger_state import (
 from bot.alerting.outbox import termination_from_record, termination_to_record
 from bot.alerting.policy import AlertKind, RoutedTermination, Suppression, Verdict, snooze_key
 from bot.alerting.termination import Termination, Workload
+from bot.diagnosis.answers import OpenIncident
 
-__all__ = ["Accounting", "AlertPlanner", "Disposition", "Outcome", "Plan", "PlannerConfig"]
+__all__ = ["Accounting", "AlertPlanner", "Disposition", "Outcome", "Plan", "PlannerConfig", "open_incidents"]
 
 _OVERFLOW_ROW = json.dumps(["", "", None, None])
 _POSTED_MEMORY = 2_000
@@ -97,6 +114,13 @@ class PlannerConfig:
     """A digest that got no new alert for this long is edited now (at most this often): when a burst
     ends, its final count shows within seconds, not up to `digest_update_seconds` later."""
     limits: LedgerLimits = field(default_factory=LedgerLimits)
+    recovery_seconds: float = 600.0
+    """RECOVERY_SECONDS: how long a container must run without a new termination to recover."""
+
+    @property
+    def quiet_seconds(self) -> float:
+        """No crash for this long turns a firing incident quiet: half the group window (see incidents)."""
+        return self.group_window_seconds / 2
 
     @property
     def calm_level(self) -> int:
@@ -237,10 +261,35 @@ class AlertPlanner:
         key = GroupKey.for_item(item)
         gid = key.id
         group = self.state.groups.get(gid)
-        if group is None or now - group.opened_at >= self.config.group_window_seconds:
+        incident = self.state.incident_of(gid)
+        deaths = 1 + termination.unwatched_restarts
+        if group is not None and incident is not None and incident.opened == group.opened_at:
+            if incident.phase is IncidentPhase.RECOVERED and group.root_ts is None:
+                group = None  # its root never reached Slack: there is no thread to re-open
+        else:
+            incident = None
+        reopens = incident is not None and incident.phase is IncidentPhase.RECOVERED
+        if group is None or (now - group.opened_at >= self.config.group_window_seconds and not reopens):
             if group is not None and group.root_ts is not None:
                 self._remember(self._posted_roots, GroupRef(key, group.opened_at).id, group.root_ts)
             opened = round(now, 3)
+            carried = incident if incident is not None and incident.open else None
+            if carried is not None and group is not None:
+                continued = self._continued(key, group, carried)
+                if continued is not None:
+                    actions.append(continued)
+            self.state.set_incident(
+                gid,
+                IncidentState(
+                    opened=opened,
+                    started=carried.started if carried is not None else event_time,
+                    last_crash=max(event_time, carried.last_crash if carried is not None else event_time),
+                    crashes=(carried.crashes if carried is not None else 0) + deaths,
+                    since=carried.since if carried is not None else event_time,
+                    revision=revision_key(termination.revision)
+                    or (carried.revision if carried is not None else None),
+                ),
+            )
             self.state.groups[gid] = GroupState(
                 opened_at=opened,
                 last_seen=event_time,
@@ -252,7 +301,17 @@ class AlertPlanner:
             actions.append(PostRoot(GroupRef(key, opened), termination))
             return Disposition.ROOT
         ref = GroupRef(key, group.opened_at)
-        group.count += 1 + termination.unwatched_restarts  # deaths nobody saw count too
+        if incident is not None:
+            incident.crashed(deaths, event_time)
+            incident.revision = revision_key(termination.revision) or incident.revision
+        else:  # a ledger written before incidents: this episode's incident starts now
+            incident = self.state.set_incident(
+                gid,
+                IncidentState(
+                    group.opened_at, group.opened_at, event_time, group.count + deaths, since=event_time
+                ),
+            )
+        group.count += deaths  # deaths nobody saw count too
         group.last_seen = max(group.last_seen, event_time)
         disposition = Disposition.REPLY
         pod = pod_digest(termination.uid)
@@ -264,9 +323,79 @@ class AlertPlanner:
                 group.pod_count += 1
             actions.append(PostThreadReply(ref, termination))
         root_edits[ref.id] = UpdateRoot(
-            ref, group.count, group.pod_count, group.last_seen, termination, _root_of(group)
+            ref,
+            group.count,
+            group.pod_count,
+            group.last_seen,
+            termination,
+            _root_of(group),
+            incident.status(self.config.recovery_seconds),
         )
         return disposition
+
+    def _continued(self, key: GroupKey, group: GroupState, incident: IncidentState) -> UpdateRoot | None:
+        """The last edit of a root whose incident moves on to a new root (its window passed while it
+        still burned); None when the ledger does not hold the root's crash (written by an older bot)."""
+        root = _root_of(group)
+        if root is None:
+            return None
+        status = replace(incident.status(), phase=IncidentPhase.CONTINUED, since=incident.last_crash)
+        return UpdateRoot(
+            GroupRef(key, group.opened_at), group.count, group.pod_count, group.last_seen, root, root, status
+        )
+
+    # --- incidents ----------------------------------------------------------------------------------
+
+    def observe(
+        self,
+        pods: Mapping[tuple[str, str], Sequence[PodSeen]],
+        now: float,
+        covers: Callable[[str], bool] | None = None,
+    ) -> list[Action]:
+        """Apply what the watch shows now to every open incident: quiet or recovered roots are edited,
+        and each recovery gets one thread reply. `pods` maps (namespace, `Kind/name`) to the workload's
+        live pods; call it only once a complete pod list has been read in this leadership term (a
+        workload missing from `pods` then has no live pod); `covers(namespace)` says which namespaces
+        such a list covered (None: all)."""
+        actions: list[Action] = []
+        for gid in sorted(self.state.groups):
+            incident = self.state.incident_of(gid)
+            group = self.state.groups[gid]
+            if incident is None or not incident.open or group.opened_at != incident.opened:
+                continue
+            try:
+                key = GroupKey.from_id(gid)
+            except ValueError:
+                continue
+            if covers is not None and not covers(key.namespace):
+                continue
+            live = pods.get((key.namespace, key.workload.ref), ())
+            crashed = {pod.uid for pod in live if pod_digest(pod.uid) in group.pods}
+            changed = evaluate(
+                incident,
+                workload_kind=key.workload.kind,
+                container=key.container,
+                pods=live,
+                crashed_pods=crashed,
+                now=now,
+                recovery_seconds=self.config.recovery_seconds,
+                quiet_seconds=self.config.quiet_seconds,
+            )
+            if not changed:
+                continue
+            ref = GroupRef(key, group.opened_at)
+            status = incident.status(self.config.recovery_seconds)
+            root = _root_of(group)
+            if root is not None:
+                actions.append(
+                    UpdateRoot(ref, group.count, group.pod_count, group.last_seen, root, root, status)
+                )
+            if incident.phase is IncidentPhase.RECOVERED:
+                actions.append(PostRecovery(ref, status))
+        return actions
+
+    def open_incidents(self) -> int:
+        return sum(1 for incident in self.state.incidents.values() if incident.open)
 
     # --- storms -------------------------------------------------------------------------------------
 
@@ -339,6 +468,13 @@ class AlertPlanner:
         if current is not None and current.opened_at == group.opened_at:
             current.root_ts = ts
 
+    def incident_status(self, group: GroupRef) -> IncidentStatus | None:
+        """The state line of `group`'s root now (None when its incident has moved on or is forgotten)."""
+        incident = self.state.incident_of(group.key.id)
+        if incident is None or incident.opened != group.opened_at:
+            return None
+        return incident.status(self.config.recovery_seconds)
+
     def root_ts(self, group: GroupRef) -> str | None:
         current = self.state.groups.get(group.key.id)
         if current is not None and current.opened_at == group.opened_at and current.root_ts is not None:
@@ -392,6 +528,37 @@ class AlertPlanner:
         memory.move_to_end(ref_id)
         while len(memory) > _POSTED_MEMORY:
             memory.popitem(last=False)
+
+
+def open_incidents(state: LedgerState) -> list[OpenIncident]:
+    """The incidents not recovered yet, newest crash first, with the message each root is (what `ns` and
+    `incidents` list; any replica can read them from the stored ledger)."""
+    found: list[OpenIncident] = []
+    for gid, group in state.groups.items():
+        incident = state.incident_of(gid)
+        if incident is None or not incident.open:
+            continue
+        try:
+            key = GroupKey.from_id(gid)
+        except ValueError:
+            continue
+        thread = group.root_ts if group.opened_at == incident.opened else None
+        found.append(
+            OpenIncident(
+                namespace=key.namespace,
+                workload=key.workload.ref,
+                container=key.container,
+                exit_code=key.exit_code,
+                phase=incident.phase.value,
+                started=incident.started,
+                last_crash=incident.last_crash,
+                crashes=incident.crashes,
+                channel=key.channel,
+                thread=thread,
+            )
+        )
+    found.sort(key=lambda item: (-item.last_crash, item.namespace, item.workload, item.container))
+    return found
 
 
 def _root_of(group: GroupState) -> Termination | None:

@@ -112,6 +112,9 @@ class Termination:
     """Deaths of this container between the last one the bot saw and this one, while no leader watched:
     the API keeps only the last termination, the restart count says how many there were
     (`bot.alerting.unwatched`)."""
+    revision: str | None = None
+    """The pod's template revision (`pod-template-hash`, `controller-revision-hash`): an incident ends
+    when a rollout replaces the revision that crashed (`bot.alerting.incidents`)."""
 
     @property
     def requested_stop(self) -> bool:

@@ -28,6 +28,17 @@ _JOB_LABEL_KEYS = frozenset(
 )
 
 
+REVISION_LABELS = ("pod-template-hash", "controller-revision-hash", "rollouts-pod-template-hash")
+"""The label a controller puts on a pod to name its template revision (Deployment, StatefulSet and
+DaemonSet, Argo Rollouts): a rollout shows in the pod stream as pods with another value."""
+
+
+def pod_revision(pod: Mapping[str, Any]) -> str | None:
+    """The pod's template revision (None for a bare pod, a Job's pod, or a controller that sets none)."""
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    return next((str(labels[name]) for name in REVISION_LABELS if labels.get(name)), None)
+
+
 def resolve_workload(pod: Mapping[str, Any]) -> Workload:
     """The workload that owns `pod` (a raw pod dict), or `Pod/<name>` for a bare or static pod."""
     metadata = pod.get("metadata") or {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -20,6 +20,8 @@ from bot.command import QueryKind
 from bot.diagnosis.answers import (
     NO_CLUSTER,
     Answer,
+    IncidentsAnswer,
+    OpenIncident,
     PodAnswer,
     Refusal,
     TriageAnswer,
@@ -43,6 +45,10 @@ log = logging.getLogger(__name__)
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+IncidentSource = Callable[[], Awaitable[Sequence[OpenIncident]]]
+"""The open alert incidents, as the alert service's ledger holds them (raises `ClusterError`)."""
 
 
 class AnswerMetrics(Protocol):
@@ -84,6 +90,7 @@ class DiagnoseService:
         unavailable: str | None = None,
         clock: Callable[[], datetime] | None = None,
         metrics: AnswerMetrics | None = None,
+        incidents: IncidentSource | None = None,
     ) -> None:
         self.knowledge = knowledge
         self.reader = reader
@@ -93,6 +100,8 @@ class DiagnoseService:
         self.unavailable = unavailable or NO_CLUSTER
         self.clock = clock if clock is not None else utc_now
         self.metrics = metrics
+        self.incidents = incidents
+        """Where the open alert incidents are read (the alert service's ledger); None: no watcher."""
 
     async def diagnose_pod(self, namespace: str, name: str) -> Diagnosis:
         """`diagnose_pod()` with this service's reader, log lines and clock; raises `ClusterError`
@@ -104,6 +113,18 @@ class DiagnoseService:
             self.reader, self.knowledge, namespace, name, log_lines=self.log_lines, now=self.clock()
         )
 
+    async def open_incidents(self, channel: SlackChannel | None) -> list[OpenIncident]:
+        """The open alert incidents `channel` may see (the same access policy as every query); none
+        when this bot runs no alert watcher, or its ledger cannot be read right now."""
+        if self.incidents is None:
+            return []
+        try:
+            found = await self.incidents()
+        except ClusterError as error:
+            log.warning("open incidents unreadable: %s", error.user_message)
+            return []
+        return [item for item in found if self.access.denial(item.namespace, channel) is None]
+
     async def answer(self, kind: QueryKind, argument: str, *, channel: SlackChannel | None = None) -> Answer:
         """The answer to `pod ARGUMENT` or `ns ARGUMENT` (asked from `channel`, in Slack).
 
@@ -112,6 +133,8 @@ class DiagnoseService:
         started = time.perf_counter()
         if kind == "pod":
             answer = await self._pod(argument, channel)
+        elif kind == "incidents":
+            answer = IncidentsAnswer(tuple(await self.open_incidents(channel)))
         else:
             answer = await self._namespace(argument, channel)
         if isinstance(answer, Refusal) and answer.kind in ("forbidden", "timeout", "unreachable"):
@@ -180,4 +203,5 @@ class DiagnoseService:
         except ClusterError as error:
             return refusal_for(error)
         rows = triage_namespace(pods, self.clock(), kb=self.knowledge)
-        return TriageAnswer(namespace, tuple(rows), len(pods))
+        incidents = [item for item in await self.open_incidents(channel) if item.namespace == namespace]
+        return TriageAnswer(namespace, tuple(rows), len(pods), tuple(incidents))

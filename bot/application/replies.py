@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from bot.access import SlackChannel
 from bot.application.diagnose import DiagnoseService
-from bot.command import DiagnoseCommand, parse_command
+from bot.command import NO_ARGUMENT, DiagnoseCommand, parse_command
 from bot.diagnosis.answers import Refusal
 from bot.knowledge.base import KnowledgeBase
 from bot.render.answer_blocks import answer_message
@@ -80,7 +80,7 @@ class ConsoleReplies:
         return reply_text(self.knowledge.answer(line))
 
     async def _diagnose(self, service: DiagnoseService, command: DiagnoseCommand) -> str:
-        if not command.argument:
+        if not command.argument and command.kind not in NO_ARGUMENT:
             return without_code_marks(usage_sentence(command.kind, self.slash_command)) + "\n"
         text = answer_text(await service.answer(command.kind, command.argument), program=self.slash_command)
         return f"Cluster: {printable(self.cluster_name)}\n{text}" if self.cluster_name else text

@@ -72,10 +72,37 @@ class PodAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenIncident:
+    """An alert incident not recovered yet, as `/exitcode ns` and `/exitcode incidents` list it."""
+
+    namespace: str
+    workload: str
+    container: str
+    exit_code: int | None
+    phase: str
+    """`firing` or `quiet` (see `bot.alerting.incidents`)."""
+    started: float
+    last_crash: float
+    crashes: int
+    channel: str | None
+    thread: str | None
+    """The root message as the alert sink names it (`<channel id>:<ts>` on Slack), None if not posted."""
+
+
+@dataclass(frozen=True, slots=True)
 class TriageAnswer:
     namespace: str
     rows: tuple[TriageRow, ...]
     pods_checked: int
+    incidents: tuple[OpenIncident, ...] = ()
+    """The namespace's open alert incidents (empty when there are none, or no alert watcher)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentsAnswer:
+    """`incidents`: every open incident in the namespaces the asking channel may see."""
+
+    incidents: tuple[OpenIncident, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +117,7 @@ class Refusal:
     """The command whose usage line the renderers add (in the surface's own command name), if any."""
 
 
-Answer = PodAnswer | TriageAnswer | Refusal
+Answer = PodAnswer | TriageAnswer | Refusal | IncidentsAnswer
 
 
 def outcome(answer: Answer) -> str:
@@ -99,6 +126,8 @@ def outcome(answer: Answer) -> str:
         return "diagnosis"
     if isinstance(answer, TriageAnswer):
         return "triage"
+    if isinstance(answer, IncidentsAnswer):
+        return "incidents"
     return answer.kind
 
 

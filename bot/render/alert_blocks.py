@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.alerting.actions import DigestRow
+from bot.alerting.incidents import IncidentPhase, IncidentStatus
 from bot.alerting.policy import AlertKind
 from bot.alerting.termination import Termination
 from bot.render.alert_text import (
@@ -27,6 +28,7 @@ from bot.render.alert_text import (
     AlertView,
     CrashAlert,
     DigestAlert,
+    RecoveryAlert,
     RepeatAlert,
     code_phrase,
     container_kind_label,
@@ -34,8 +36,10 @@ from bot.render.alert_text import (
     digest_row_phrase,
     exit_detail,
     headline,
+    recovery_phrase,
     restarts_label,
     runbook_steps,
+    state_phrase,
     utc,
 )
 from bot.render.diagnosis_blocks import CONFIDENCE_LABEL, cluster_context
@@ -159,6 +163,8 @@ def alert_blocks(view: AlertView) -> list[Block]:
         return _crash_blocks(view)
     if isinstance(view, RepeatAlert):
         return _repeat_blocks(view)
+    if isinstance(view, RecoveryAlert):
+        return _recovery_blocks(view)
     return _digest_blocks(view)
 
 
@@ -175,6 +181,8 @@ def alert_fallback_text(view: AlertView) -> str:
         termination = view.termination
         line = f"Again: {termination.namespace}/{termination.pod} {termination.container} "
         line += code_phrase(termination, view.meaning)
+    elif isinstance(view, RecoveryAlert):
+        line = f"{view.namespace}: {recovery_phrase(view)}"
     else:
         state = "over" if view.calm else "in progress"
         line = f"Crash storm {state}: {view.total} alerts"
@@ -195,6 +203,8 @@ def _crash_blocks(alert: CrashAlert) -> list[Block]:
     blocks: list[Block] = [header(headline(alert))]
     if alert.cluster:
         blocks.append(cluster_context(alert.cluster))
+    if alert.incident is not None:
+        blocks.append(section(_state_mrkdwn(alert.incident)))
     counted = count_phrase(alert)
     if counted is not None:
         line = bold(escape(counted.partition(" since ")[0]))
@@ -334,6 +344,30 @@ def with_snooze_note(blocks: Sequence[Mapping[str, Any]], note: Block) -> list[B
     return fit_blocks([*kept[:position], note, *kept[position:]])
 
 
+_STATE_ICONS = {
+    IncidentPhase.FIRING: ":red_circle:",
+    IncidentPhase.QUIET: ":large_yellow_circle:",
+    IncidentPhase.RECOVERED: ":large_green_circle:",
+    IncidentPhase.CONTINUED: ":arrow_down:",
+}
+
+
+def _state_mrkdwn(status: IncidentStatus) -> str:
+    """The root's state line: escaped (a rollout's revision is a label value), times as `<!date>`."""
+    marker = "\x00"  # the dates are inserted after escaping, so their `<` survive
+    dates: list[str] = []
+
+    def when(epoch: float) -> str:
+        dates.append(slack_date(epoch))
+        return f"{marker}{len(dates) - 1}{marker}"
+
+    text = escape(state_phrase(status, when))
+    for index, date in enumerate(dates):
+        text = text.replace(f"{marker}{index}{marker}", date)
+    head, colon, rest = text.partition(":")
+    return truncate(f"{_STATE_ICONS[status.phase]} {bold(head)}{colon}{rest}", 2900)
+
+
 # --- thread replies and digests -------------------------------------------------------------------------
 
 
@@ -354,6 +388,23 @@ def _repeat_blocks(alert: RepeatAlert) -> list[Block]:
     message = termination.message or (termination.pod_message if alert.kind is AlertKind.EVICTION else None)
     if message:
         blocks.append(context([escape(_clip(" ".join(message.split()), 300))]))
+    return fit_blocks(blocks)
+
+
+def _recovery_blocks(alert: RecoveryAlert) -> list[Block]:
+    marker = "\x00"
+    dates: list[str] = []
+
+    def when(epoch: float) -> str:
+        dates.append(slack_date(epoch))
+        return f"{marker}{len(dates) - 1}{marker}"
+
+    text = escape(recovery_phrase(alert, when))
+    for index, date in enumerate(dates):
+        text = text.replace(f"{marker}{index}{marker}", date)
+    blocks = [section(f":white_check_mark: {truncate(text, 2900)}")]
+    if alert.cluster:
+        blocks.append(cluster_context(alert.cluster))
     return fit_blocks(blocks)
 
 

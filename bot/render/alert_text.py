@@ -6,7 +6,11 @@ An alert is one of three views, built by the alert service from the planner's ac
   with what the exit code means, the diagnosis of the pod as the watch saw it, the termination message,
   the log tail, and how often the group has fired since (`count`, edited in place on Slack);
 - `RepeatAlert`: a repeat in the root's thread, one compact line;
-- `DigestAlert`: the storm digest of one channel (workload × exit code × count).
+- `DigestAlert`: the storm digest of one channel (workload × exit code × count);
+- `RecoveryAlert`: the one thread reply that says an incident recovered, and why.
+
+A root also shows its incident's state line (`state_phrase`: firing, quiet, recovered, continued), edited
+in place as the incident moves on (`bot.alerting.incidents`).
 
 The phrases both surfaces use (headline, exit code with its signal, the count line) live here, so the
 console and Slack always say the same thing. Text from the cluster is raw in the views; the Block Kit
@@ -15,11 +19,12 @@ renderer escapes it, this one neutralises terminal control characters (`printabl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bot.alerting.actions import DigestRow
+from bot.alerting.incidents import EndReason, IncidentPhase, IncidentStatus
 from bot.alerting.policy import AlertKind
 from bot.alerting.termination import ContainerKind, RecordSource, Termination
 from bot.diagnosis.model import Diagnosis, LogTail
@@ -31,14 +36,19 @@ __all__ = [
     "AlertView",
     "CrashAlert",
     "DigestAlert",
+    "RecoveryAlert",
     "RepeatAlert",
     "alert_text",
     "code_phrase",
     "container_kind_label",
     "count_phrase",
+    "duration_phrase",
+    "end_phrase",
     "headline",
+    "recovery_phrase",
     "runbook_steps",
     "short_meaning",
+    "state_phrase",
     "utc",
 ]
 
@@ -68,6 +78,8 @@ class CrashAlert:
     """LOG_LINES: how many lines of the log tail to show (0: none)."""
     cluster: str | None = None
     """CLUSTER_NAME: which cluster crashed, when one bot per cluster posts into shared channels."""
+    incident: IncidentStatus | None = None
+    """The incident's state line (None on the first post: a new root is firing, as it says)."""
 
     @property
     def log_tail(self) -> LogTail | None:
@@ -112,7 +124,24 @@ class DigestAlert:
     """CLUSTER_NAME, as on the roots."""
 
 
-AlertView = CrashAlert | RepeatAlert | DigestAlert
+@dataclass(frozen=True, slots=True)
+class RecoveryAlert:
+    """The thread reply that ends an incident: which workload, why it recovered, how long it burned."""
+
+    namespace: str
+    workload: str
+    container: str
+    kind: AlertKind
+    status: IncidentStatus
+    cluster: str | None = None
+
+    @property
+    def subject(self) -> str:
+        """`Deployment/api / app` (an eviction incident is the workload's, not a container's)."""
+        return f"{self.workload} / {self.container}" if self.container else self.workload
+
+
+AlertView = CrashAlert | RepeatAlert | DigestAlert | RecoveryAlert
 
 
 # --- shared phrases -------------------------------------------------------------------------------------
@@ -157,6 +186,67 @@ def headline(alert: CrashAlert | RepeatAlert) -> str:
     if termination.exit_code is None:
         return f"{where} restarted (exit code unknown)"
     return f"{where} crashed: {code_phrase(termination, alert.meaning)}"
+
+
+def duration_phrase(seconds: float) -> str:
+    """`45 s`, `12 min`, `3 h 5 min`, `2 d 3 h`: how long, at the precision a reader cares about."""
+    total = max(0, int(seconds))
+    if total < 60:
+        return f"{total} s"
+    minutes = total // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def end_phrase(status: IncidentStatus) -> str:
+    """Why an incident recovered, in words (`replaced by revision 6c8d9f7b4`)."""
+    reason = status.reason
+    if reason is EndReason.RAN_CLEAN:
+        ran = f" {duration_phrase(status.recovery_seconds)}" if status.recovery_seconds else ""
+        return f"it has run{ran} without a crash"
+    if reason is EndReason.ROLLOUT:
+        return f"replaced by revision {status.detail}" if status.detail else "replaced by a new revision"
+    if reason is EndReason.POD_DELETED:
+        return "the pod was deleted"
+    if reason is EndReason.GONE:
+        return (
+            "its crashing pods were deleted and none replaced them (scaled to zero, or the workload deleted)"
+        )
+    return "it stopped crashing"
+
+
+def _crashes(count: int) -> str:
+    return "1 crash" if count == 1 else f"{count} crashes"
+
+
+def state_phrase(status: IncidentStatus, when: Callable[[float], str] = utc) -> str:
+    """The root's state line; `when` formats a time (UTC text, or Slack's `<!date>` on Slack)."""
+    crashes = _crashes(status.crashes)
+    burned = duration_phrase(status.burned_seconds)
+    if status.phase is IncidentPhase.FIRING and status.crashes <= 1:
+        return f"Firing since {when(status.since)}: {crashes}"
+    if status.phase is IncidentPhase.FIRING:
+        return f"Firing since {when(status.since)}: {crashes} over {burned}"
+    if status.phase is IncidentPhase.QUIET:
+        return f"Quiet: no crash since {when(status.last_crash)}, not seen running cleanly yet ({crashes})"
+    if status.phase is IncidentPhase.CONTINUED:
+        return f"Still crashing at {when(status.since)}: continued in a newer alert ({crashes} so far)"
+    return f"Recovered {when(status.since)}: {end_phrase(status)}. {crashes}, burned {burned}"
+
+
+def recovery_phrase(alert: RecoveryAlert, when: Callable[[float], str] = utc) -> str:
+    """The recovery reply's sentence (raw text: each surface escapes it)."""
+    status = alert.status
+    burned = duration_phrase(status.burned_seconds)
+    return (
+        f"Recovered: {alert.subject}: {end_phrase(status)}. It burned {burned}"
+        f" ({_crashes(status.crashes)}, first at {when(status.started)}, last at {when(status.last_crash)})."
+    )
 
 
 def count_phrase(alert: CrashAlert) -> str | None:
@@ -241,6 +331,8 @@ def alert_text(view: AlertView) -> str:
         lines = _crash_lines(view)
     elif isinstance(view, RepeatAlert):
         lines = [_repeat_line(view)]
+    elif isinstance(view, RecoveryAlert):
+        lines = [f"  ↳ {cluster_prefix(view.cluster)}{recovery_phrase(view)}"]
     else:
         lines = _digest_lines(view)
     return printable("\n".join(lines).rstrip("\n"))
@@ -249,6 +341,8 @@ def alert_text(view: AlertView) -> str:
 def _crash_lines(alert: CrashAlert) -> list[str]:
     termination = alert.termination
     lines = [headline(alert)]
+    if alert.incident is not None:
+        lines.append(state_phrase(alert.incident))
     counted = count_phrase(alert)
     if counted:
         last = f", last at {utc(alert.last_seen)}" if alert.last_seen is not None else ""

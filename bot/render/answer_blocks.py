@@ -9,10 +9,18 @@ must be cut to fit Slack's limits.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from bot.command import command_line
-from bot.diagnosis.answers import Answer, PodAnswer, Refusal, TriageAnswer
-from bot.render.answer_text import other_pod_facts, refusal_message, selection_sentence
+from bot.diagnosis.answers import Answer, IncidentsAnswer, OpenIncident, PodAnswer, Refusal, TriageAnswer
+from bot.render.answer_text import (
+    MAX_INCIDENTS_SHOWN,
+    incident_phrase,
+    other_pod_facts,
+    refusal_message,
+    selection_sentence,
+    thread_link,
+)
 from bot.render.diagnosis_blocks import (
     diagnosis_blocks,
     diagnosis_fallback_text,
@@ -65,6 +73,13 @@ def answer_message(
             pods_checked=answer.pods_checked,
             slash_command=slash_command,
         )
+        if answer.incidents:
+            title = f"Open incidents in {answer.namespace}"
+            blocks = fit_blocks([*blocks, *incident_blocks(answer.incidents, title)])
+    elif isinstance(answer, IncidentsAnswer):
+        count = len(answer.incidents)
+        text = escape(f"{count} open incident{'s' if count != 1 else ''}")
+        blocks = incident_blocks(answer.incidents, "Open incidents", namespaces=True)
     else:
         text = diagnosis_fallback_text(answer.diagnosis)
         blocks = diagnosis_blocks(answer.diagnosis)
@@ -76,6 +91,38 @@ def answer_message(
     if shared_by is not None and _SLACK_USER_ID.match(shared_by):
         blocks = fit_blocks([context([f"Shared by <@{shared_by}>"]), *blocks])
     return text, blocks
+
+
+_PHASE_ICON = {"firing": ":red_circle:", "quiet": ":large_yellow_circle:"}
+
+
+def incident_blocks(
+    incidents: Sequence[OpenIncident], title: str, *, namespaces: bool = False
+) -> list[Block]:
+    """One line per open incident, linked to its alert's thread; escaped, within Slack's limits."""
+    if not incidents:
+        return [section(f"{bold(escape(title))}: none. Nothing is firing.")]
+    lines = []
+    for incident in incidents[:MAX_INCIDENTS_SHOWN]:
+        line = escape(incident_phrase(incident))
+        if namespaces:
+            line = f"{inline_code(incident.namespace)} {line}"
+        link = thread_link(incident.thread)
+        if link is not None:
+            line += f" · <{link}|thread>"
+        lines.append(f"{_PHASE_ICON.get(incident.phase, ':red_circle:')} {line}")
+    if len(incidents) > MAX_INCIDENTS_SHOWN:
+        lines.append(f"… and {len(incidents) - MAX_INCIDENTS_SHOWN} more")
+    blocks = [section(f"{bold(escape(title))} ({len(incidents)})")]
+    chunk: list[str] = []
+    for line in lines:  # a section holds 3000 characters: several sections when the list is long
+        if chunk and sum(len(item) + 1 for item in chunk) + len(line) > 2800:
+            blocks.append(section("\n".join(chunk)))
+            chunk = []
+        chunk.append(truncate(line, 2800))
+    if chunk:
+        blocks.append(section("\n".join(chunk)))
+    return fit_blocks(blocks)
 
 
 def refusal_mrkdwn(refusal: Refusal, *, slash_command: str) -> str:

@@ -3,17 +3,23 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
-from bot.diagnosis.answers import PodAnswer, TriageAnswer
+from bot.diagnosis.answers import IncidentsAnswer, PodAnswer, TriageAnswer
 from bot.diagnosis.findings import stamp
 from bot.render.diagnosis_json import diagnosis_json, triage_json
 
 
-def answer_json(answer: PodAnswer | TriageAnswer) -> dict[str, Any]:
+def answer_json(answer: PodAnswer | TriageAnswer | IncidentsAnswer) -> dict[str, Any]:
     """The JSON document of an answer (a refusal is not a document: the CLI prints its sentence)."""
+    if isinstance(answer, IncidentsAnswer):
+        return {"incidents": [asdict(item) for item in answer.incidents]}
     if isinstance(answer, TriageAnswer):
-        return triage_json(answer.rows, namespace=answer.namespace, pods_checked=answer.pods_checked)
+        document = triage_json(answer.rows, namespace=answer.namespace, pods_checked=answer.pods_checked)
+        if answer.incidents:
+            document["incidents"] = [asdict(item) for item in answer.incidents]
+        return document
     document = diagnosis_json(answer.diagnosis)
     selection = answer.selection
     if selection is not None:

@@ -6,9 +6,19 @@ in console mode): usage lines and suggestions name it, so no sentence needs edit
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
-from bot.diagnosis.answers import Answer, PodAnswer, PodLine, Refusal, TriageAnswer
+from bot.diagnosis.answers import (
+    Answer,
+    IncidentsAnswer,
+    OpenIncident,
+    PodAnswer,
+    PodLine,
+    Refusal,
+    TriageAnswer,
+)
 from bot.diagnosis.findings import duration
 from bot.render.commands import usage_sentence, without_code_marks
 from bot.render.diagnosis_text import diagnosis_text, triage_text
@@ -20,9 +30,14 @@ def answer_text(answer: Answer, *, program: str) -> str:
     if isinstance(answer, Refusal):
         return printable(refusal_text(answer, program=program))
     if isinstance(answer, TriageAnswer):
-        return triage_text(
+        triage = triage_text(
             answer.rows, namespace=answer.namespace, pods_checked=answer.pods_checked, program=program
         )
+        if not answer.incidents:
+            return triage
+        return triage + printable(incidents_text(answer.incidents, f"Open incidents in {answer.namespace}"))
+    if isinstance(answer, IncidentsAnswer):
+        return printable(incidents_text(answer.incidents, "Open incidents"))
     body = diagnosis_text(answer.diagnosis)
     selection = answer.selection
     if selection is None:
@@ -34,6 +49,46 @@ def answer_text(answer: Answer, *, program: str) -> str:
         now = answer.diagnosis.diagnosed_at
         lines.extend(f"  {line.name}: {other_pod_facts(line, now)}" for line in selection.others)
     return printable("\n".join(lines) + "\n")
+
+
+_CHANNEL_ID = re.compile(r"^[CDG][A-Z0-9]{2,30}$")
+_SLACK_TS = re.compile(r"^\d{1,12}\.\d{1,9}$")
+MAX_INCIDENTS_SHOWN = 30
+
+
+def thread_link(thread: str | None) -> str | None:
+    """The permalink of an alert's thread from its message reference (`<channel id>:<ts>`, as the Slack
+    sink stores it): `https://slack.com/archives/C0123/p1700000000123456`, which Slack opens in the
+    reader's workspace. None for anything else (console mode, a root never posted)."""
+    if not thread:
+        return None
+    channel, _, ts = thread.rpartition(":")
+    if not _CHANNEL_ID.match(channel) or not _SLACK_TS.match(ts):
+        return None
+    return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}"
+
+
+def incident_phrase(incident: OpenIncident) -> str:
+    """Raw text: `Deployment/api / app: exit 1, firing, 7 crashes since 2026-11-21 05:41 UTC`."""
+    what = f"{incident.workload} / {incident.container}" if incident.container else incident.workload
+    code = f"exit {incident.exit_code}, " if incident.exit_code is not None else ""
+    crashes = "1 crash" if incident.crashes == 1 else f"{incident.crashes} crashes"
+    since = datetime.fromtimestamp(incident.started, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{what}: {code}{incident.phase}, {crashes} since {since}"
+
+
+def incidents_text(incidents: Sequence[OpenIncident], title: str) -> str:
+    """Open incidents as terminal lines, each with its thread's link when it has one."""
+    if not incidents:
+        return f"{title}: none.\n"
+    lines = [f"{title} ({len(incidents)}):"]
+    for incident in incidents[:MAX_INCIDENTS_SHOWN]:
+        link = thread_link(incident.thread)
+        where = f" (namespace {incident.namespace})" if title == "Open incidents" else ""
+        lines.append(f"  {incident_phrase(incident)}{where}" + (f" — {link}" if link else ""))
+    if len(incidents) > MAX_INCIDENTS_SHOWN:
+        lines.append(f"  … and {len(incidents) - MAX_INCIDENTS_SHOWN} more")
+    return "\n".join(lines) + "\n"
 
 
 def refusal_message(refusal: Refusal, *, program: str) -> str:

@@ -12,10 +12,12 @@ from bot.command import QueryKind, command_line
 _USAGE: dict[QueryKind, str] = {
     "pod": "Use `{pod_ns}` (or `{pod}` for the default namespace).",
     "ns": "Use `{ns}` (one namespace name).",
+    "incidents": "Use `{incidents}` (no argument).",
 }
 _SLACK_USAGE: dict[QueryKind, str] = {
     "pod": "Usage: `{pod_ns}` (or `{pod}` for the default namespace).",
     "ns": "Usage: `{ns}` lists the crashing pods of one namespace.",
+    "incidents": "Usage: `{incidents}` lists the open alert incidents this channel may see.",
 }
 
 
@@ -24,6 +26,7 @@ def _filled(template: str, program: str) -> str:
         pod_ns=command_line(program, "pod", "NAMESPACE/POD"),
         pod=command_line(program, "pod", "POD"),
         ns=command_line(program, "ns", "NAMESPACE"),
+        incidents=f"{program} incidents",
     )
 
 

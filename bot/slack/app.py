@@ -22,7 +22,14 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.command import DEFAULT_SLASH_COMMAND, DiagnoseCommand, ExplainCommand, QueryKind, parse_command
+from bot.command import (
+    DEFAULT_SLASH_COMMAND,
+    NO_ARGUMENT,
+    DiagnoseCommand,
+    ExplainCommand,
+    QueryKind,
+    parse_command,
+)
 from bot.knowledge.explanation import Explanation, Reply, Usage
 from bot.metrics import BotMetrics, CommandKind
 from bot.render.blocks import RUNBOOK_ACTION_ID, SHARE_ACTION_ID, reply_blocks, reply_fallback_text
@@ -154,12 +161,15 @@ class ExitcodeCommands:
             await acknowledge(self.not_configured)
             self.metrics.command_answered("not_configured")
             return
-        if not parsed.argument:
+        if not parsed.argument and parsed.kind not in NO_ARGUMENT:
             await acknowledge(missing_argument_usage(parsed.kind, self.slash_command))
             self.metrics.command_answered("usage")
             return
-        target = "pod" if parsed.kind == "pod" else "namespace"
-        await acknowledge(f"Looking at {target} {inline_code(parsed.argument[:200])}…")
+        if parsed.kind == "incidents":
+            await acknowledge("Looking up the open incidents…")
+        else:
+            target = "pod" if parsed.kind == "pod" else "namespace"
+            await acknowledge(f"Looking at {target} {inline_code(parsed.argument[:200])}…")
         self.metrics.command_answered(parsed.kind)
         request = DiagnoseRequest(
             kind=parsed.kind,

@@ -1,0 +1,94 @@
+"""What the pod stream shows of the workloads that have an open incident: their live pods, their revision,
+since when each container runs. The planner's `observe` (pure) decides from it whether an incident went
+quiet or recovered; this index only keeps what it needs, for the few workloads that burn.
+
+Only workloads with an incident in the ledger are indexed (a set lookup per watch event, and the owner
+resolved only for pods in a namespace that has one), so a 100k-pod cluster pays nearly nothing. A
+complete pod list (the first `Synced` of the term) must have been read before `observe` may conclude
+that a workload has no pod left; until then the term does not observe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any
+
+from bot.alerting.incidents import PodSeen
+from bot.alerting.termination import epoch
+from bot.alerting.workload import pod_revision, resolve_workload
+
+__all__ = ["WorkloadPods", "pod_seen"]
+
+WorkloadId = tuple[str, str]
+"""(namespace, `Kind/name`)."""
+
+
+def pod_seen(pod: Mapping[str, Any]) -> PodSeen | None:
+    """The pod as `observe` needs it; None when it is not live (terminating, finished)."""
+    metadata = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    if metadata.get("deletionTimestamp") or status.get("phase") in ("Succeeded", "Failed"):
+        return None
+    revision = pod_revision(pod)
+    running: dict[str, float | None] = {}
+    for item in status.get("containerStatuses") or ():
+        if isinstance(item, Mapping) and item.get("name"):
+            state = item.get("state") or {}
+            run = state.get("running") if isinstance(state, Mapping) else None
+            running[str(item["name"])] = epoch(run.get("startedAt")) if isinstance(run, Mapping) else None
+    return PodSeen(uid=str(metadata.get("uid") or ""), revision=revision, running_since=running)
+
+
+class WorkloadPods:
+    """Live pods per watched workload, updated from every pod event of the term."""
+
+    def __init__(self) -> None:
+        self._pods: dict[WorkloadId, dict[str, PodSeen]] = {}
+        self._where: dict[str, WorkloadId] = {}
+        self._watched: set[WorkloadId] = set()
+        self._namespaces: set[str] = set()
+
+    def watch(self, workloads: Iterable[WorkloadId]) -> None:
+        """Index the pods of these workloads from now on (those with an open incident)."""
+        self._watched = set(workloads)
+        self._namespaces = {namespace for namespace, _ in self._watched}
+
+    def note(self, pod: Mapping[str, Any], *, deleted: bool) -> None:
+        metadata = pod.get("metadata") or {}
+        uid = str(metadata.get("uid") or "")
+        if not uid:
+            return
+        where = self._where.get(uid)
+        if where is None:
+            namespace = str(metadata.get("namespace") or "")
+            if namespace not in self._namespaces:
+                return
+            where = (namespace, resolve_workload(pod).ref)
+            if where not in self._watched:
+                return
+        seen = None if deleted else pod_seen(pod)
+        if seen is None:
+            self.forget(uid)
+            return
+        self._where[uid] = where
+        self._pods.setdefault(where, {})[uid] = seen
+
+    def forget(self, uid: str) -> None:
+        """The pod is gone (deleted, or missing from a relist)."""
+        where = self._where.pop(uid, None)
+        if where is None:
+            return
+        pods = self._pods.get(where)
+        if pods is not None:
+            pods.pop(uid, None)
+            if not pods:
+                del self._pods[where]
+
+    def forget_missing(self, present: Collection[str], covers: Any) -> None:
+        """After a complete list: forget indexed pods the list did not contain (`covers(namespace)`)."""
+        for uid, (namespace, _) in list(self._where.items()):
+            if covers(namespace) and uid not in present:
+                self.forget(uid)
+
+    def live(self) -> dict[WorkloadId, tuple[PodSeen, ...]]:
+        return {where: tuple(pods.values()) for where, pods in self._pods.items()}

@@ -1,0 +1,311 @@
+"""The incident lifecycle: every alert root is an incident that is firing, quiet, and finally recovered.
+
+An alert that says "crashed 7 times, last 2 min ago" forever leaves the channel guessing which problems
+still burn. So each alert group (see `actions.GroupKey`) has at most one incident, kept in the ledger
+(`LedgerState.incidents`, keyed by the group id) so that a restart or a failover neither loses a recovery
+nor announces it twice. Its phases:
+
+- **firing**: it crashed; every crash (the planner's `_group`) keeps it firing or brings it back.
+- **quiet**: no crash for `quiet_seconds` (GROUP_WINDOW / 2, 15 min by default), yet nothing showed it
+  recovered (the container waits in back-off, its pod is pending, the bot cannot see it run). Half the
+  window is three times the kubelet's default maximum back-off (5 min), so a crash loop at full back-off
+  never looks quiet; a longer operator-set back-off (KEP-5593) may flip it between quiet and firing,
+  which is what it is.
+- **recovered**, for one of four reasons (`EndReason`), decided by `evaluate` from what the watch shows
+  now (`PodSeen`, plain data the alert service builds from the pod stream):
+  - `ran_clean`: every live pod of the workload has run the container for `recovery_seconds`
+    (RECOVERY_SECONDS) and nothing crashed meanwhile;
+  - `rollout`: the pods of the revision that crashed are gone and pods of another revision
+    (`pod-template-hash`, or `controller-revision-hash` for StatefulSets and DaemonSets) run instead;
+  - `pod_deleted`: the bare pod that crashed was deleted;
+  - `gone`: the workload's crashing pods were deleted and no pod replaced them: it was scaled down (to
+    zero) or deleted. The pod stream cannot tell those two apart without reading the controller, which
+    would need new RBAC; the message says both.
+- **continued** (only on a root, never a live incident): the group's window passed while it still
+  crashed, so the planner posted a new root; the incident moved to it and the old root says so.
+
+A crash after recovery, within GROUP_WINDOW of the recovery, re-opens the incident in the same thread;
+later, it starts a new one. Pure: plain data in, plain data out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "EndReason",
+    "IncidentPhase",
+    "IncidentState",
+    "IncidentStatus",
+    "PodSeen",
+    "evaluate",
+    "revision_key",
+]
+
+
+def revision_key(revision: str | None) -> str | None:
+    """What the ledger keeps of a revision label, to compare with the pods' later: a `pod-template-hash`
+    (10 characters) as is, a longer `controller-revision-hash` (`<name>-<hash>`, up to 63) as a digest."""
+    if revision is None or len(revision) <= 16:
+        return revision
+    return "#" + hashlib.blake2b(revision.encode("utf-8"), digest_size=8).hexdigest()
+
+
+class IncidentPhase(StrEnum):
+    FIRING = "firing"
+    QUIET = "quiet"
+    RECOVERED = "recovered"
+    CONTINUED = "continued"
+
+
+class EndReason(StrEnum):
+    """Why an incident recovered (the thread reply and the root's state line say it in words)."""
+
+    RAN_CLEAN = "ran_clean"
+    ROLLOUT = "rollout"
+    POD_DELETED = "pod_deleted"
+    GONE = "gone"
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentStatus:
+    """What a root's state line and a recovery reply show: a snapshot of one incident."""
+
+    phase: IncidentPhase
+    since: float
+    """When the phase began (for `recovered`: when the clean run began, or when the end was seen)."""
+    started: float
+    """The incident's first crash."""
+    crashes: int
+    last_crash: float
+    reason: EndReason | None = None
+    detail: str | None = None
+    """For a rollout: the revision that replaced the crashing one (`6c8d9f7b4`)."""
+    recovery_seconds: float | None = None
+    """For `ran_clean`: how long it had to run (RECOVERY_SECONDS)."""
+
+    @property
+    def open(self) -> bool:
+        return self.phase in (IncidentPhase.FIRING, IncidentPhase.QUIET)
+
+    @property
+    def burned_seconds(self) -> float:
+        """How long it burned: first crash to recovery, or to the last crash while it is still open."""
+        end = self.since if self.phase is IncidentPhase.RECOVERED else self.last_crash
+        return max(0.0, end - self.started)
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase.value,
+            "since": self.since,
+            "started": self.started,
+            "crashes": self.crashes,
+            "last": self.last_crash,
+        } | {
+            name: value
+            for name, value in (
+                ("reason", self.reason.value if self.reason else None),
+                ("detail", self.detail),
+                ("recovery", self.recovery_seconds),
+            )
+            if value is not None
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> IncidentStatus:
+        """Read `to_record` back; raises `ValueError`/`TypeError`/`KeyError` for anything else."""
+        reason = record.get("reason")
+        detail = record.get("detail")
+        recovery = record.get("recovery")
+        return cls(
+            phase=IncidentPhase(record["phase"]),
+            since=_number(record["since"]),
+            started=_number(record["started"]),
+            crashes=int(_number(record["crashes"])),
+            last_crash=_number(record["last"]),
+            reason=EndReason(reason) if reason is not None else None,
+            detail=str(detail) if detail is not None else None,
+            recovery_seconds=_number(recovery) if recovery is not None else None,
+        )
+
+
+@dataclass(slots=True)
+class IncidentState:
+    """The ledger's record of one group's incident; `opened` names the group episode whose root shows it."""
+
+    opened: float
+    started: float
+    last_crash: float
+    crashes: int
+    phase: IncidentPhase = IncidentPhase.FIRING
+    since: float = 0.0
+    revision: str | None = None
+    """The pod template revision of the pods it crashed in, as last seen (a rollout replaces it), as
+    `revision_key` keeps it."""
+    reason: EndReason | None = None
+    detail: str | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.phase in (IncidentPhase.FIRING, IncidentPhase.QUIET)
+
+    def status(self, recovery_seconds: float | None = None) -> IncidentStatus:
+        return IncidentStatus(
+            self.phase,
+            self.since,
+            self.started,
+            self.crashes,
+            self.last_crash,
+            self.reason,
+            self.detail,
+            recovery_seconds if self.reason is EndReason.RAN_CLEAN else None,
+        )
+
+    def crashed(self, count: int, when: float) -> None:
+        """`count` more crashes at `when`: firing again (a quiet or recovered incident re-opens)."""
+        self.crashes += count
+        self.last_crash = max(self.last_crash, when)
+        if self.phase is not IncidentPhase.FIRING:
+            self.phase = IncidentPhase.FIRING
+            self.since = when
+            self.reason = None
+            self.detail = None
+
+    def copy(self) -> IncidentState:
+        return IncidentState(
+            self.opened,
+            self.started,
+            self.last_crash,
+            self.crashes,
+            self.phase,
+            self.since,
+            self.revision,
+            self.reason,
+            self.detail,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Compact (up to 400 of these share the ledger's ConfigMap with everything else): short keys,
+        whole seconds where they suffice; the revision only while it is open (a rollout can only end an
+        open incident), the rollout's detail never (the recovery's edit and reply carry it)."""
+        record: dict[str, Any] = {
+            "at": self.opened,
+            "first": int(self.started),
+            "last": int(self.last_crash),
+            "n": self.crashes,
+            "state": self.phase.value,
+            "since": int(self.since),
+        }
+        if self.revision is not None and self.open:
+            record["rev"] = self.revision
+        if self.reason is not None:
+            record["why"] = self.reason.value
+        return record
+
+    @classmethod
+    def from_dict(cls, data: Any) -> IncidentState:
+        """Raises `ValueError`/`TypeError`/`KeyError` with what is wrong (the ledger wraps it)."""
+        if not isinstance(data, Mapping):
+            raise TypeError("an incident must be an object")
+        reason = data.get("why")
+        return cls(
+            opened=_number(data["at"]),
+            started=_number(data["first"]),
+            last_crash=_number(data["last"]),
+            crashes=int(_number(data["n"])),
+            phase=IncidentPhase(data["state"]),
+            since=_number(data["since"]),
+            revision=_optional_text(data.get("rev")),
+            reason=EndReason(reason) if reason is not None else None,
+        )
+
+    def order(self) -> tuple[float, int, str, str]:
+        """Which of two copies of the same episode is newer (a merge keeps it): the later transition."""
+        return (self.since, self.crashes, self.phase.value, self.revision or "")
+
+
+@dataclass(frozen=True, slots=True)
+class PodSeen:
+    """One live pod of a workload as the watch shows it now (terminating and finished pods are not live)."""
+
+    uid: str
+    revision: str | None
+    """`pod-template-hash` (Deployments) or `controller-revision-hash` (StatefulSets, DaemonSets)."""
+    running_since: Mapping[str, float | None] = field(default_factory=dict)
+    """Container name → when its current instance started running (None: not running now)."""
+
+    def ran(self, container: str) -> float | None:
+        """Since when `container` runs (for "" — an eviction — since when all of them do)."""
+        if container:
+            return self.running_since.get(container)
+        starts = list(self.running_since.values())
+        if not starts or any(start is None for start in starts):
+            return None
+        return max(start for start in starts if start is not None)
+
+
+def evaluate(
+    incident: IncidentState,
+    *,
+    workload_kind: str,
+    container: str,
+    pods: Sequence[PodSeen],
+    crashed_pods: Iterable[str],
+    now: float,
+    recovery_seconds: float,
+    quiet_seconds: float,
+) -> bool:
+    """Apply what the watch shows now to an open `incident` (in place); True when its phase changed.
+
+    `pods` are the workload's live pods the watch has seen (a complete list must have been read since the
+    process started leading: an empty list then means there are none); `crashed_pods` the uids whose
+    `pod_digest` the group holds, i.e. the pods it crashed in.
+    """
+    if not incident.open:
+        return False
+    crashed = set(crashed_pods)
+    revisions = [revision_key(pod.revision) for pod in pods if pod.uid in crashed and pod.revision]
+    if revisions and incident.revision not in revisions:
+        incident.revision = sorted(key for key in revisions if key)[-1]
+    if not pods:
+        reason = EndReason.POD_DELETED if workload_kind == "Pod" else EndReason.GONE
+        return _recover(incident, reason, now)
+    if incident.revision and all(
+        pod.revision and revision_key(pod.revision) != incident.revision for pod in pods
+    ):
+        newest = sorted({pod.revision for pod in pods if pod.revision})
+        return _recover(incident, EndReason.ROLLOUT, now, detail=newest[-1])
+    if now - incident.last_crash >= recovery_seconds:
+        starts = [pod.ran(container) for pod in pods]
+        if all(start is not None and now - start >= recovery_seconds for start in starts):
+            began = max(start for start in starts if start is not None)
+            return _recover(incident, EndReason.RAN_CLEAN, max(began, incident.last_crash))
+    if incident.phase is IncidentPhase.FIRING and now - incident.last_crash >= quiet_seconds:
+        incident.phase = IncidentPhase.QUIET
+        incident.since = incident.last_crash
+        return True
+    return False
+
+
+def _recover(incident: IncidentState, reason: EndReason, when: float, detail: str | None = None) -> bool:
+    incident.phase = IncidentPhase.RECOVERED
+    incident.since = when
+    incident.reason = reason
+    incident.detail = detail
+    return True
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"not a number: {value!r}")
+    return float(value)
+
+
+def _optional_text(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise TypeError(f"not a string: {value!r}")
+    return value
