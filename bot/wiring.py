@@ -44,9 +44,10 @@ if TYPE_CHECKING:
 
     from bot.alert_service import AlertService, AlertSink
     from bot.application.cluster import ClusterConnection
+    from bot.application.clusters import ClusterRegistry
     from bot.application.diagnose import DiagnoseService
     from bot.metrics import AlertMetrics, BotMetrics
-    from bot.slack import DiagnoseHandler
+    from bot.slack import ClustersHandler, DiagnoseHandler
     from bot.web import RunbookPages
 
 log = logging.getLogger(__name__)
@@ -66,12 +67,17 @@ def run_bot(settings: Settings) -> int:
         check_transport(settings)
         knowledge = load_knowledge_base(settings)
         config = load_config_file(settings)
-        cluster = open_cluster(settings)
+        clusters = open_clusters(settings)
+        cluster = clusters.home_connection if clusters is not None else open_cluster(settings)
         try:
             if not settings.slack_enabled:
                 return asyncio.run(run_console_mode(settings, knowledge, cluster=cluster, config=config))
-            return asyncio.run(run_slack_mode(settings, knowledge, cluster=cluster, config=config))
+            return asyncio.run(
+                run_slack_mode(settings, knowledge, cluster=cluster, config=config, clusters=clusters)
+            )
         finally:
+            if clusters is not None:
+                clusters.close()
             cluster.close()
     except StartupError as error:
         sys.stderr.write(f"exitcode-bot: {error}\n")
@@ -120,6 +126,30 @@ def open_cluster(settings: Settings) -> ClusterConnection:
             cluster.problem,
         )
     return cluster
+
+
+def open_clusters(settings: Settings) -> ClusterRegistry | None:
+    """With CLUSTERS, every selected cluster's client, built once (issue 13); None without CLUSTERS.
+    A CLUSTERS entry the kubeconfig lacks is a `StartupError`; a cluster that cannot be reached is not."""
+    from bot.application.clusters import ClusterSelectionError, connect_clusters
+
+    if not settings.clusters:
+        return None
+    try:
+        clusters = connect_clusters(
+            settings.clusters,
+            cluster_name=settings.cluster_name,
+            timeout_seconds=settings.kube_timeout_seconds,
+        )
+    except ClusterSelectionError as error:
+        raise StartupError(str(error)) from None
+    for connection in clusters:
+        if connection.api_client is not None:
+            log.info("cluster %s: %s", connection.name, connection.api_client.configuration.host)
+        else:
+            log.warning("cluster %s cannot be used: %s", connection.name, connection.problem)
+    log.info("home cluster (Leases and ledgers): %s", clusters.home)
+    return clusters
 
 
 def build_diagnose_service(
@@ -254,6 +284,7 @@ class SlackBot:
         diagnose: DiagnoseHandler | None = None,
         cluster: ClusterConnection | None = None,
         config: BotConfig | None = None,
+        clusters: ClusterRegistry | None = None,
     ) -> None:
         from bot.application.replies import SlackDiagnoseReplies
         from bot.metrics import BotMetrics
@@ -273,6 +304,13 @@ class SlackBot:
         self.metrics = BotMetrics()
         self.tasks = BackgroundTasks()
         self.diagnose_service: DiagnoseService | None = None
+        self.clusters = clusters
+        self.cluster_services: dict[str, DiagnoseService] = {}
+        clusters_handler: ClustersHandler | None = None
+        if clusters is not None:
+            diagnose, clusters_handler = self._build_cluster_commands(
+                settings, knowledge, clusters, config if config is not None else BotConfig()
+            )
         if diagnose is None and cluster is not None:
             self.diagnose_service = build_diagnose_service(
                 settings, knowledge, cluster, config if config is not None else BotConfig(), self.metrics
@@ -295,8 +333,13 @@ class SlackBot:
             diagnose=diagnose,
             slash_command=settings.slash_command,
             web_api=self.slack_api,
+            clusters=clusters_handler,
         )
-        self.alerts = self._build_alerts(settings, knowledge, cluster, config or BotConfig())
+        self.alerts: AlertRunner | ClusterAlertRunners | None
+        if clusters is not None:
+            self.alerts = self._build_cluster_alerts(settings, knowledge, clusters, config or BotConfig())
+        else:
+            self.alerts = self._build_alerts(settings, knowledge, cluster, config or BotConfig())
         if cluster is not None:
             self._register_alert_buttons(knowledge, cluster, config or BotConfig(), settings)
         self.socket: SocketModeConnection | None = None
@@ -316,6 +359,73 @@ class SlackBot:
                 runbooks=runbook_pages(knowledge, settings.public_url) if settings.public_url else None,
             )
         )
+
+    def _build_cluster_commands(
+        self, settings: Settings, knowledge: KnowledgeBase, clusters: ClusterRegistry, config: BotConfig
+    ) -> tuple[DiagnoseHandler, ClustersHandler]:
+        """CLUSTERS: one diagnose use case per cluster behind `ClusterDiagnose`, and `clusters`."""
+        from bot.access import ClusterAccess
+        from bot.application.cluster_commands import ClusterDiagnose, ClusterOverview, SlackClusterReplies
+        from bot.application.clusters import lease_name_for
+        from bot.application.diagnose import DiagnoseService
+        from bot.metrics import DiagnoseMetrics
+
+        answers = DiagnoseMetrics(self.metrics.registry)  # one set of series for every cluster's answers
+        access = NamespaceAccess.from_config(settings.allowed_namespaces, config)
+        self.cluster_services = {
+            connection.name or clusters.home: DiagnoseService(
+                knowledge,
+                connection.reader,
+                access=access,
+                default_namespace=settings.default_namespace,
+                log_lines=settings.log_lines,
+                unavailable=connection.problem,
+                metrics=answers,
+            )
+            for connection in clusters
+        }
+        self.diagnose_service = self.cluster_services[clusters.home]
+        self.cluster_diagnose = ClusterDiagnose(
+            clusters, self.cluster_services, ClusterAccess(config.channel_clusters)
+        )
+        leases = (
+            {name: lease_name_for(settings.lease_name, name) for name in clusters.names}
+            if settings.watch_enabled
+            else None
+        )
+        overview = ClusterOverview(
+            clusters,
+            lease_names=leases,
+            lease_namespace=settings.pod_namespace,
+            timeout_seconds=settings.kube_timeout_seconds,
+            slash_command=settings.slash_command,
+        )
+        return SlackClusterReplies(self.cluster_diagnose, slash_command=settings.slash_command), overview
+
+    def _build_cluster_alerts(
+        self, settings: Settings, knowledge: KnowledgeBase, clusters: ClusterRegistry, config: BotConfig
+    ) -> ClusterAlertRunners | None:
+        """CLUSTERS: one watcher per cluster, each behind its own Lease in the home cluster."""
+        from bot.metrics import AlertMetrics
+        from bot.slack.poster import SlackAlertSink
+
+        if not settings.watch_enabled:
+            log.info("crash alerts are off (WATCH_ENABLED=false)")
+            return None
+        home = clusters.home_connection.api_client
+        if home is None:
+            log.warning(
+                "no crash alerts: the home cluster %s (Leases and ledgers) cannot be used: %s",
+                clusters.home,
+                clusters.home_connection.problem,
+            )
+            return None
+        metrics = AlertMetrics(self.metrics.registry)
+        sink = SlackAlertSink(self.client, on_error=metrics.slack_error)
+        runners = build_cluster_alert_runners(
+            settings, knowledge, clusters, config, sink=sink, metrics=metrics
+        )
+        return runners
 
     def _build_alerts(
         self,
@@ -410,12 +520,13 @@ async def run_slack_mode(
     *,
     cluster: ClusterConnection | None = None,
     config: BotConfig | None = None,
+    clusters: ClusterRegistry | None = None,
 ) -> int:
     """Serve PORT, connect to Slack, and run until SIGTERM/SIGINT (`cluster` is closed by the caller)."""
     from bot.web import start_web_server
 
     stop = stop_on_signals()
-    bot = SlackBot(settings, knowledge, cluster=cluster, config=config)
+    bot = SlackBot(settings, knowledge, cluster=cluster, config=config, clusters=clusters)
     try:
         server = await start_web_server(bot.web_app, settings.port, settings.host)
     except OSError as error:
@@ -494,7 +605,104 @@ class AlertRunner:
                     await task
             except Exception:  # a failure while stopping must not stop the rest of the shutdown
                 log.exception("the crash watcher failed while stopping")
+        self.close_client()
+
+    def close_client(self) -> None:
         self._watch_client.close()  # type: ignore[no-untyped-call]
+
+
+class ClusterAlertRunners:
+    """CLUSTERS: one `AlertRunner` per cluster, started and stopped together but otherwise independent.
+
+    Each campaigns for its own Lease, so a replica may lead some clusters and stand by for others, and
+    a cluster that is down (its watch backing off) never holds up another's alerts. They stop
+    concurrently, so shutdown takes one ALERT_SHUTDOWN_SECONDS, not one per cluster."""
+
+    def __init__(self, runners: dict[str, AlertRunner], home: str) -> None:
+        self.runners = runners
+        self.home = home
+
+    @property
+    def service(self) -> AlertService:
+        """The home cluster's service (the alert buttons' snooze store until buttons name a cluster)."""
+        return (
+            self.runners[self.home].service
+            if self.home in self.runners
+            else next(iter(self.runners.values())).service
+        )
+
+    def start(self) -> None:
+        for runner in self.runners.values():
+            runner.start()
+
+    async def stop(self, grace_seconds: float = ALERT_SHUTDOWN_SECONDS) -> None:
+        await asyncio.gather(*(runner.stop(grace_seconds) for runner in self.runners.values()))
+
+
+def build_cluster_alert_runners(
+    settings: Settings,
+    knowledge: KnowledgeBase,
+    clusters: ClusterRegistry,
+    config: BotConfig,
+    *,
+    sink: AlertSink,
+    metrics: AlertMetrics | None = None,
+    identity: str | None = None,
+) -> ClusterAlertRunners | None:
+    """One watcher per cluster that has a client: `<LEASE_NAME>-<cluster>` and
+    `<LEDGER_CONFIGMAP>-<cluster>` in POD_NAMESPACE of the home cluster, alerts named by the cluster.
+    None when the home cluster (where the Leases live) has no client. Raises `StartupError` for a
+    WATCH_LABEL_SELECTOR that does not parse."""
+    from bot.alert_service.build import (
+        AlertConfigError,
+        build_alert_service,
+        default_identity,
+        sibling_client,
+    )
+    from bot.application.clusters import lease_name_for, ledger_name_for
+
+    home = clusters.home_connection.api_client
+    if home is None:
+        return None
+    identity = identity or default_identity()
+    runners: dict[str, AlertRunner] = {}
+    for connection in clusters:
+        name = connection.name or clusters.home
+        if connection.api_client is None:
+            log.warning("cluster %s is not watched: %s", name, connection.problem)
+            continue
+        watch_client = sibling_client(connection.api_client)
+        try:
+            service = build_alert_service(
+                settings,
+                knowledge,
+                connection.api_client,
+                sink=sink,
+                metrics=metrics,
+                reader=connection.reader,
+                namespace_channels=config.namespace_channels,
+                identity=identity,
+                stream_api_client=watch_client,
+                state_api_client=home,
+                lease_name=lease_name_for(settings.lease_name, name),
+                ledger_name=ledger_name_for(settings.ledger_configmap, name),
+                cluster_name=name,
+            )
+        except AlertConfigError as error:
+            watch_client.close()  # type: ignore[no-untyped-call]
+            for runner in runners.values():
+                runner.close_client()
+            raise StartupError(str(error)) from None
+        runners[name] = AlertRunner(service, watch_client)
+    log.info(
+        "crash alerts on for %d clusters: each is watched by the replica holding Lease %s/%s-<cluster>; "
+        "this one is %s",
+        len(runners),
+        settings.pod_namespace,
+        settings.lease_name,
+        identity,
+    )
+    return ClusterAlertRunners(runners, clusters.home) if runners else None
 
 
 def watcher_wanted(settings: Settings, cluster: ClusterConnection | None) -> bool:
