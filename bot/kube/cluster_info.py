@@ -23,7 +23,10 @@ async def server_version(api_client: ApiClient, timeout_seconds: float) -> str:
     """The apiserver's `gitVersion` (`v1.34.1`); raises `ClusterError` when the cluster does not answer."""
     call = ApiCall("get", "version", None)
     api = VersionApi(api_client)
-    body = await _read(call, timeout_seconds, api.get_code)
+    try:
+        body = await _read(call, timeout_seconds, api.get_code)
+    except ApiException as error:
+        raise translate_error(error, call, timeout_seconds) from error
     version = body.get("gitVersion") if isinstance(body, dict) else None
     return str(version) if version else "unknown"
 
