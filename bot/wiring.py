@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
     from bot.alert_service import AlertService, AlertSink
+    from bot.alert_service.tuning import AlertTuning
     from bot.application.cluster import ClusterConnection
     from bot.application.clusters import ClusterRegistry
     from bot.application.diagnose import DiagnoseService
@@ -607,6 +608,11 @@ class AlertRunner:
                 log.exception("the crash watcher failed while stopping")
         self.close_client()
 
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The running service (None before `start()`)."""
+        return self._task
+
     def close_client(self) -> None:
         self._watch_client.close()  # type: ignore[no-untyped-call]
 
@@ -648,6 +654,7 @@ def build_cluster_alert_runners(
     sink: AlertSink,
     metrics: AlertMetrics | None = None,
     identity: str | None = None,
+    tuning: AlertTuning | None = None,
 ) -> ClusterAlertRunners | None:
     """One watcher per cluster that has a client: `<LEASE_NAME>-<cluster>` and
     `<LEDGER_CONFIGMAP>-<cluster>` in POD_NAMESPACE of the home cluster, alerts named by the cluster.
@@ -682,6 +689,7 @@ def build_cluster_alert_runners(
                 reader=connection.reader,
                 namespace_channels=config.namespace_channels,
                 identity=identity,
+                tuning=tuning,
                 stream_api_client=watch_client,
                 state_api_client=home,
                 lease_name=lease_name_for(settings.lease_name, name),
