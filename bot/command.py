@@ -112,3 +112,12 @@ def split_cluster(kind: QueryKind, argument: str) -> tuple[str | None, str]:
         return None, text
     cluster, _, rest = text.partition("/")
     return cluster, rest
+
+
+_NOT_IN_CLUSTER_NAMES = frozenset("/<>&`*")
+
+
+def is_cluster_name(name: str) -> bool:
+    """Whether `name` can name a cluster in a command (`CLUSTER/NAMESPACE`) and in a button's value: one
+    word, without `/`, Slack's markup characters `<>&` or the glob and code marks `*` and backquote."""
+    return bool(name) and not any(char.isspace() or char in _NOT_IN_CLUSTER_NAMES for char in name)

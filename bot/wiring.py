@@ -341,7 +341,9 @@ class SlackBot:
             self.alerts = self._build_cluster_alerts(settings, knowledge, clusters, config or BotConfig())
         else:
             self.alerts = self._build_alerts(settings, knowledge, cluster, config or BotConfig())
-        if cluster is not None:
+        if clusters is not None:
+            self._register_cluster_alert_buttons(knowledge, clusters, config or BotConfig(), settings)
+        elif cluster is not None:
             self._register_alert_buttons(knowledge, cluster, config or BotConfig(), settings)
         self.socket: SocketModeConnection | None = None
         if settings.slack_app_token is not None:
@@ -470,6 +472,41 @@ class SlackBot:
                 snoozes=self.alerts.service.snoozes if self.alerts is not None else None,
                 access=NamespaceAccess.from_config(settings.allowed_namespaces, config),
                 slash_command=settings.slash_command,
+            ),
+        )
+
+    def _register_cluster_alert_buttons(
+        self, knowledge: KnowledgeBase, clusters: ClusterRegistry, config: BotConfig, settings: Settings
+    ) -> None:
+        """CLUSTERS: the alert buttons, each click routed to the handlers of its alert's cluster (its
+        reader, its snooze store), after the channel's cluster check."""
+        from bot.access import ClusterAccess
+        from bot.slack.alert_actions import AlertActions
+        from bot.slack.click_guard import RecentClicks
+        from bot.slack.cluster_actions import ClusterAlertActions, register_cluster_alert_actions
+
+        recent = RecentClicks()
+        access = NamespaceAccess.from_config(settings.allowed_namespaces, config)
+        runners = self.alerts.runners if isinstance(self.alerts, ClusterAlertRunners) else {}
+        by_cluster: dict[str, AlertActions] = {}
+        for connection in clusters:
+            name = connection.name or clusters.home
+            service = self.cluster_services.get(name)
+            runner = runners.get(name)
+            by_cluster[name] = AlertActions(
+                knowledge=knowledge,
+                tasks=self.tasks,
+                diagnose_pod=service.diagnose_pod if service is not None else None,
+                logs=connection.reader,
+                snoozes=runner.service.snoozes if runner is not None else None,
+                access=access,
+                recent=recent,
+                slash_command=settings.slash_command,
+            )
+        register_cluster_alert_actions(
+            self.app,
+            ClusterAlertActions(
+                by_cluster, home=clusters.home, access=ClusterAccess(config.channel_clusters)
             ),
         )
 

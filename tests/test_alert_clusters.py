@@ -22,6 +22,7 @@ from bot.access import BotConfig
 from bot.alerting.routing import channel_for_namespace, namespace_map_for_cluster
 from bot.application.clusters import ClusterRegistry, connect_clusters, lease_name_for, ledger_name_for
 from bot.knowledge import KnowledgeBase
+from bot.render.alert_blocks import AlertTarget
 from bot.metrics import AlertMetrics
 from bot.slack.poster import SlackAlertSink
 from bot.wiring import ClusterAlertRunners, build_cluster_alert_runners
@@ -156,6 +157,14 @@ async def test_each_cluster_alerts_under_its_own_name_while_a_dead_one_waits_alo
     assert str(by_pod["api-eu-1"]["text"]).startswith("[prod-eu] ")
     assert str(by_pod["api-us-1"]["text"]).startswith("[prod-us] ")
     assert "prod-us" in blocks_text(by_pod["api-us-1"])
+    values = {
+        element["value"]
+        for block in json.loads(blocks_text(by_pod["api-us-1"]))
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if "value" in element
+    }
+    assert {AlertTarget.from_value(value).cluster for value in values} == {"prod-us"}  # buttons carry it
     assert not watching(replica, "gone")  # its watch backs off on its own
     home = clusters.servers["prod-eu"].cluster
     await until(

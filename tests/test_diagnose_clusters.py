@@ -22,14 +22,15 @@ from bot.access import BotConfig, ChannelClusters
 from bot.application.clusters import ClusterRegistry, ClusterSelectionError, connect_clusters, select_clusters
 from bot.command import ClustersCommand, DiagnoseCommand, parse_command, split_cluster
 from bot.knowledge import KnowledgeBase
+from bot.render.alert_blocks import REDIAGNOSE_ACTION_ID, AlertTarget
 from bot.settings import Settings
 from bot.wiring import SlackBot
-from tests.conftest import SIGNING_SECRET
+from tests.conftest import SIGNING_SECRET, HttpBot
 from tests.fakes.kube_api import FakeKubeApi
 from tests.fakes.kube_fixtures import TEST_BOOKMARK_INTERVAL
 from tests.fakes.kubeconfig import write_multi_kubeconfig
 from tests.fakes.slack_api import DEFAULT_BOT_TOKEN, FakeSlackApi, ResponseUrlPost
-from tests.fakes.slack_signing import signed_headers, slash_command_body
+from tests.fakes.slack_signing import block_actions_payload, signed_headers, slash_command_body
 from tests.test_alert_service import now_offset, web_pod
 from tests.test_alerting_pods import exited
 
@@ -67,9 +68,27 @@ async def fleet(
 
 
 class ClustersBot:
-    def __init__(self, client: TestClient[Any, Any], slack: FakeSlackApi) -> None:
+    def __init__(self, bot: SlackBot, client: TestClient[Any, Any], slack: FakeSlackApi) -> None:
         self.client = client
         self.slack = slack
+        self.http = HttpBot(bot, client, slack)
+
+    async def click_rediagnose(self, target: AlertTarget, *, channel_id: str = CHANNEL_ID) -> None:
+        """Click Re-diagnose on an alert for `target` (the button on its message, as Slack sends it)."""
+        value = target.to_value()
+        payload = block_actions_payload(
+            REDIAGNOSE_ACTION_ID,
+            value,
+            response_url=self.slack.response_url("actions"),
+            channel_id=channel_id,
+        )
+        payload["message"]["blocks"] = [
+            {
+                "type": "actions",
+                "elements": [{"type": "button", "action_id": REDIAGNOSE_ACTION_ID, "value": value}],
+            }
+        ]
+        assert (await self.http.click(payload)).status == 200
 
     async def ask(self, text: str, *, channel_name: str = "oncall") -> tuple[str, ResponseUrlPost]:
         """A command answered through its response_url: the acknowledgement's text and the answer."""
@@ -104,7 +123,7 @@ async def clusters_bot(
     await client.start_server()
     await bot.start()
     try:
-        yield ClustersBot(client, slack)
+        yield ClustersBot(bot, client, slack)
     finally:
         await bot.close()
         await client.close()
@@ -306,3 +325,50 @@ async def test_without_clusters_the_clusters_command_says_there_is_one(
 
     assert status == 200
     assert "serves one cluster (CLUSTERS is not set)" in json.loads(body)["text"]
+
+
+# --- alert buttons ------------------------------------------------------------------------------------------
+
+
+async def test_a_button_acts_on_the_cluster_its_alert_came_from(
+    tmp_path: Path, slack_api: FakeSlackApi, knowledge_base: KnowledgeBase
+) -> None:
+    async with fleet(tmp_path) as clusters:
+        clusters.servers["prod-us"].cluster.apply(crashed_pod("api-us-1", 137))
+        async with clusters_bot(slack_api, knowledge_base, clusters.connect(["*"])) as bot:
+            clusters.servers["prod-eu"].requests.clear()
+            await bot.click_rediagnose(
+                AlertTarget("shop", "api-us-1", "app", "Deployment/api", 137, cluster="prod-us")
+            )
+            await slack_api.wait_until(
+                lambda: any(call.args.get("thread_ts") for call in slack_api.calls_to("chat.postMessage"))
+            )
+
+    (reply,) = [call.args for call in slack_api.calls_to("chat.postMessage") if call.args.get("thread_ts")]
+    assert "api-us-1" in json.dumps(reply) and "OOMKilled" in json.dumps(reply)
+    assert [r for r in clusters.servers["prod-eu"].requests.entries if r.namespace == "shop"] == []
+
+
+async def test_a_button_for_a_cluster_the_bot_or_the_channel_may_not_use_does_nothing(
+    tmp_path: Path, slack_api: FakeSlackApi, knowledge_base: KnowledgeBase
+) -> None:
+    config = BotConfig(channel_clusters={CHANNEL_ID: ChannelClusters(allowed=("prod-eu",))})
+    async with fleet(tmp_path) as clusters:
+        clusters.servers["prod-us"].cluster.apply(crashed_pod("api-us-1", 1))
+        async with clusters_bot(slack_api, knowledge_base, clusters.connect(["*"]), config) as bot:
+            clusters.servers["prod-us"].requests.clear()
+            await bot.click_rediagnose(
+                AlertTarget("shop", "api-us-1", "app", "Deployment/api", 1, cluster="prod-ap")
+            )
+            await bot.click_rediagnose(
+                AlertTarget("shop", "api-us-1", "app", "Deployment/api", 1, cluster="prod-us")
+            )
+            await slack_api.wait_until(lambda: len(slack_api.response_posts) == 2)
+
+    texts = sorted(str(post.body["text"]) for post in slack_api.response_posts)
+    assert "Cluster “prod-us” cannot be queried from this channel" in texts[0]
+    assert (
+        "cluster “prod-ap”, which this bot does not serve (its clusters: prod-eu, prod-us, gone)" in texts[1]
+    )
+    assert clusters.servers["prod-us"].requests.entries == []
+    assert not [call for call in slack_api.calls_to("chat.postMessage") if call.args.get("thread_ts")]

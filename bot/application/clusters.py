@@ -19,6 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.application.cluster import ClusterConnection
+from bot.command import is_cluster_name
 
 IN_CLUSTER_DEFAULT_NAME = "in-cluster"
 """The in-cluster cluster's name when CLUSTER_NAME is not set."""
@@ -98,10 +99,10 @@ def select_clusters(
             chosen.append((name, name))
     seen: dict[str, str] = {}
     for name, _ in chosen:
-        if "/" in name or any(character.isspace() for character in name) or not name:
+        if not is_cluster_name(name):
             raise ClusterSelectionError(
                 f"cluster name {name!r} cannot be typed as CLUSTER/NAMESPACE: rename the context "
-                "(kubectl config rename-context) or set CLUSTER_NAME without '/' or spaces"
+                "(kubectl config rename-context) or set CLUSTER_NAME without spaces or / < > & * `"
             )
         suffix = state_suffix(name)
         if not suffix or not _OBJECT_NAME.match(suffix):
