@@ -22,8 +22,8 @@ from bot.access import BotConfig
 from bot.alerting.routing import channel_for_namespace, namespace_map_for_cluster
 from bot.application.clusters import ClusterRegistry, connect_clusters, lease_name_for, ledger_name_for
 from bot.knowledge import KnowledgeBase
-from bot.render.alert_blocks import AlertTarget
 from bot.metrics import AlertMetrics
+from bot.render.alert_blocks import AlertTarget
 from bot.slack.poster import SlackAlertSink
 from bot.wiring import ClusterAlertRunners, build_cluster_alert_runners
 from tests.fakes.kube_api import FakeKubeApi
