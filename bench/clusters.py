@@ -212,6 +212,7 @@ def main(argv: list[str] | None = None) -> None:
         (f"1 cluster × {total:,} pods", one),
         (f"{options.clusters} clusters × {options.pods:,} pods", many),
     ):
+        figure(f"{label}: peak RSS after the lists", result["rss_kib"] / mib, "MiB")
         figure(f"{label}: peak RSS", result["peak_rss_kib"] / mib, "MiB")
         figure(f"{label}: watch + detect", result["events"] / result["watch_cpu"], "events per CPU-second")
     figure("peak RSS, many clusters vs one", many["peak_rss_kib"] / one["peak_rss_kib"], "×")
