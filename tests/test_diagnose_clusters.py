@@ -217,6 +217,7 @@ async def test_each_command_reads_the_cluster_it_names_and_says_which(
     assert "api-eu-1" in answer_text(eu) and "prod-eu" in answer_text(eu)
     assert "api-eu-1" in answer_text(eu_by_name)
     assert "api-us-1" in answer_text(triage) and "prod-us" in answer_text(triage)
+    assert "/exitcode pod prod-us/shop/api-us-1" in answer_text(triage)  # the footer reads the same cluster
     assert "api-eu-1" not in answer_text(triage)
     assert "not found" in answer_text(wrong_cluster).lower()
 

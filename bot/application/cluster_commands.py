@@ -107,6 +107,7 @@ class SlackClusterReplies:
             slash_command=self.slash_command,
             shared_by=request.user_id if shared else None,
             cluster_name=result.cluster,
+            command_cluster=result.cluster,
         )
         await responder.send(text, blocks, in_channel=shared)
 
