@@ -28,7 +28,7 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -72,7 +72,9 @@ def run_bot(settings: Settings) -> int:
         cluster = clusters.home_connection if clusters is not None else open_cluster(settings)
         try:
             if not settings.slack_enabled:
-                return asyncio.run(run_console_mode(settings, knowledge, cluster=cluster, config=config))
+                return asyncio.run(
+                    run_console_mode(settings, knowledge, cluster=cluster, config=config, clusters=clusters)
+                )
             return asyncio.run(
                 run_slack_mode(settings, knowledge, cluster=cluster, config=config, clusters=clusters)
             )
@@ -206,9 +208,12 @@ async def run_console_mode(
     *,
     cluster: ClusterConnection | None = None,
     config: BotConfig | None = None,
+    clusters: ClusterRegistry | None = None,
 ) -> int:
     """Answer stdin lines until end of input or a signal: explanations, and `pod …`/`ns …` through a
     `DiagnoseService` over `cluster` (without one, those lines are answered as queries, with usage).
+    With CLUSTERS (`clusters`), `pod`/`ns` name their cluster and `clusters` lists them; the watcher
+    still watches only the home cluster (`cluster`) here.
 
     With a cluster the crash watcher runs meanwhile and prints its alerts between the replies
     (`ConsoleAlertSink`), with no Lease and no ledger writes. End of input or a signal stops both; exit 0.
@@ -226,12 +231,14 @@ async def run_console_mode(
         settings, knowledge, cluster, config, sink=ConsoleAlertSink(output), console=True
     )
 
-    replies = ConsoleReplies(
+    replies: Callable[[str], Awaitable[str]] = ConsoleReplies(
         knowledge,
         diagnose_service,
         slash_command=settings.slash_command,
         cluster_name=settings.cluster_name,
     )
+    if clusters is not None:
+        replies = console_cluster_replies(settings, knowledge, clusters, config)
     stop = stop_on_signals()
     if alerts is not None:
         log.info("watching pods for crashes: alerts print here (console mode: no Lease, no ledger writes)")
@@ -242,6 +249,28 @@ async def run_console_mode(
     finally:
         if alerts is not None:
             await alerts.stop()
+
+
+def console_cluster_replies(
+    settings: Settings, knowledge: KnowledgeBase, clusters: ClusterRegistry, config: BotConfig
+) -> Callable[[str], Awaitable[str]]:
+    """Console mode's answers with CLUSTERS: one diagnose use case per cluster, routed by name."""
+    from bot.access import ClusterAccess
+    from bot.application.cluster_commands import ClusterDiagnose, ClusterOverview, ConsoleClusterReplies
+
+    services = {
+        connection.name or clusters.home: build_diagnose_service(settings, knowledge, connection, config)
+        for connection in clusters
+    }
+    overview = ClusterOverview(
+        clusters,
+        lease_names=None,
+        lease_namespace=settings.pod_namespace,
+        timeout_seconds=settings.kube_timeout_seconds,
+        slash_command=settings.slash_command,
+    )
+    diagnose = ClusterDiagnose(clusters, services, ClusterAccess(config.channel_clusters))
+    return ConsoleClusterReplies(knowledge, diagnose, overview, slash_command=settings.slash_command)
 
 
 # --- Slack mode -----------------------------------------------------------------------------------

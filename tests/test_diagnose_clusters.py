@@ -373,3 +373,29 @@ async def test_a_button_for_a_cluster_the_bot_or_the_channel_may_not_use_does_no
     )
     assert clusters.servers["prod-us"].requests.entries == []
     assert not [call for call in slack_api.calls_to("chat.postMessage") if call.args.get("thread_ts")]
+
+
+# --- console mode ---------------------------------------------------------------------------------------
+
+
+async def test_console_lines_name_their_cluster_and_clusters_lists_them(
+    tmp_path: Path, knowledge_base: KnowledgeBase
+) -> None:
+    from bot.wiring import console_cluster_replies
+
+    async with fleet(tmp_path) as clusters:
+        clusters.servers["prod-us"].cluster.apply(crashed_pod("api-us-1", 137))
+        registry = clusters.connect(["*"])
+        try:
+            replies = console_cluster_replies(Settings(_env_file=None), knowledge_base, registry, BotConfig())
+            pod = await replies("pod prod-us/shop/api-us-1")
+            unknown = await replies("ns prod-ap/shop")
+            listing = await replies("clusters")
+            explained = await replies("137")
+        finally:
+            registry.close()
+
+    assert pod.startswith("Cluster: prod-us\n") and "OOMKilled" in pod
+    assert "This bot knows no cluster “prod-ap”; its clusters are: prod-eu, prod-us, gone." in unknown
+    assert "prod-eu (home: Leases and ledgers): reachable" in listing and "gone: unreachable" in listing
+    assert "SIGKILL" in explained

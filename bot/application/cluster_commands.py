@@ -21,11 +21,15 @@ from typing import TYPE_CHECKING
 from bot.access import ClusterAccess, SlackChannel
 from bot.application.clusters import ClusterRegistry
 from bot.application.diagnose import DiagnoseService
-from bot.command import QueryKind, split_cluster
+from bot.command import ClustersCommand, DiagnoseCommand, QueryKind, parse_command, split_cluster
 from bot.diagnosis.answers import Answer, Refusal
 from bot.diagnosis.ports import ClusterError
+from bot.knowledge.base import KnowledgeBase
 from bot.render.answer_blocks import answer_message
-from bot.render.cluster_list import ClusterStatus, cluster_list_message
+from bot.render.answer_text import answer_text
+from bot.render.cluster_list import ClusterStatus, cluster_list_message, cluster_list_text
+from bot.render.commands import apology, usage_sentence, without_code_marks
+from bot.render.text import printable, reply_text
 
 if TYPE_CHECKING:
     from bot.slack import DiagnoseRequest, Responder
@@ -166,3 +170,38 @@ class ClusterOverview:
         """The Slack adapter's `ClustersHandler`: answer through the command's `response_url`."""
         text, blocks = cluster_list_message(await self.statuses(), slash_command=self.slash_command)
         await responder.send(text, blocks, in_channel=share)
+
+
+class ConsoleClusterReplies:
+    """Console mode with CLUSTERS: `pod`/`ns` routed like in Slack (no channel: every cluster, the home
+    one by default), `clusters` listed, anything else explained."""
+
+    def __init__(
+        self,
+        knowledge: KnowledgeBase,
+        diagnose: ClusterDiagnose,
+        overview: ClusterOverview,
+        *,
+        slash_command: str,
+    ) -> None:
+        self.knowledge = knowledge
+        self.diagnose = diagnose
+        self.overview = overview
+        self.slash_command = slash_command
+
+    async def __call__(self, line: str) -> str:
+        """The text to print for one line; never raises."""
+        command = parse_command(line)
+        try:
+            if isinstance(command, ClustersCommand):
+                return cluster_list_text(await self.overview.statuses())
+            if isinstance(command, DiagnoseCommand):
+                if not command.argument:
+                    return without_code_marks(usage_sentence(command.kind, self.slash_command)) + "\n"
+                result = await self.diagnose.answer(command.kind, command.argument)
+                text = answer_text(result.answer, program=self.slash_command)
+                return f"Cluster: {printable(result.cluster)}\n{text}" if result.cluster else text
+        except Exception:  # a bug must cost one answer, not the console session
+            log.exception("console: %r failed", line[:200])
+            return without_code_marks(apology(self.slash_command)) + "\n"
+        return reply_text(self.knowledge.answer(line))
