@@ -14,7 +14,15 @@ The same file carries `namespace_channels`, the per-namespace alert routing, so 
       "#payments-oncall": ["payments-*", "shared"]
       "C0123ABCD": ["*"]
     namespace_channels:                 # namespace glob -> channel; the first matching glob wins
+      "prod-*/payments-*": "#payments-prod"   # CLUSTER_GLOB/NAMESPACE_GLOB: one cluster's (CLUSTERS)
       "payments-*": "#payments-alerts"
+    channel_clusters:                   # with CLUSTERS: a channel's default and allowed clusters
+      "#payments-oncall": {default: prod-eu, allowed: ["prod-*"]}
+
+With CLUSTERS a channel may query the clusters its `channel_clusters` entry allows (globs; every
+cluster when the map has no entry for it, as with no map at all) times the namespaces
+`channel_namespaces` allows: `allowed: ["prod-*"]` and `["payments-*"]` give payments namespaces of prod
+clusters only. `default` is the cluster `pod NS/POD` means in that channel (else the home cluster).
 
 A typo must stop the bot at startup, not silently open or close access at 3 a.m., so the file is validated
 strictly and every problem is a `ConfigFileError` naming the file and the field (as the knowledge loader
@@ -85,6 +93,24 @@ def _namespace_glob(value: str) -> str:
     return cleaned
 
 
+def _route_glob(value: str) -> str:
+    """A `namespace_channels` key: a namespace glob, or `CLUSTER_GLOB/NAMESPACE_GLOB` (issue 13)."""
+    cleaned = value.strip()
+    cluster, separator, namespace = cleaned.rpartition("/")
+    if not separator:
+        return _namespace_glob(cleaned)
+    return f"{_cluster_glob(cluster)}/{_namespace_glob(namespace)}"
+
+
+def _cluster_glob(value: str) -> str:
+    cleaned = value.strip()
+    if not cleaned or "/" in cleaned or any(character.isspace() for character in cleaned):
+        raise ValueError(
+            f"{cleaned!r} is not a cluster glob: a cluster name (its context) without spaces or '/'"
+        )
+    return cleaned
+
+
 def _one_or_many(value: Any) -> Any:
     """`"#team": "payments-*"` means the same as `"#team": ["payments-*"]`."""
     return [value] if isinstance(value, str) else value
@@ -94,6 +120,18 @@ ChannelRef = Annotated[str, AfterValidator(_channel)]
 ChannelKey = Annotated[str, AfterValidator(_channel_key)]
 NamespaceGlob = Annotated[str, AfterValidator(_namespace_glob)]
 NamespaceGlobs = Annotated[tuple[NamespaceGlob, ...], BeforeValidator(_one_or_many)]
+RouteGlob = Annotated[str, AfterValidator(_route_glob)]
+ClusterGlob = Annotated[str, AfterValidator(_cluster_glob)]
+
+
+class ChannelClusters(BaseModel):
+    """One channel's clusters (CLUSTERS): the one a command without `CLUSTER/` means, and which it may
+    query at all (globs; default every cluster)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default: ClusterGlob | None = None
+    allowed: Annotated[tuple[ClusterGlob, ...], BeforeValidator(_one_or_many)] = ("*",)
 
 
 class BotConfig(BaseModel):
@@ -103,14 +141,17 @@ class BotConfig(BaseModel):
 
     channel_namespaces: dict[ChannelKey, NamespaceGlobs] = Field(default_factory=dict)
     """Channel (`#name`, ID or `*`) → namespace globs it may query with `/exitcode pod|ns`."""
-    namespace_channels: dict[NamespaceGlob, ChannelRef] = Field(default_factory=dict)
-    """Namespace glob → the channel its crash alerts go to (first matching glob wins)."""
+    namespace_channels: dict[RouteGlob, ChannelRef] = Field(default_factory=dict)
+    """Namespace glob (or `CLUSTER_GLOB/NAMESPACE_GLOB`) → the channel its crash alerts go to (first
+    matching glob wins)."""
+    channel_clusters: dict[ChannelKey, ChannelClusters] = Field(default_factory=dict)
+    """Channel (`#name`, ID or `*`) → its default cluster and the cluster globs it may query."""
 
-    def alert_channel_for(self, namespace: str) -> str | None:
-        """The channel `namespace_channels` routes `namespace`'s alerts to (first matching glob in the
-        file's order); None when no glob matches (the caller then uses `ALERT_CHANNEL`). The rule lives
-        in `bot.alerting.routing`, shared with the alert service."""
-        return channel_for_namespace(namespace, self.namespace_channels)
+    def alert_channel_for(self, namespace: str, cluster: str | None = None) -> str | None:
+        """The channel `namespace_channels` routes `namespace`'s (in `cluster`) alerts to (first
+        matching glob in the file's order); None when no glob matches (the caller then uses
+        `ALERT_CHANNEL`). The rule lives in `bot.alerting.routing`, shared with the alert service."""
+        return channel_for_namespace(namespace, self.namespace_channels, cluster)
 
 
 def load_bot_config(path: Path | None) -> BotConfig:
@@ -128,7 +169,10 @@ def load_bot_config(path: Path | None) -> BotConfig:
         first = error.errors(include_url=False)[0]
         problem = str(first["msg"]).removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
-            problem = "unknown field (the file knows channel_namespaces and namespace_channels)"
+            problem = (
+                "unknown field (the file knows channel_namespaces, namespace_channels and "
+                "channel_clusters; a channel_clusters entry knows default and allowed)"
+            )
         elif first["type"] in ("tuple_type", "list_type"):
             problem = 'must be a list of namespace globs, e.g. ["payments-*", "shared"]'
         elif first["type"] == "dict_type":
@@ -262,6 +306,42 @@ class NamespaceAccess:
 
 
 _MAX_SUBDOMAIN = 253
+
+
+class ClusterAccess:
+    """Which cluster a channel's command means, and may it ask that one (`channel_clusters`, issue 13).
+
+    Applied before `NamespaceAccess`, so a channel may query the allowed clusters × the allowed
+    namespaces. `channel` None (console, CLI): every cluster, the home one by default."""
+
+    def __init__(self, channel_clusters: Mapping[str, ChannelClusters] | None = None) -> None:
+        self.channel_clusters = dict(channel_clusters or {})
+
+    def _entry(self, channel: SlackChannel | None) -> ChannelClusters | None:
+        if channel is None:
+            return None
+        by_name = f"#{channel.name.lower()}" if channel.name else None
+        for key in (channel.id, by_name, ANY_CHANNEL):
+            if key is not None and key in self.channel_clusters:
+                return self.channel_clusters[key]
+        return None
+
+    def default_for(self, channel: SlackChannel | None) -> str | None:
+        """The channel's default cluster; None: the bot's home cluster."""
+        entry = self._entry(channel)
+        return entry.default if entry is not None else None
+
+    def denial(self, cluster: str, channel: SlackChannel | None) -> str | None:
+        """None when `channel` may query `cluster`; else why not, in one sentence (raw text)."""
+        entry = self._entry(channel)
+        if entry is None or _matches(cluster, entry.allowed):
+            return None
+        if not entry.allowed:
+            return "No cluster may be queried from this channel (CONFIG_FILE, channel_clusters)."
+        return (
+            f"Cluster “{cluster}” cannot be queried from this channel; this channel may query "
+            f"{_listed(entry.allowed)} (CONFIG_FILE, channel_clusters)."
+        )
 
 
 def _matches(namespace: str, globs: Sequence[str]) -> bool:

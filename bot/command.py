@@ -7,6 +7,8 @@ so `pod shop/api share` means the same thing wherever it is typed:
     pod NAMESPACE/POD [share] · pod POD [share]    -> DiagnoseCommand("pod", …)
     ns NAMESPACE [share] · namespace NAMESPACE     -> DiagnoseCommand("ns", …)
     incidents [share]                              -> DiagnoseCommand("incidents", "")  (open incidents)
+    pod CLUSTER/NAMESPACE/POD · ns CLUSTER/NAMESPACE -> the same, for one cluster (`split_cluster`)
+    clusters                                       -> ClustersCommand (the clusters this bot serves)
 
 What an explain query means (`137`, `128+9`, `help`, a trailing `share`) is the knowledge base's business,
 so explain text is passed on untouched; what a `pod`/`ns` argument means is the diagnosis use case's, so
@@ -60,12 +62,27 @@ class DiagnoseCommand:
     share: bool = False
 
 
-Command = ExplainCommand | DiagnoseCommand
+@dataclass(frozen=True, slots=True)
+class ClustersCommand:
+    """`clusters`: each cluster's name, reachability, server version and which replica watches it."""
+
+    share: bool = False
+
+
+CLUSTERS_WORD = "clusters"
+
+Command = ExplainCommand | DiagnoseCommand | ClustersCommand
 
 
 def parse_command(text: str) -> Command:
     """The command in `text`; never raises (anything that is not `pod …`/`ns …` is an explain query)."""
     words = text.split()
+    if (
+        words
+        and words[0].casefold() == CLUSTERS_WORD
+        and [w.casefold() for w in words[1:]] in ([], [SHARE_WORD])
+    ):
+        return ClustersCommand(share=len(words) == 2)
     if not words or words[0].casefold() not in SUBCOMMAND_WORDS:
         return ExplainCommand(query=text)
     rest = words[1:]
@@ -91,3 +108,24 @@ def command_line(program: str, kind: QueryKind, argument: str) -> str:
     """What to type to ask for `kind` about `argument`: `/exitcode-prod pod shop/api`,
     `exitcode-bot ns shop`. Renderers call this with the name of the surface they render for."""
     return f"{program} {kind} {argument}"
+
+
+def split_cluster(kind: QueryKind, argument: str) -> tuple[str | None, str]:
+    """`(cluster, rest)` of a `pod`/`ns` argument: `prod/shop/api` → `("prod", "shop/api")` for `pod`
+    (a pod's own argument has at most one `/`, NAMESPACE/POD), `prod/shop` → `("prod", "shop")` for `ns`
+    (a namespace has none). Without the extra part the cluster is None (the channel's default)."""
+    text = argument.strip()
+    slashes = 2 if kind == "pod" else 1
+    if text.count("/") < slashes:
+        return None, text
+    cluster, _, rest = text.partition("/")
+    return cluster, rest
+
+
+_NOT_IN_CLUSTER_NAMES = frozenset("/<>&`*")
+
+
+def is_cluster_name(name: str) -> bool:
+    """Whether `name` can name a cluster in a command (`CLUSTER/NAMESPACE`) and in a button's value: one
+    word, without `/`, Slack's markup characters `<>&` or the glob and code marks `*` and backquote."""
+    return bool(name) and not any(char.isspace() or char in _NOT_IN_CLUSTER_NAMES for char in name)

@@ -20,7 +20,9 @@ from prometheus_client import (
     generate_latest,
 )
 
-CommandKind = Literal["explain", "share", "help", "usage", "pod", "ns", "not_configured", "incidents"]
+CommandKind = Literal[
+    "explain", "share", "help", "usage", "pod", "ns", "not_configured", "incidents", "clusters"
+]
 """What a `/exitcode` invocation turned out to be, as counted by `exitcode_bot_commands_total`."""
 
 ErrorSite = Literal["command", "share_button", "diagnose", "response_url", "slack_api", "web"]

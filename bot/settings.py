@@ -208,6 +208,17 @@ class Settings(BaseSettings):
     def _recovery_duration(cls, value: object) -> float:
         return parse_duration(value)
 
+    # Many clusters (issue 13; appended)
+    clusters: CommaList = Field(
+        default_factory=list,
+        description="Kubeconfig contexts to serve (comma-separated), or * for all; empty = one cluster.",
+    )
+
+    @field_validator("clusters", mode="before")
+    @classmethod
+    def _split_clusters(cls, value: object) -> list[str]:
+        return split_list(value)
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:

@@ -28,7 +28,7 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -43,10 +43,12 @@ if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
     from bot.alert_service import AlertService, AlertSink
+    from bot.alert_service.tuning import AlertTuning
     from bot.application.cluster import ClusterConnection
+    from bot.application.clusters import ClusterRegistry
     from bot.application.diagnose import DiagnoseService
     from bot.metrics import AlertMetrics, BotMetrics
-    from bot.slack import DiagnoseHandler
+    from bot.slack import ClustersHandler, DiagnoseHandler
     from bot.web import RunbookPages
 
 log = logging.getLogger(__name__)
@@ -66,12 +68,19 @@ def run_bot(settings: Settings) -> int:
         check_transport(settings)
         knowledge = load_knowledge_base(settings)
         config = load_config_file(settings)
-        cluster = open_cluster(settings)
+        clusters = open_clusters(settings)
+        cluster = clusters.home_connection if clusters is not None else open_cluster(settings)
         try:
             if not settings.slack_enabled:
-                return asyncio.run(run_console_mode(settings, knowledge, cluster=cluster, config=config))
-            return asyncio.run(run_slack_mode(settings, knowledge, cluster=cluster, config=config))
+                return asyncio.run(
+                    run_console_mode(settings, knowledge, cluster=cluster, config=config, clusters=clusters)
+                )
+            return asyncio.run(
+                run_slack_mode(settings, knowledge, cluster=cluster, config=config, clusters=clusters)
+            )
         finally:
+            if clusters is not None:
+                clusters.close()
             cluster.close()
     except StartupError as error:
         sys.stderr.write(f"exitcode-bot: {error}\n")
@@ -120,6 +129,30 @@ def open_cluster(settings: Settings) -> ClusterConnection:
             cluster.problem,
         )
     return cluster
+
+
+def open_clusters(settings: Settings) -> ClusterRegistry | None:
+    """With CLUSTERS, every selected cluster's client, built once (issue 13); None without CLUSTERS.
+    A CLUSTERS entry the kubeconfig lacks is a `StartupError`; a cluster that cannot be reached is not."""
+    from bot.application.clusters import ClusterSelectionError, connect_clusters
+
+    if not settings.clusters:
+        return None
+    try:
+        clusters = connect_clusters(
+            settings.clusters,
+            cluster_name=settings.cluster_name,
+            timeout_seconds=settings.kube_timeout_seconds,
+        )
+    except ClusterSelectionError as error:
+        raise StartupError(str(error)) from None
+    for connection in clusters:
+        if connection.api_client is not None:
+            log.info("cluster %s: %s", connection.name, connection.api_client.configuration.host)
+        else:
+            log.warning("cluster %s cannot be used: %s", connection.name, connection.problem)
+    log.info("home cluster (Leases and ledgers): %s", clusters.home)
+    return clusters
 
 
 def build_diagnose_service(
@@ -175,9 +208,12 @@ async def run_console_mode(
     *,
     cluster: ClusterConnection | None = None,
     config: BotConfig | None = None,
+    clusters: ClusterRegistry | None = None,
 ) -> int:
     """Answer stdin lines until end of input or a signal: explanations, and `pod …`/`ns …` through a
     `DiagnoseService` over `cluster` (without one, those lines are answered as queries, with usage).
+    With CLUSTERS (`clusters`), `pod`/`ns` name their cluster and `clusters` lists them; the watcher
+    still watches only the home cluster (`cluster`) here.
 
     With a cluster the crash watcher runs meanwhile and prints its alerts between the replies
     (`ConsoleAlertSink`), with no Lease and no ledger writes. End of input or a signal stops both; exit 0.
@@ -197,12 +233,14 @@ async def run_console_mode(
     if diagnose_service is not None and alerts is not None:  # `ns` and `incidents` list them
         diagnose_service.incidents = alerts.service.open_incidents
 
-    replies = ConsoleReplies(
+    replies: Callable[[str], Awaitable[str]] = ConsoleReplies(
         knowledge,
         diagnose_service,
         slash_command=settings.slash_command,
         cluster_name=settings.cluster_name,
     )
+    if clusters is not None:
+        replies = console_cluster_replies(settings, knowledge, clusters, config)
     stop = stop_on_signals()
     if alerts is not None:
         log.info("watching pods for crashes: alerts print here (console mode: no Lease, no ledger writes)")
@@ -213,6 +251,28 @@ async def run_console_mode(
     finally:
         if alerts is not None:
             await alerts.stop()
+
+
+def console_cluster_replies(
+    settings: Settings, knowledge: KnowledgeBase, clusters: ClusterRegistry, config: BotConfig
+) -> Callable[[str], Awaitable[str]]:
+    """Console mode's answers with CLUSTERS: one diagnose use case per cluster, routed by name."""
+    from bot.access import ClusterAccess
+    from bot.application.cluster_commands import ClusterDiagnose, ClusterOverview, ConsoleClusterReplies
+
+    services = {
+        connection.name or clusters.home: build_diagnose_service(settings, knowledge, connection, config)
+        for connection in clusters
+    }
+    overview = ClusterOverview(
+        clusters,
+        lease_names=None,
+        lease_namespace=settings.pod_namespace,
+        timeout_seconds=settings.kube_timeout_seconds,
+        slash_command=settings.slash_command,
+    )
+    diagnose = ClusterDiagnose(clusters, services, ClusterAccess(config.channel_clusters))
+    return ConsoleClusterReplies(knowledge, diagnose, overview, slash_command=settings.slash_command)
 
 
 # --- Slack mode -----------------------------------------------------------------------------------
@@ -256,6 +316,7 @@ class SlackBot:
         diagnose: DiagnoseHandler | None = None,
         cluster: ClusterConnection | None = None,
         config: BotConfig | None = None,
+        clusters: ClusterRegistry | None = None,
     ) -> None:
         from bot.application.replies import SlackDiagnoseReplies
         from bot.metrics import BotMetrics
@@ -275,6 +336,13 @@ class SlackBot:
         self.metrics = BotMetrics()
         self.tasks = BackgroundTasks()
         self.diagnose_service: DiagnoseService | None = None
+        self.clusters = clusters
+        self.cluster_services: dict[str, DiagnoseService] = {}
+        clusters_handler: ClustersHandler | None = None
+        if clusters is not None:
+            diagnose, clusters_handler = self._build_cluster_commands(
+                settings, knowledge, clusters, config if config is not None else BotConfig()
+            )
         if diagnose is None and cluster is not None:
             self.diagnose_service = build_diagnose_service(
                 settings, knowledge, cluster, config if config is not None else BotConfig(), self.metrics
@@ -297,11 +365,17 @@ class SlackBot:
             diagnose=diagnose,
             slash_command=settings.slash_command,
             web_api=self.slack_api,
+            clusters=clusters_handler,
         )
-        self.alerts = self._build_alerts(settings, knowledge, cluster, config or BotConfig())
-        if self.diagnose_service is not None and self.alerts is not None:  # `ns` and `incidents` list them
-            self.diagnose_service.incidents = self.alerts.service.open_incidents
-        if cluster is not None:
+        self.alerts: AlertRunner | ClusterAlertRunners | None
+        if clusters is not None:
+            self.alerts = self._build_cluster_alerts(settings, knowledge, clusters, config or BotConfig())
+        else:
+            self.alerts = self._build_alerts(settings, knowledge, cluster, config or BotConfig())
+        self._connect_incidents()
+        if clusters is not None:
+            self._register_cluster_alert_buttons(knowledge, clusters, config or BotConfig(), settings)
+        elif cluster is not None:
             self._register_alert_buttons(knowledge, cluster, config or BotConfig(), settings)
         self.socket: SocketModeConnection | None = None
         if settings.slack_app_token is not None:
@@ -320,6 +394,82 @@ class SlackBot:
                 runbooks=runbook_pages(knowledge, settings.public_url) if settings.public_url else None,
             )
         )
+
+    def _connect_incidents(self) -> None:
+        """`ns` and `incidents` list open incidents, read from the alert service of the cluster asked."""
+        if isinstance(self.alerts, ClusterAlertRunners):
+            for name, runner in self.alerts.runners.items():
+                if name in self.cluster_services:
+                    self.cluster_services[name].incidents = runner.service.open_incidents
+        elif self.diagnose_service is not None and self.alerts is not None:
+            self.diagnose_service.incidents = self.alerts.service.open_incidents
+
+    def _build_cluster_commands(
+        self, settings: Settings, knowledge: KnowledgeBase, clusters: ClusterRegistry, config: BotConfig
+    ) -> tuple[DiagnoseHandler, ClustersHandler]:
+        """CLUSTERS: one diagnose use case per cluster behind `ClusterDiagnose`, and `clusters`."""
+        from bot.access import ClusterAccess
+        from bot.application.cluster_commands import ClusterDiagnose, ClusterOverview, SlackClusterReplies
+        from bot.application.clusters import lease_name_for
+        from bot.application.diagnose import DiagnoseService
+        from bot.metrics import DiagnoseMetrics
+
+        answers = DiagnoseMetrics(self.metrics.registry)  # one set of series for every cluster's answers
+        access = NamespaceAccess.from_config(settings.allowed_namespaces, config)
+        self.cluster_services = {
+            connection.name or clusters.home: DiagnoseService(
+                knowledge,
+                connection.reader,
+                access=access,
+                default_namespace=settings.default_namespace,
+                log_lines=settings.log_lines,
+                unavailable=connection.problem,
+                metrics=answers,
+            )
+            for connection in clusters
+        }
+        self.diagnose_service = self.cluster_services[clusters.home]
+        self.cluster_diagnose = ClusterDiagnose(
+            clusters, self.cluster_services, ClusterAccess(config.channel_clusters)
+        )
+        leases = (
+            {name: lease_name_for(settings.lease_name, name) for name in clusters.names}
+            if settings.watch_enabled
+            else None
+        )
+        overview = ClusterOverview(
+            clusters,
+            lease_names=leases,
+            lease_namespace=settings.pod_namespace,
+            timeout_seconds=settings.kube_timeout_seconds,
+            slash_command=settings.slash_command,
+        )
+        return SlackClusterReplies(self.cluster_diagnose, slash_command=settings.slash_command), overview
+
+    def _build_cluster_alerts(
+        self, settings: Settings, knowledge: KnowledgeBase, clusters: ClusterRegistry, config: BotConfig
+    ) -> ClusterAlertRunners | None:
+        """CLUSTERS: one watcher per cluster, each behind its own Lease in the home cluster."""
+        from bot.metrics import AlertMetrics
+        from bot.slack.poster import SlackAlertSink
+
+        if not settings.watch_enabled:
+            log.info("crash alerts are off (WATCH_ENABLED=false)")
+            return None
+        home = clusters.home_connection.api_client
+        if home is None:
+            log.warning(
+                "no crash alerts: the home cluster %s (Leases and ledgers) cannot be used: %s",
+                clusters.home,
+                clusters.home_connection.problem,
+            )
+            return None
+        metrics = AlertMetrics(self.metrics.registry)
+        sink = SlackAlertSink(self.client, on_error=metrics.slack_error)
+        runners = build_cluster_alert_runners(
+            settings, knowledge, clusters, config, sink=sink, metrics=metrics
+        )
+        return runners
 
     def _build_alerts(
         self,
@@ -363,6 +513,41 @@ class SlackBot:
                 snoozes=self.alerts.service.snoozes if self.alerts is not None else None,
                 access=NamespaceAccess.from_config(settings.allowed_namespaces, config),
                 slash_command=settings.slash_command,
+            ),
+        )
+
+    def _register_cluster_alert_buttons(
+        self, knowledge: KnowledgeBase, clusters: ClusterRegistry, config: BotConfig, settings: Settings
+    ) -> None:
+        """CLUSTERS: the alert buttons, each click routed to the handlers of its alert's cluster (its
+        reader, its snooze store), after the channel's cluster check."""
+        from bot.access import ClusterAccess
+        from bot.slack.alert_actions import AlertActions
+        from bot.slack.click_guard import RecentClicks
+        from bot.slack.cluster_actions import ClusterAlertActions, register_cluster_alert_actions
+
+        recent = RecentClicks()
+        access = NamespaceAccess.from_config(settings.allowed_namespaces, config)
+        runners = self.alerts.runners if isinstance(self.alerts, ClusterAlertRunners) else {}
+        by_cluster: dict[str, AlertActions] = {}
+        for connection in clusters:
+            name = connection.name or clusters.home
+            service = self.cluster_services.get(name)
+            runner = runners.get(name)
+            by_cluster[name] = AlertActions(
+                knowledge=knowledge,
+                tasks=self.tasks,
+                diagnose_pod=service.diagnose_pod if service is not None else None,
+                logs=connection.reader,
+                snoozes=runner.service.snoozes if runner is not None else None,
+                access=access,
+                recent=recent,
+                slash_command=settings.slash_command,
+            )
+        register_cluster_alert_actions(
+            self.app,
+            ClusterAlertActions(
+                by_cluster, home=clusters.home, access=ClusterAccess(config.channel_clusters)
             ),
         )
 
@@ -414,12 +599,13 @@ async def run_slack_mode(
     *,
     cluster: ClusterConnection | None = None,
     config: BotConfig | None = None,
+    clusters: ClusterRegistry | None = None,
 ) -> int:
     """Serve PORT, connect to Slack, and run until SIGTERM/SIGINT (`cluster` is closed by the caller)."""
     from bot.web import start_web_server
 
     stop = stop_on_signals()
-    bot = SlackBot(settings, knowledge, cluster=cluster, config=config)
+    bot = SlackBot(settings, knowledge, cluster=cluster, config=config, clusters=clusters)
     try:
         server = await start_web_server(bot.web_app, settings.port, settings.host)
     except OSError as error:
@@ -498,7 +684,111 @@ class AlertRunner:
                     await task
             except Exception:  # a failure while stopping must not stop the rest of the shutdown
                 log.exception("the crash watcher failed while stopping")
+        self.close_client()
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The running service (None before `start()`)."""
+        return self._task
+
+    def close_client(self) -> None:
         self._watch_client.close()  # type: ignore[no-untyped-call]
+
+
+class ClusterAlertRunners:
+    """CLUSTERS: one `AlertRunner` per cluster, started and stopped together but otherwise independent.
+
+    Each campaigns for its own Lease, so a replica may lead some clusters and stand by for others, and
+    a cluster that is down (its watch backing off) never holds up another's alerts. They stop
+    concurrently, so shutdown takes one ALERT_SHUTDOWN_SECONDS, not one per cluster."""
+
+    def __init__(self, runners: dict[str, AlertRunner], home: str) -> None:
+        self.runners = runners
+        self.home = home
+
+    @property
+    def service(self) -> AlertService:
+        """The home cluster's service (the alert buttons' snooze store until buttons name a cluster)."""
+        return (
+            self.runners[self.home].service
+            if self.home in self.runners
+            else next(iter(self.runners.values())).service
+        )
+
+    def start(self) -> None:
+        for runner in self.runners.values():
+            runner.start()
+
+    async def stop(self, grace_seconds: float = ALERT_SHUTDOWN_SECONDS) -> None:
+        await asyncio.gather(*(runner.stop(grace_seconds) for runner in self.runners.values()))
+
+
+def build_cluster_alert_runners(
+    settings: Settings,
+    knowledge: KnowledgeBase,
+    clusters: ClusterRegistry,
+    config: BotConfig,
+    *,
+    sink: AlertSink,
+    metrics: AlertMetrics | None = None,
+    identity: str | None = None,
+    tuning: AlertTuning | None = None,
+) -> ClusterAlertRunners | None:
+    """One watcher per cluster that has a client: `<LEASE_NAME>-<cluster>` and
+    `<LEDGER_CONFIGMAP>-<cluster>` in POD_NAMESPACE of the home cluster, alerts named by the cluster.
+    None when the home cluster (where the Leases live) has no client. Raises `StartupError` for a
+    WATCH_LABEL_SELECTOR that does not parse."""
+    from bot.alert_service.build import (
+        AlertConfigError,
+        build_alert_service,
+        default_identity,
+        sibling_client,
+    )
+    from bot.application.clusters import lease_name_for, ledger_name_for
+
+    home = clusters.home_connection.api_client
+    if home is None:
+        return None
+    identity = identity or default_identity()
+    runners: dict[str, AlertRunner] = {}
+    for connection in clusters:
+        name = connection.name or clusters.home
+        if connection.api_client is None:
+            log.warning("cluster %s is not watched: %s", name, connection.problem)
+            continue
+        watch_client = sibling_client(connection.api_client)
+        try:
+            service = build_alert_service(
+                settings,
+                knowledge,
+                connection.api_client,
+                sink=sink,
+                metrics=metrics,
+                reader=connection.reader,
+                namespace_channels=config.namespace_channels,
+                identity=identity,
+                tuning=tuning,
+                stream_api_client=watch_client,
+                state_api_client=home,
+                lease_name=lease_name_for(settings.lease_name, name),
+                ledger_name=ledger_name_for(settings.ledger_configmap, name),
+                cluster_name=name,
+            )
+        except AlertConfigError as error:
+            watch_client.close()  # type: ignore[no-untyped-call]
+            for runner in runners.values():
+                runner.close_client()
+            raise StartupError(str(error)) from None
+        runners[name] = AlertRunner(service, watch_client)
+    log.info(
+        "crash alerts on for %d clusters: each is watched by the replica holding Lease %s/%s-<cluster>; "
+        "this one is %s",
+        len(runners),
+        settings.pod_namespace,
+        settings.lease_name,
+        identity,
+    )
+    return ClusterAlertRunners(runners, clusters.home) if runners else None
 
 
 def watcher_wanted(settings: Settings, cluster: ClusterConnection | None) -> bool:

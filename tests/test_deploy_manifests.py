@@ -577,3 +577,37 @@ def test_shutdown_grace_is_longer_than_the_bot_needs_but_bounded(rendered: list[
     """The bot exits 0 within a few seconds of SIGTERM; the grace period must not cut that short."""
     grace = bot_deployment(rendered)["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     assert 10 <= grace <= 60
+
+
+# --------------------------------------------------------------------------------------------------
+# Many clusters (issue 13)
+
+MANY_CLUSTERS_DIR = K8S_DIR / "overlays" / "many-clusters"
+
+
+def test_the_many_clusters_overlay_grants_exactly_each_clusters_lease_and_ledger() -> None:
+    """The overlay's Role names the Leases and ledgers the code derives from its CLUSTER_NAME and
+    CLUSTERS, and the kubeconfig it mounts is where KUBECONFIG points."""
+    from bot.application.clusters import lease_name_for, ledger_name_for
+    from tests.deploy_rbac import Grant, resource_name_limits
+
+    manifests = render_kustomization(MANY_CLUSTERS_DIR)
+    (deployment,) = [m for m in manifests if m["kind"] == "Deployment"]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {item["name"]: item.get("value") for item in container["env"]}
+    settings = Settings(_env_file=None, cluster_name=env["CLUSTER_NAME"], clusters=env["CLUSTERS"])
+    names = [str(settings.cluster_name), *settings.clusters]
+    limits = resource_name_limits(manifests)
+    namespace = deployment["metadata"]["namespace"]
+    for verb in ("get", "update"):
+        assert limits[Grant("", "configmaps", verb, namespace)] == {
+            ledger_name_for(settings.ledger_configmap, name) for name in names
+        }
+        assert limits[Grant("coordination.k8s.io", "leases", verb, namespace)] == {
+            lease_name_for(settings.lease_name, name) for name in names
+        }
+    mounts = {mount["name"]: mount["mountPath"] for mount in container["volumeMounts"]}
+    assert env["KUBECONFIG"] == f"{mounts['kubeconfig']}/config"
+    for version in KUBERNETES_VERSIONS:
+        for manifest in manifests:
+            kubernetes_validate.validate(manifest, version, strict=True)

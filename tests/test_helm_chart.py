@@ -556,5 +556,40 @@ def test_the_readme_lists_every_value_with_its_default() -> None:
     )
 
 
+def test_each_clusters_lease_and_ledger_are_what_the_role_names(chart: helm.Chart) -> None:
+    """CLUSTERS (issue 13): the Role names exactly the Leases and ledgers the bot's code derives, for the
+    bot's own cluster and every listed context, including names the code must clean up."""
+    from bot.application.clusters import lease_name_for, ledger_name_for
+
+    listed = ["prod-us", "gke_acme_europe-west1_Payments", "kubernetes-admin@kind"]
+    settings = {"clusters": listed, "clusterName": "home-eu"}
+    manifests, _ = render(
+        chart, merged(EXISTING_SECRET, {"settings": settings, "kubeconfigSecret": "kubeconfigs"})
+    )
+    _, limits = _permissions(manifests)
+    names = ["home-eu", *listed]
+    for verb in ("get", "update"):
+        assert limits[Grant("", "configmaps", verb, NAMESPACE)] == {
+            ledger_name_for("exitcode-bot-ledger", name) for name in names
+        }
+        assert limits[Grant("coordination.k8s.io", "leases", verb, NAMESPACE)] == {
+            lease_name_for("exitcode-bot-leader", name) for name in names
+        }
+    env = env_of(manifests)
+    assert env["CLUSTERS"]["value"] == ",".join(listed)
+    assert env["KUBECONFIG"]["value"] == "/etc/exitcode-bot-kubeconfig/config"
+    mounts = {mount["name"]: mount for mount in bot_container(manifests)["volumeMounts"]}
+    assert mounts["kubeconfig"]["readOnly"] is True
+    volumes = {
+        volume["name"]: volume for volume in deployment(manifests)["spec"]["template"]["spec"]["volumes"]
+    }
+    assert volumes["kubeconfig"]["secret"]["secretName"] == "kubeconfigs"
+
+
+def test_all_clusters_cannot_be_granted_by_name_so_the_chart_asks_for_the_list(chart: helm.Chart) -> None:
+    with pytest.raises(Exception, match="settings/clusters/0"):  # the schema (the template says so too)
+        render(chart, merged(EXISTING_SECRET, {"settings": {"clusters": ["*"]}}))
+
+
 if __name__ == "__main__":  # `python -m tests.test_helm_chart` prints the README table
     print(values_table())

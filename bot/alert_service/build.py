@@ -15,6 +15,7 @@ from typing import Any
 from kubernetes.client import ApiClient
 
 from bot.alerting import AlertRules, PlannerConfig, SelectorError
+from bot.alerting.routing import namespace_map_for_cluster
 from bot.diagnosis.ports import ClusterReader
 from bot.knowledge import KnowledgeBase
 from bot.kube.lease import LeaseElector
@@ -63,9 +64,18 @@ def build_alert_service(
     tuning: AlertTuning | None = None,
     stream_api_client: ApiClient | None = None,
     clock: Callable[[], float] = time.time,
+    state_api_client: ApiClient | None = None,
+    lease_name: str | None = None,
+    ledger_name: str | None = None,
+    cluster_name: str | None = None,
 ) -> AlertService:
     """The alert service for these settings. Console mode: `leader_election=False,
     persistent_ledger=False` (no Lease, no ConfigMap writes from a laptop).
+
+    With CLUSTERS (issue 13) there is one service per cluster: `api_client` reads and watches that
+    cluster, while its Lease (`lease_name`) and ledger (`ledger_name`) live in the home cluster
+    (`state_api_client`), and `cluster_name` names it on every alert. Defaults: LEASE_NAME,
+    LEDGER_CONFIGMAP, CLUSTER_NAME and the same client, i.e. the one-cluster bot.
 
     Raises `AlertConfigError` for a malformed WATCH_LABEL_SELECTOR.
     """
@@ -109,12 +119,14 @@ def build_alert_service(
             watch_settings=watch_settings,
         )
 
+    state_client = state_api_client if state_api_client is not None else api_client
+    named = cluster_name if cluster_name is not None else settings.cluster_name
     ledger: LedgerStore = MemoryLedger()
     if persistent_ledger:
         ledger = ConfigMapLedger(
-            api_client,
+            state_client,
             settings.pod_namespace,
-            settings.ledger_configmap,
+            ledger_name or settings.ledger_configmap,
             settings.kube_timeout_seconds,
             planner_config=config,
             on_write=metrics.ledger_write if metrics is not None else _ignore,
@@ -122,9 +134,9 @@ def build_alert_service(
     elector: LeaseElector | None = None
     if leader_election:
         elector = LeaseElector(
-            api_client,
+            state_client,
             settings.pod_namespace,
-            settings.lease_name,
+            lease_name or settings.lease_name,
             identity or default_identity(),
             lease_duration=settings.lease_duration_seconds,
             renew_interval=tuning.lease_renew_seconds,
@@ -138,7 +150,7 @@ def build_alert_service(
         sink=sink,
         ledger=ledger,
         streams=streams,
-        routing=AlertRouting(rules, dict(namespace_channels or {}), settings.alert_channel or None),
+        routing=AlertRouting(rules, _routes_of(namespace_channels, named), settings.alert_channel or None),
         planner_config=config,
         tuning=tuning,
         clock=clock,
@@ -147,7 +159,7 @@ def build_alert_service(
         namespaces=namespaces,
         reader=reader if reader is not None else KubeClusterReader(api_client, settings.kube_timeout_seconds),
         log_lines=settings.log_lines,
-        cluster_name=settings.cluster_name,
+        cluster_name=named,
     )
     return AlertService(context)
 
@@ -172,6 +184,14 @@ def sibling_client(api_client: ApiClient) -> ApiClient:
     client = ApiClient(configuration=api_client.configuration)
     client.user_agent = api_client.user_agent
     return client
+
+
+def _routes_of(namespace_channels: Mapping[str, str] | None, cluster: str | None) -> dict[str, str]:
+    """The routing map of one cluster's watcher: `CLUSTER_GLOB/NAMESPACE_GLOB` keys resolved for its
+    cluster (an unnamed cluster matches none of them), the one rule of `bot.alerting.routing`."""
+    if cluster is None:
+        return dict(namespace_channels or {})
+    return namespace_map_for_cluster(namespace_channels, cluster)
 
 
 def _nothing() -> None:

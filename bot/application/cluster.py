@@ -25,6 +25,8 @@ class ClusterConnection:
     reader: ClusterReader | None
     problem: str | None
     """Why there is no cluster (not configured, or a kubeconfig that cannot be used); None when there is."""
+    name: str | None = None
+    """The cluster's name with CLUSTERS (its kubeconfig context, or CLUSTER_NAME for the in-cluster one)."""
 
     @property
     def configured(self) -> bool:
@@ -37,16 +39,24 @@ class ClusterConnection:
             client.close()  # type: ignore[no-untyped-call]
 
 
-def connect_cluster(timeout_seconds: float, *, environ: Mapping[str, str] | None = None) -> ClusterConnection:
-    """The cluster kubectl would use (`KUBECONFIG`, `~/.kube/config`, in-cluster); never raises for a
-    missing or broken configuration: the connection then carries the reason instead of a client."""
+def connect_cluster(
+    timeout_seconds: float,
+    *,
+    environ: Mapping[str, str] | None = None,
+    context: str | None = None,
+    in_cluster: bool = False,
+    name: str | None = None,
+) -> ClusterConnection:
+    """The cluster kubectl would use (`KUBECONFIG`, `~/.kube/config`, in-cluster), or the kubeconfig's
+    `context`, or the pod's service account (`in_cluster`); never raises for a missing or broken
+    configuration: the connection then carries the reason instead of a client."""
     from bot.kube.client import build_api_client  # the official client: heavy, needed only here
     from bot.kube.reader import KubeClusterReader
 
     try:
-        api_client = build_api_client(environ=environ)
+        api_client = build_api_client(environ=environ, context=context, in_cluster=in_cluster)
     except ClusterNotConfigured as error:
-        return ClusterConnection(api_client=None, reader=None, problem=error.user_message)
+        return ClusterConnection(api_client=None, reader=None, problem=error.user_message, name=name)
     return ClusterConnection(
-        api_client=api_client, reader=KubeClusterReader(api_client, timeout_seconds), problem=None
+        api_client=api_client, reader=KubeClusterReader(api_client, timeout_seconds), problem=None, name=name
     )

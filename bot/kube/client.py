@@ -67,13 +67,19 @@ def build_api_client(
     config_file: Path | None = None,
     context: str | None = None,
     environ: Mapping[str, str] | None = None,
+    in_cluster: bool = False,
 ) -> ApiClient:
-    """An `ApiClient` for the configured cluster, or `ClusterNotConfigured` saying why there is none."""
+    """An `ApiClient` for the configured cluster, or `ClusterNotConfigured` saying why there is none.
+
+    `in_cluster=True` uses the pod's service account even when KUBECONFIG is set (with CLUSTERS, the
+    kubeconfig names the other clusters and the service account is the home one)."""
     env = os.environ if environ is None else environ
     configuration = Configuration()
     if config_file is not None and not config_file.is_file():
         raise ClusterNotConfigured(f"The kubeconfig file {config_file} does not exist.")
     files = [config_file] if config_file is not None else kubeconfig_files(env)
+    if in_cluster:
+        files = []
     try:
         if files:
             load_kube_config(  # type: ignore[no-untyped-call]
@@ -99,3 +105,31 @@ def build_api_client(
     client = ApiClient(configuration=configuration)
     client.user_agent = USER_AGENT
     return client
+
+
+def in_cluster_available(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether this process runs in a pod with a service account (`KUBERNETES_SERVICE_HOST` is set)."""
+    env = os.environ if environ is None else environ
+    return bool(env.get(IN_CLUSTER_HOST_ENV))
+
+
+def kubeconfig_contexts(environ: Mapping[str, str] | None = None) -> tuple[list[str], str | None]:
+    """The context names of the kubeconfig files (merged as kubectl merges them: the first file that
+    names a context wins) and the current context (the first file that sets one). Both empty without
+    a kubeconfig; a file that cannot be read is `ClusterNotConfigured` naming it."""
+    names: list[str] = []
+    current: str | None = None
+    for path in kubeconfig_files(environ):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+            raise ClusterNotConfigured(f"The kubeconfig file {path} cannot be read: {error}.") from error
+        if not isinstance(data, dict):
+            raise ClusterNotConfigured(f"The kubeconfig file {path} is not a kubeconfig.")
+        for entry in data.get("contexts") or []:
+            name = entry.get("name") if isinstance(entry, dict) else None
+            if isinstance(name, str) and name and name not in names:
+                names.append(name)
+        if current is None and isinstance(data.get("current-context"), str) and data["current-context"]:
+            current = data["current-context"]
+    return names, current

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.alerting.actions import DigestRow
 from bot.alerting.incidents import IncidentPhase, IncidentStatus
 from bot.alerting.policy import AlertKind
 from bot.alerting.termination import Termination
+from bot.command import is_cluster_name
 from bot.render.alert_text import (
     MAX_EVIDENCE,
     MESSAGE_CHARS,
@@ -107,6 +108,8 @@ class AlertTarget:
     exit_code: int | None = None
     reason: str | None = None
     node: str | None = None
+    cluster: str | None = None
+    """The cluster the alert came from (CLUSTERS, issue 13); absent from values of older alerts."""
 
     @classmethod
     def of(cls, termination: Termination) -> AlertTarget:
@@ -130,6 +133,8 @@ class AlertTarget:
             "r": self.reason,
             "n": self.node,
         }
+        if self.cluster is not None:
+            record["k"] = self.cluster
         return json.dumps(record, separators=(",", ":"), ensure_ascii=False)[:MAX_BUTTON_VALUE]
 
     @classmethod
@@ -150,8 +155,11 @@ class AlertTarget:
         reason, node = record.get("r"), record.get("n")
         if not all(item is None or isinstance(item, str) for item in (reason, node)):
             raise ValueError("the button's reason or node is not text")
+        cluster = record.get("k")
+        if cluster is not None and not (isinstance(cluster, str) and cluster):
+            raise ValueError("the button's cluster is not a name")
         namespace, pod, container, workload = (str(text) for text in texts)
-        return cls(namespace, pod, container, workload, code, reason, node)
+        return cls(namespace, pod, container, workload, code, reason, node, cluster)
 
 
 # --- entry points ---------------------------------------------------------------------------------------
@@ -299,7 +307,9 @@ def _footer(alert: CrashAlert) -> str:
 
 
 def _buttons(alert: CrashAlert) -> list[Block]:
-    target = AlertTarget.of(alert.termination)
+    # The cluster rides along only when it is a cluster's name (CLUSTERS), never free display text.
+    cluster = alert.cluster if alert.cluster is not None and is_cluster_name(alert.cluster) else None
+    target = replace(AlertTarget.of(alert.termination), cluster=cluster)
     value = target.to_value()
     workload = f"{target.namespace}/{target.workload}"
     buttons = [

@@ -53,17 +53,22 @@ def answer_message(
     slash_command: str,
     shared_by: str | None = None,
     cluster_name: str | None = None,
+    command_cluster: str | None = None,
 ) -> tuple[str, list[Block]]:
     """Slack fallback text (escaped) and blocks for an answer; `shared_by` (a user ID) adds "Shared by".
 
     `cluster_name` (CLUSTER_NAME) adds a "Cluster:" line under the header and `[name] ` before the
     fallback text: with one bot per cluster in a workspace, every answer says which cluster it read.
+    `command_cluster` (CLUSTERS) puts the cluster into every command the answer suggests
+    (`/exitcode pod prod-us/shop/api-1`), so following it reads the same cluster.
     """
     prefix = escape(cluster_prefix(cluster_name))
     if isinstance(answer, Refusal):
         message = " ".join(refusal_message(answer, program=slash_command).split())
         fallback = truncate(prefix + escape(message), MAX_FALLBACK_TEXT)
-        blocks = [section(refusal_mrkdwn(answer, slash_command=slash_command))]
+        blocks = [
+            section(refusal_mrkdwn(answer, slash_command=slash_command, command_cluster=command_cluster))
+        ]
         return fallback, with_cluster_context(blocks, cluster_name)
     if isinstance(answer, TriageAnswer):
         text = triage_fallback_text(answer.rows, namespace=answer.namespace)
@@ -72,6 +77,7 @@ def answer_message(
             namespace=answer.namespace,
             pods_checked=answer.pods_checked,
             slash_command=slash_command,
+            command_cluster=command_cluster,
         )
         if answer.incidents:
             title = f"Open incidents in {answer.namespace}"
@@ -84,7 +90,9 @@ def answer_message(
         text = diagnosis_fallback_text(answer.diagnosis)
         blocks = diagnosis_blocks(answer.diagnosis)
         if answer.selection is not None:
-            blocks = with_selection_blocks(answer, blocks, slash_command=slash_command)
+            blocks = with_selection_blocks(
+                answer, blocks, slash_command=slash_command, command_cluster=command_cluster
+            )
     if prefix:
         text = truncate(prefix + text, MAX_FALLBACK_TEXT)
     blocks = with_cluster_context(blocks, cluster_name)
@@ -125,19 +133,24 @@ def incident_blocks(
     return fit_blocks(blocks)
 
 
-def refusal_mrkdwn(refusal: Refusal, *, slash_command: str) -> str:
-    """The refusal's sentence (and its usage line and "did you mean"), escaped, naming `slash_command`."""
+def refusal_mrkdwn(refusal: Refusal, *, slash_command: str, command_cluster: str | None = None) -> str:
+    """The refusal's sentence (and its usage line and "did you mean"), escaped, naming `slash_command`
+    (and `command_cluster`, with CLUSTERS)."""
     icon = _REFUSAL_ICON.get(refusal.kind, ":warning:")
     lines = [f"{icon} {escape(refusal_message(refusal, program=slash_command))}"]
     if refusal.suggestions:
+        cluster = f"{command_cluster}/" if command_cluster else ""
         commands = ", ".join(
-            inline_code(command_line(slash_command, "pod", name)) for name in refusal.suggestions
+            inline_code(command_line(slash_command, "pod", f"{cluster}{name}"))
+            for name in refusal.suggestions
         )
         lines.append(f"Did you mean {commands}?")
     return "\n".join(lines)
 
 
-def with_selection_blocks(answer: PodAnswer, blocks: list[Block], *, slash_command: str) -> list[Block]:
+def with_selection_blocks(
+    answer: PodAnswer, blocks: list[Block], *, slash_command: str, command_cluster: str | None = None
+) -> list[Block]:
     """The diagnosis blocks with why this pod was picked (under the header) and the workload's other
     pods (after the diagnosis), keeping both even when the diagnosis must be cut to fit."""
     selection = answer.selection
@@ -153,7 +166,8 @@ def with_selection_blocks(answer: PodAnswer, blocks: list[Block], *, slash_comma
             lines.append(f"{len(selection.others) - len(shown)} more not shown")
         title = f"Other pods of {selection.workload}" if selection.workload else "Other matching pods"
         extra.append(section(f"{bold(escape(title))}\n{bullet_list(lines)}"))
-        example = command_line(slash_command, "pod", f"{namespace}/{shown[0].name}")
+        cluster = f"{command_cluster}/" if command_cluster else ""
+        example = command_line(slash_command, "pod", f"{cluster}{namespace}/{shown[0].name}")
         extra.append(context([f"Diagnose another: {inline_code(example)}"]))
     head, body = blocks[:1], blocks[1:]
     tail = [body.pop()] if body and body[-1].get("type") == "actions" else []

@@ -280,9 +280,10 @@ def triage_blocks(
     namespace: str,
     pods_checked: int | None = None,
     slash_command: str = DEFAULT_SLASH_COMMAND,
+    command_cluster: str | None = None,
 ) -> list[Block]:
     """`/exitcode ns`: one line per troubled pod, newest failure first; the footer suggests typing
-    this installation's `slash_command`."""
+    this installation's `slash_command` (for `command_cluster`'s pod, with CLUSTERS)."""
     checked = f" ({pods_checked} pods checked)" if pods_checked is not None else ""
     if not rows:
         return fit_blocks(
@@ -300,7 +301,8 @@ def triage_blocks(
     )
     blocks: list[Block] = [header(f"Crash triage: {namespace}"), section(summary)]
     blocks.extend(sections(bullet_list(_triage_line(row) for row in shown)))
-    example = command_line(slash_command, "pod", f"{namespace}/{rows[0].pod}")
+    cluster = f"{command_cluster}/" if command_cluster else ""
+    example = command_line(slash_command, "pod", f"{cluster}{namespace}/{rows[0].pod}")
     footer = [f"Diagnose one: {inline_code(example)}"]
     if len(rows) > len(shown):
         footer.insert(0, f"{len(rows) - len(shown)} more not shown")

@@ -1,6 +1,6 @@
 """Slack adapter: the Bolt app (`/exitcode`, buttons), its Web API client and both transports."""
 
-from bot.slack.app import DiagnoseHandler, DiagnoseRequest, build_app
+from bot.slack.app import ClustersHandler, DiagnoseHandler, DiagnoseRequest, build_app
 from bot.slack.client import SlackTokenRejected, build_web_client, verify_bot_token
 from bot.slack.http import slack_events_handler
 from bot.slack.responder import Responder
@@ -9,6 +9,7 @@ from bot.slack.tasks import BackgroundTasks
 
 __all__ = [
     "BackgroundTasks",
+    "ClustersHandler",
     "DiagnoseHandler",
     "DiagnoseRequest",
     "Responder",

@@ -25,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.command import (
     DEFAULT_SLASH_COMMAND,
     NO_ARGUMENT,
+    ClustersCommand,
     DiagnoseCommand,
     ExplainCommand,
     QueryKind,
@@ -83,6 +84,10 @@ DiagnoseHandler = Callable[[DiagnoseRequest, Responder], Awaitable[None]]
 """Diagnoses and answers through the `Responder` (ephemeral, or `in_channel=True` when `share`).
 Called after the command was acknowledged, in a background task; exceptions become an apology."""
 
+ClustersHandler = Callable[[bool, Responder], Awaitable[None]]
+"""`/exitcode clusters [share]` with CLUSTERS (issue 13): lists the clusters through the `Responder`
+(`in_channel` when shared). Called after the acknowledgement, in a background task."""
+
 
 class ExitcodeCommands:
     """The listeners, as methods so tests and benchmarks can see what the app is made of."""
@@ -94,11 +99,13 @@ class ExitcodeCommands:
         tasks: BackgroundTasks,
         diagnose: DiagnoseHandler | None = None,
         slash_command: str = SLASH_COMMAND,
+        clusters: ClustersHandler | None = None,
     ) -> None:
         self.knowledge = knowledge
         self.metrics = metrics
         self.tasks = tasks
         self.diagnose = diagnose
+        self.clusters = clusters
         self.slash_command = slash_command
         # The adapter's own sentences name the command the user actually typed.
         self.apology = apology(slash_command)
@@ -128,6 +135,9 @@ class ExitcodeCommands:
             parsed = parse_command(text)
             if isinstance(parsed, DiagnoseCommand):
                 await self._route_diagnose(parsed, command, acknowledge)
+                return None
+            if isinstance(parsed, ClustersCommand):
+                await self._route_clusters(parsed, command, acknowledge)
                 return None
             return self._explain(parsed)
         except Exception:
@@ -184,6 +194,30 @@ class ExitcodeCommands:
         self.tasks.spawn(
             self._run_diagnose(self.diagnose, request, responder), name=f"diagnose-{parsed.kind}"
         )
+
+    async def _route_clusters(
+        self, parsed: ClustersCommand, command: dict[str, Any], acknowledge: _Acknowledge
+    ) -> None:
+        """`clusters`: the list (CLUSTERS), or the sentence that this bot serves one cluster."""
+        if self.clusters is None:
+            await acknowledge(
+                "This bot serves one cluster (CLUSTERS is not set), so there is no list of clusters; "
+                f"{self.slash_command} pod NAMESPACE/POD asks that one."
+            )
+            self.metrics.command_answered("usage")
+            return
+        await acknowledge("Asking every cluster…")
+        self.metrics.command_answered("clusters")
+        responder = Responder(_str_or_none(command.get("response_url")))
+        self.tasks.spawn(self._run_clusters(self.clusters, parsed.share, responder), name="clusters")
+
+    async def _run_clusters(self, handler: ClustersHandler, share: bool, responder: Responder) -> None:
+        try:
+            await handler(share, responder)
+        except Exception:
+            log.exception("%s clusters failed", self.slash_command)
+            self.metrics.error("diagnose")
+            await responder.send(self.apology)
 
     async def _run_diagnose(
         self, handler: DiagnoseHandler, request: DiagnoseRequest, responder: Responder
@@ -318,6 +352,7 @@ def build_app(
     diagnose: DiagnoseHandler | None = None,
     slash_command: str = SLASH_COMMAND,
     web_api: WebApiStatus | None = None,
+    clusters: ClustersHandler | None = None,
 ) -> AsyncApp:
     """The Bolt app with `slash_command` (`/exitcode` unless SLASH_COMMAND says otherwise) and its
     buttons registered.
@@ -352,6 +387,7 @@ def build_app(
         tasks if tasks is not None else BackgroundTasks(),
         diagnose,
         slash_command,
+        clusters,
     )
     app.command(slash_command)(commands.on_command)
     app.action(SHARE_ACTION_ID)(commands.on_share)
@@ -371,6 +407,7 @@ __all__ = [
     "NOT_CONFIGURED",
     "SLASH_COMMAND",
     "Answers",
+    "ClustersHandler",
     "DiagnoseHandler",
     "DiagnoseRequest",
     "ExitcodeCommands",

@@ -17,6 +17,7 @@ commands use:
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,19 @@ from typing import Any
 
 DUPLICATE_WINDOW_SECONDS = 60.0
 _MAX_REMEMBERED = 10_000  # clicks in one window; beyond that the oldest are forgotten first
+
+
+def cluster_of(value: str) -> str | None:
+    """The cluster a button value names (CLUSTERS, issue 13), read before the click is routed to that
+    cluster's handlers; None when it names none (an older alert, or one bot per cluster). The value is
+    still untrusted: the cluster is then checked against the channel's clusters, and the whole value
+    against the message (`bound_to_message`), like every other field."""
+    try:
+        record = json.loads(value)
+    except (TypeError, ValueError):
+        return None
+    cluster = record.get("k") if isinstance(record, dict) else None
+    return cluster if isinstance(cluster, str) and cluster else None
 
 
 def bound_to_message(action_id: str, value: str, message: dict[str, Any] | None) -> bool:

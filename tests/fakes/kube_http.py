@@ -126,7 +126,7 @@ class KubeApiHandler:
         self.options = options
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        if request.path == "/version":
+        if request.path in ("/version", "/version/"):  # the official client asks for /version/
             return _json(VERSION_INFO)
         target = parse_api_path(request.path)
         if target is None:

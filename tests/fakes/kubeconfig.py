@@ -46,3 +46,26 @@ def write_kubeconfig(path: Path, server_url: str, **options: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(kubeconfig_dict(server_url, **options), sort_keys=False), encoding="utf-8")
     return path
+
+
+def multi_kubeconfig_dict(servers: dict[str, str], *, current: str | None = None) -> dict[str, Any]:
+    """A kubeconfig with one context (and cluster and user) per `name -> server URL`, as an operator's
+    kubeconfig for several clusters looks; `current` is its current-context (default: the first)."""
+    singles = [kubeconfig_dict(url, context=name) for name, url in servers.items()]
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "preferences": {},
+        "clusters": [entry for single in singles for entry in single["clusters"]],
+        "users": [entry for single in singles for entry in single["users"]],
+        "contexts": [entry for single in singles for entry in single["contexts"]],
+        "current-context": current if current is not None else next(iter(servers), ""),
+    }
+
+
+def write_multi_kubeconfig(path: Path, servers: dict[str, str], *, current: str | None = None) -> Path:
+    """Write `multi_kubeconfig_dict(servers, current=current)` as YAML to `path`; returns the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(multi_kubeconfig_dict(servers, current=current), sort_keys=False)
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -103,3 +103,31 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   resources: ["jobs"]
   verbs: ["get"]
 {{- end }}
+
+{{- /*
+The suffixes of each cluster's Lease and ledger with settings.clusters (CLUSTERS): the bot's own cluster
+(settings.clusterName, else "in-cluster") and each listed context, lower-cased, each run of characters
+outside [a-z0-9-] replaced by "-", cut at 40 characters, without a trailing "-" (bot/application/clusters.py,
+state_suffix). Empty without settings.clusters: one cluster, one Lease and one ledger, as before.
+*/ -}}
+{{- define "exitcode-bot.clusterSuffixes" -}}
+{{- $suffixes := list }}
+{{- with .Values.settings.clusters }}
+{{- if has "*" . }}
+{{- fail "settings.clusters: list the contexts by name (not *): the Role must name each cluster's Lease and ledger" }}
+{{- end }}
+{{- range prepend . (default "in-cluster" $.Values.settings.clusterName) | uniq }}
+{{- $suffixes = append $suffixes (regexReplaceAll "[^a-z0-9-]+" (lower .) "-" | trunc 40 | trimSuffix "-") }}
+{{- end }}
+{{- end }}
+{{- toJson $suffixes }}
+{{- end }}
+
+{{- /* The names of the bot's own objects of one kind: `base`, or `base-<suffix>` per cluster. */ -}}
+{{- define "exitcode-bot.stateNames" -}}
+{{- $names := list }}
+{{- range .suffixes }}
+{{- $names = append $names (printf "%s-%s" $.base .) }}
+{{- end }}
+{{- toJson (default (list .base) $names) }}
+{{- end }}
