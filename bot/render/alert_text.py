@@ -68,6 +68,11 @@ class CrashAlert:
     """LOG_LINES: how many lines of the log tail to show (0: none)."""
     cluster: str | None = None
     """CLUSTER_NAME: which cluster crashed, when one bot per cluster posts into shared channels."""
+    snoozed_by: str | None = None
+    """The Slack user id that set the snooze in force (validated when it was stored)."""
+    owner: str | None = None
+    """The Slack user id that said "I'm on it" for this alert, and since when (`owner_since`)."""
+    owner_since: float | None = None
 
     @property
     def log_tail(self) -> LogTail | None:

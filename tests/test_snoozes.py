@@ -1,0 +1,273 @@
+"""Snoozes and owners as decisions (issue 14): set, shorten, extend and lift a snooze, and "I'm on it", on
+any replica; the latest decision wins, never the longest snooze, and each decision is made once.
+
+Wire-level: the alert is posted by the running alert service (fake Kubernetes API → fake Slack), and the
+clicks are `block_actions` requests signed as Slack signs them, into the real Bolt app of the replica
+the click reached. What a user sees: the alert edited in place, private answers, alerts silenced or not.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from bot.alerting import Disposition
+from bot.application.diagnose import DiagnoseService
+from bot.kube.reader import KubeClusterReader
+from bot.render.alert_blocks import OWNER_BLOCK_ID, SNOOZE_BLOCK_ID, UNSNOOZE_BLOCK_ID
+from bot.slack.alert_actions import AlertActions, register_alert_actions
+from tests.conftest import HttpBot, MakeHttpBot
+from tests.fakes.kube_fixtures import fake_kube_fixture  # noqa: F401
+from tests.fakes.slack_api import JsonDict
+from tests.fakes.slack_signing import USER_ID, block_actions_payload
+from tests.test_alert_buttons import button_value, message_pod
+from tests.test_alert_service import Bot, Harness, harness_fixture, until, web_pod  # noqa: F401
+
+KEY = "shop/Deployment/api"
+HOUR = 3600.0
+
+
+async def crash_alert(harness: Harness, leader: Bot) -> JsonDict:
+    pod = harness.apply(web_pod())
+    harness.crash(pod, 2)
+    await until("the alert", lambda: len(harness.posts()) == 1 and leader.settled())
+    return current(harness)
+
+
+def current(harness: Harness) -> JsonDict:
+    """The alert as Slack stores it now (after any edit in place), with its channel."""
+    channel = next(iter(harness.slack.messages))
+    return harness.slack.messages[channel][0] | {"channel": channel}
+
+
+async def replica_app(harness: Harness, make_http_bot: MakeHttpBot, replica: Bot) -> HttpBot:
+    """The Bolt app of one replica: its buttons write through that replica's alert service."""
+    http = await make_http_bot()
+    reader = KubeClusterReader(replica.client, 5.0)
+    register_alert_actions(
+        http.bot.app,
+        AlertActions(
+            knowledge=harness.knowledge,
+            tasks=http.bot.tasks,
+            diagnose_pod=DiagnoseService(harness.knowledge, reader).diagnose_pod,
+            logs=reader,
+            snoozes=replica.service.snoozes,
+            owners=replica.service.snoozes,
+        ),
+    )
+    return http
+
+
+def payload(
+    http: HttpBot, message: JsonDict, action_id: str, *, user: str = USER_ID, at: float | None = None
+) -> dict[str, Any]:
+    """A click as Slack sends it: the button's own value, the message as stored, the click's time."""
+    click: dict[str, Any] = block_actions_payload(
+        action_id,
+        button_value(message, action_id),
+        channel_id=message["channel"],
+        message_ts=message["ts"],
+        block_id="exitcode_alert_actions",
+        response_url=http.api.response_url("actions"),
+        user_id=user,
+    )
+    click["actions"][0]["action_ts"] = f"{time.time() if at is None else at:.6f}"
+    click["message"].update(text=message["text"], blocks=message["blocks"])
+    return click
+
+
+async def send(http: HttpBot, click: dict[str, Any]) -> None:
+    response = await http.click(click)
+    assert response.status == 200, await response.text()
+
+
+def stored(harness: Harness) -> Any:
+    return harness.ledger().snoozes.get(KEY)
+
+
+def block(message: JsonDict, block_id: str) -> str | None:
+    found = [item for item in message["blocks"] if item.get("block_id") == block_id]
+    return json.dumps(found[0]) if found else None
+
+
+def answers(http: HttpBot) -> list[str]:
+    return [str(post.body["text"]) for post in http.api.response_posts]
+
+
+async def two_replicas(harness: Harness, make_http_bot: MakeHttpBot) -> tuple[Bot, HttpBot, HttpBot]:
+    leader = await harness.leading(await harness.start("bot-a"))
+    standby = await harness.start("bot-b")
+    on_leader = await replica_app(harness, make_http_bot, leader)
+    on_standby = await replica_app(harness, make_http_bot, standby)
+    assert standby.service.planner is None
+    return leader, on_leader, on_standby
+
+
+async def test_shortening_a_snooze_on_a_standby_is_not_undone_by_the_leader(
+    harness: Harness, make_http_bot: MakeHttpBot
+) -> None:
+    """The issue's bug: 24 h snoozed through the leader, shortened to 1 h through a standby. The leader
+    used to keep the later end and write the 24 h snooze back."""
+    leader, on_leader, on_standby = await two_replicas(harness, make_http_bot)
+    message = await crash_alert(harness, leader)
+    await send(on_leader, payload(on_leader, message, "exitcode_alert_snooze_24h"))
+    await until(
+        "the 24 h snooze",
+        lambda: stored(harness) is not None and block(current(harness), SNOOZE_BLOCK_ID) is not None,
+    )
+
+    await send(on_standby, payload(on_standby, current(harness), "exitcode_alert_snooze_1h"))
+
+    await until("the 1 h snooze stored", lambda: stored(harness).until < time.time() + 2 * HOUR)
+    planner = leader.service.planner
+    assert planner is not None
+    await until("the leader to take it", lambda: planner.state.snoozes[KEY].until < time.time() + 2 * HOUR)
+    pod = harness.kube.cluster.get("Pod", "shop", message_pod(message))
+    assert pod is not None
+    harness.crash(pod, 2)
+    await until("the snoozed crash", lambda: leader.received(Disposition.SUPPRESSED) == 1)
+    await until("the leader's save", lambda: leader.settled())
+    decision = stored(harness)
+    assert decision.until < time.time() + 2 * HOUR, "the leader wrote the longer snooze back"
+    assert decision.set_by == USER_ID
+    note = block(current(harness), SNOOZE_BLOCK_ID)
+    assert note is not None and f"<@{USER_ID}>" in note and f"<!date^{int(decision.until)}^" in note
+    assert len(harness.posts()) == 1
+
+
+async def test_lifting_a_snooze_on_a_standby_resumes_alerts_on_the_leader(
+    harness: Harness, make_http_bot: MakeHttpBot
+) -> None:
+    leader, on_leader, on_standby = await two_replicas(harness, make_http_bot)
+    message = await crash_alert(harness, leader)
+    assert block(message, UNSNOOZE_BLOCK_ID) is None, "Unsnooze shows only on a snoozed alert"
+    await send(on_leader, payload(on_leader, message, "exitcode_alert_snooze_24h"))
+    await until("the Unsnooze button", lambda: block(current(harness), UNSNOOZE_BLOCK_ID) is not None)
+
+    await send(on_standby, payload(on_standby, current(harness), "exitcode_alert_unsnooze", user="U0LIFTER1"))
+
+    await until(
+        "the lift on the alert", lambda: "Snooze lifted" in (block(current(harness), SNOOZE_BLOCK_ID) or "")
+    )
+    assert block(current(harness), UNSNOOZE_BLOCK_ID) is None
+    assert "<@U0LIFTER1>" in (block(current(harness), SNOOZE_BLOCK_ID) or "")
+    assert stored(harness).lifted, "a lift is stored as a tombstone, so a merge cannot bring the snooze back"
+    planner = leader.service.planner
+    assert planner is not None
+    await until("the leader to take it", lambda: planner.state.snoozes[KEY].lifted)
+    pod = harness.kube.cluster.get("Pod", "shop", message_pod(message))
+    assert pod is not None
+    harness.crash(pod, 2)
+    await until("the crash alerted again", lambda: len(harness.posts(thread=True)) == 1)
+    assert leader.received(Disposition.SUPPRESSED) == 0
+    assert stored(harness).lifted
+
+
+async def test_extending_a_snooze_and_lifting_it_where_it_was_set(
+    harness: Harness, make_http_bot: MakeHttpBot
+) -> None:
+    leader = await harness.leading(await harness.start())
+    http = await replica_app(harness, make_http_bot, leader)
+    message = await crash_alert(harness, leader)
+
+    await send(http, payload(http, message, "exitcode_alert_snooze_1h"))
+    await until(
+        "1 h", lambda: stored(harness) is not None and block(current(harness), UNSNOOZE_BLOCK_ID) is not None
+    )
+    await send(http, payload(http, current(harness), "exitcode_alert_snooze_24h"))
+    await until("24 h", lambda: stored(harness).until > time.time() + 23 * HOUR)
+    await until(
+        "the 24 h note",
+        lambda: f"<!date^{int(stored(harness).until)}^" in (block(current(harness), SNOOZE_BLOCK_ID) or ""),
+    )
+    await send(http, payload(http, current(harness), "exitcode_alert_unsnooze"))
+    await until("lifted", lambda: stored(harness).lifted)
+    assert answers(http) == [], "every step answered on the alert itself"
+
+
+async def test_the_same_click_reaching_both_replicas_is_one_decision(
+    harness: Harness, make_http_bot: MakeHttpBot
+) -> None:
+    """Exactly once across replicas: one click (same time, same button, same alert) handled by both."""
+    leader, on_leader, on_standby = await two_replicas(harness, make_http_bot)
+    message = await crash_alert(harness, leader)
+    click = payload(on_leader, message, "exitcode_alert_snooze_1h")
+
+    await send(on_standby, click)
+    await until("the snooze", lambda: stored(harness) is not None and len(harness.updates()) >= 1)
+    decision = stored(harness)
+    planner = leader.service.planner
+    assert planner is not None
+    await until("the leader to read it", lambda: KEY in planner.state.snoozes)
+    await send(on_leader, click)
+
+    await until("the answer", lambda: len(answers(on_leader)) == 1)
+    assert answers(on_leader)[0].startswith("Already done:") and f"<@{USER_ID}>" in answers(on_leader)[0]
+    assert stored(harness) == decision
+    assert len([u for u in harness.updates() if "Snoozed" in json.dumps(u["blocks"])]) == 1
+
+
+async def test_a_second_click_of_the_same_button_on_another_replica_writes_nothing(
+    harness: Harness, make_http_bot: MakeHttpBot
+) -> None:
+    leader, on_leader, on_standby = await two_replicas(harness, make_http_bot)
+    message = await crash_alert(harness, leader)
+    await send(on_leader, payload(on_leader, message, "exitcode_alert_snooze_24h"))
+    await until("the snooze", lambda: stored(harness) is not None)
+    decision = stored(harness)
+
+    await send(
+        on_standby,
+        payload(on_standby, message, "exitcode_alert_snooze_24h", user="U0SECOND1", at=time.time() + 5),
+    )
+
+    await until("the answer", lambda: len(answers(on_standby)) == 1)
+    assert answers(on_standby)[0].startswith("Already done:")
+    assert stored(harness) == decision
+
+
+async def test_im_on_it_shows_the_owner_on_the_alert_and_keeps_it_in_the_ledger(
+    harness: Harness, make_http_bot: MakeHttpBot
+) -> None:
+    leader, on_leader, on_standby = await two_replicas(harness, make_http_bot)
+    message = await crash_alert(harness, leader)
+    incident = f"{message['channel']}:{message['ts']}"
+
+    await send(on_standby, payload(on_standby, message, "exitcode_alert_ack"))
+
+    await until("the owner on the alert", lambda: block(current(harness), OWNER_BLOCK_ID) is not None)
+    assert f"<@{USER_ID}> is on it" in (block(current(harness), OWNER_BLOCK_ID) or "")
+    assert harness.ledger().owners[incident].user == USER_ID
+    planner = leader.service.planner
+    assert planner is not None
+    await until("the leader to know the owner", lambda: incident in planner.state.owners)
+
+    pod = harness.kube.cluster.get("Pod", "shop", message_pod(message))
+    assert pod is not None
+    harness.crash(pod, 2)
+    await until("the repeat", lambda: len(harness.posts(thread=True)) == 1 and leader.settled())
+    await until("the root's count edit", lambda: len(harness.updates()) >= 2)
+    assert f"<@{USER_ID}> is on it" in (block(current(harness), OWNER_BLOCK_ID) or ""), (
+        "the root edit keeps the owner"
+    )
+
+    await send(on_leader, payload(on_leader, current(harness), "exitcode_alert_ack", at=time.time() + 1))
+    await until("the answer", lambda: len(answers(on_leader)) == 1)
+    assert answers(on_leader)[0].startswith("You are already on it")
+
+
+async def test_a_later_owner_takes_over(harness: Harness, make_http_bot: MakeHttpBot) -> None:
+    leader, on_leader, on_standby = await two_replicas(harness, make_http_bot)
+    message = await crash_alert(harness, leader)
+    incident = f"{message['channel']}:{message['ts']}"
+    await send(on_leader, payload(on_leader, message, "exitcode_alert_ack", at=time.time() - 120))
+    await until("the first owner", lambda: incident in harness.ledger().owners)
+
+    await send(on_standby, payload(on_standby, current(harness), "exitcode_alert_ack", user="U0SECOND1"))
+
+    await until("the new owner", lambda: harness.ledger().owners[incident].user == "U0SECOND1")
+    await until(
+        "on the alert", lambda: "<@U0SECOND1> is on it" in (block(current(harness), OWNER_BLOCK_ID) or "")
+    )
+    assert f"<@{USER_ID}>" not in (block(current(harness), OWNER_BLOCK_ID) or "")
