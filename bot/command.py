@@ -6,6 +6,7 @@ so `pod shop/api share` means the same thing wherever it is typed:
     137 · sigkill · OOMKilled · help · 143 share   -> ExplainCommand (the knowledge base reads the query)
     pod NAMESPACE/POD [share] · pod POD [share]    -> DiagnoseCommand("pod", …)
     ns NAMESPACE [share] · namespace NAMESPACE     -> DiagnoseCommand("ns", …)
+    snoozes                                        -> SnoozesCommand() (the alert snoozes in force)
 
 What an explain query means (`137`, `128+9`, `help`, a trailing `share`) is the knowledge base's business,
 so explain text is passed on untouched; what a `pod`/`ns` argument means is the diagnosis use case's, so
@@ -30,6 +31,7 @@ QueryKind = Literal["pod", "ns"]
 
 SUBCOMMAND_WORDS: dict[str, QueryKind] = {"pod": "pod", "ns": "ns", "namespace": "ns"}
 SHARE_WORD = "share"
+SNOOZES_WORD = "snoozes"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +54,20 @@ class DiagnoseCommand:
     share: bool = False
 
 
-Command = ExplainCommand | DiagnoseCommand
+@dataclass(frozen=True, slots=True)
+class SnoozesCommand:
+    """`snoozes`: list the alert snoozes in force that the channel may see (Slack only)."""
+
+
+Command = ExplainCommand | DiagnoseCommand | SnoozesCommand
 
 
 def parse_command(text: str) -> Command:
-    """The command in `text`; never raises (anything that is not `pod …`/`ns …` is an explain query)."""
+    """The command in `text`; never raises (anything that is not `pod …`/`ns …`/`snoozes` is an explain
+    query)."""
     words = text.split()
+    if len(words) == 1 and words[0].casefold() == SNOOZES_WORD:
+        return SnoozesCommand()
     if not words or words[0].casefold() not in SUBCOMMAND_WORDS:
         return ExplainCommand(query=text)
     rest = words[1:]

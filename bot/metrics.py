@@ -20,7 +20,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-CommandKind = Literal["explain", "share", "help", "usage", "pod", "ns", "not_configured"]
+CommandKind = Literal["explain", "share", "help", "usage", "pod", "ns", "not_configured", "snoozes"]
 """What a `/exitcode` invocation turned out to be, as counted by `exitcode_bot_commands_total`."""
 
 ErrorSite = Literal["command", "share_button", "diagnose", "response_url", "slack_api", "web"]

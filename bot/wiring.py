@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     from bot.application.diagnose import DiagnoseService
     from bot.metrics import AlertMetrics, BotMetrics
     from bot.slack import DiagnoseHandler
+    from bot.slack.responder import Responder
+    from bot.slack.snooze_list import SnoozeListing
     from bot.web import RunbookPages
 
 log = logging.getLogger(__name__)
@@ -295,7 +297,10 @@ class SlackBot:
             diagnose=diagnose,
             slash_command=settings.slash_command,
             web_api=self.slack_api,
+            snoozes=self._list_snoozes,
         )
+        self.snooze_listing: SnoozeListing | None = None
+        """`/exitcode snoozes`, once the alert service (which keeps the snoozes) exists."""
         self.alerts = self._build_alerts(settings, knowledge, cluster, config or BotConfig())
         if cluster is not None:
             self._register_alert_buttons(knowledge, cluster, config or BotConfig(), settings)
@@ -348,7 +353,13 @@ class SlackBot:
         picked), even without a watcher here (WATCH_ENABLED=false, or no cluster configured): alerts
         posted earlier keep working, and what is missing is said in the reply."""
         from bot.slack.alert_actions import AlertActions, register_alert_actions
+        from bot.slack.snooze_list import SnoozeListing
 
+        if self.alerts is not None:
+            self.snooze_listing = SnoozeListing(
+                self.alerts.service.snoozes,
+                NamespaceAccess.from_config(settings.allowed_namespaces, config),
+            )
         register_alert_actions(
             self.app,
             AlertActions(
@@ -357,10 +368,17 @@ class SlackBot:
                 diagnose_pod=self.diagnose_service.diagnose_pod if self.diagnose_service else None,
                 logs=cluster.reader,
                 snoozes=self.alerts.service.snoozes if self.alerts is not None else None,
+                owners=self.alerts.service.snoozes if self.alerts is not None else None,
                 access=NamespaceAccess.from_config(settings.allowed_namespaces, config),
                 slash_command=settings.slash_command,
             ),
         )
+
+    async def _list_snoozes(self, channel_id: str, channel_name: str | None, responder: Responder) -> None:
+        if self.snooze_listing is None:
+            await responder.send("Snoozes belong to crash alerts, and this bot does not watch a cluster.")
+            return
+        await self.snooze_listing(channel_id, channel_name, responder)
 
     @property
     def mode(self) -> str:

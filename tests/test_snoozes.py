@@ -12,16 +12,27 @@ import json
 import time
 from typing import Any
 
-from bot.alerting import Disposition
+import pytest
+
+from bot.access import NamespaceAccess
+from bot.alerting import Disposition, Workload
 from bot.application.diagnose import DiagnoseService
 from bot.kube.reader import KubeClusterReader
 from bot.render.alert_blocks import OWNER_BLOCK_ID, SNOOZE_BLOCK_ID, UNSNOOZE_BLOCK_ID
 from bot.slack.alert_actions import AlertActions, register_alert_actions
-from tests.conftest import HttpBot, MakeHttpBot
+from bot.slack.snooze_list import SnoozeListing
+from tests.conftest import SIGNING_SECRET, HttpBot, MakeHttpBot
 from tests.fakes.kube_fixtures import fake_kube_fixture  # noqa: F401
 from tests.fakes.slack_api import JsonDict
-from tests.fakes.slack_signing import USER_ID, block_actions_payload
-from tests.test_alert_buttons import button_value, message_pod
+from tests.fakes.slack_signing import (
+    CHANNEL_NAME,
+    USER_ID,
+    block_actions_payload,
+    interactive_body,
+    signed_headers,
+)
+from tests.test_alert_button_access import click, click_payload, forged_value, private_answer
+from tests.test_alert_buttons import button_value, message_pod, thread_replies
 from tests.test_alert_service import Bot, Harness, harness_fixture, until, web_pod  # noqa: F401
 
 KEY = "shop/Deployment/api"
@@ -271,3 +282,159 @@ async def test_a_later_owner_takes_over(harness: Harness, make_http_bot: MakeHtt
         "on the alert", lambda: "<@U0SECOND1> is on it" in (block(current(harness), OWNER_BLOCK_ID) or "")
     )
     assert f"<@{USER_ID}>" not in (block(current(harness), OWNER_BLOCK_ID) or "")
+
+
+# --- /exitcode snoozes -------------------------------------------------------------------------------------
+
+
+async def test_the_snoozes_command_lists_what_the_channel_may_see_with_who_and_until_when(
+    harness: Harness, make_http_bot: MakeHttpBot
+) -> None:
+    leader = await harness.leading(await harness.start())
+    http = await replica_app(harness, make_http_bot, leader)
+    message = await crash_alert(harness, leader)
+    await send(http, payload(http, message, "exitcode_alert_snooze_1h"))
+    await until("the snooze", lambda: stored(harness) is not None)
+    store = leader.service.snoozes
+    await store.snooze(
+        "payments", Workload("Deployment", "ledger"), time.time() + HOUR, by="U0OTHER01", at=time.time()
+    )
+    await store.snooze("shop", Workload("StatefulSet", "db"), time.time() + 9 * HOUR, by=None, at=time.time())
+    await store.lift("shop", Workload("StatefulSet", "db"), now=time.time(), by="U0OTHER01", via=None)
+    access = NamespaceAccess(("*",), {f"#{CHANNEL_NAME}": ("shop",)})
+    http.bot.snooze_listing = SnoozeListing(store, access)
+
+    acknowledgement = await http.command_json("snoozes")
+
+    assert "snoozes" in acknowledgement["text"]
+    await until("the list", lambda: len(http.api.response_posts) == 1)
+    post = http.api.response_posts[0]
+    assert post.response_type == "ephemeral"
+    listing = json.dumps(post.body["blocks"])
+    until_ = int(stored(harness).until)
+    assert "shop/Deployment/api" in listing and f"<@{USER_ID}>" in listing and f"<!date^{until_}^" in listing
+    assert "payments" not in listing and "U0OTHER01" not in listing, "a denied namespace is not even hinted"
+    assert "StatefulSet/db" not in listing, "a lifted snooze is not listed"
+    assert "1 snooze in force" in listing
+
+
+async def test_the_snoozes_command_without_a_watcher_says_so(make_http_bot: MakeHttpBot) -> None:
+    http = await make_http_bot()
+
+    await http.command_json("snoozes")
+
+    await until("the answer", lambda: len(http.api.response_posts) == 1)
+    assert "does not watch a cluster" in str(http.api.response_posts[0].body["text"])
+
+
+# --- the new buttons pass the same gate as every other ----------------------------------------------------
+
+
+async def snoozed_alert(
+    harness: Harness, make_http_bot: MakeHttpBot
+) -> tuple[AlertActions, HttpBot, JsonDict]:
+    """An alert snoozed through its button, so it carries the Unsnooze button; then `actions.access` may
+    be narrowed by the test."""
+    leader = await harness.leading(await harness.start())
+    http = await make_http_bot()
+    actions = AlertActions(
+        knowledge=harness.knowledge,
+        tasks=http.bot.tasks,
+        snoozes=leader.service.snoozes,
+        owners=leader.service.snoozes,
+    )
+    register_alert_actions(http.bot.app, actions)
+    message = await crash_alert(harness, leader)
+    await send(http, payload(http, message, "exitcode_alert_snooze_1h"))
+    await until("the Unsnooze button", lambda: block(current(harness), UNSNOOZE_BLOCK_ID) is not None)
+    return actions, http, current(harness)
+
+
+def lifted(harness: Harness) -> bool:
+    return bool(stored(harness).lifted)
+
+
+async def test_a_forged_unsnooze_naming_a_denied_namespace_is_refused(
+    harness: Harness, make_http_bot: MakeHttpBot
+) -> None:
+    actions, http, message = await snoozed_alert(harness, make_http_bot)
+    actions.access = NamespaceAccess(allowed_namespaces=("shop",))
+    value = forged_value(message, ns="kube-system", pod="coredns-5d78c9869d-abcde", w="Deployment/coredns")
+
+    await click(http, message, "exitcode_alert_unsnooze", value, forge_message=True)
+
+    answer = await private_answer(http, 1)
+    assert answer.startswith(":no_entry:") and "kube-system" in answer
+    assert not lifted(harness) and "kube-system/Deployment/coredns" not in harness.ledger().snoozes
+
+
+async def test_the_channel_map_applies_to_unsnooze_and_im_on_it(
+    harness: Harness, make_http_bot: MakeHttpBot
+) -> None:
+    actions, http, message = await snoozed_alert(harness, make_http_bot)
+    actions.access = NamespaceAccess(("*",), {"#payments-oncall": ("payments-*",)})
+
+    await click(http, message, "exitcode_alert_unsnooze")
+    await click(http, message, "exitcode_alert_ack")
+
+    for number in (1, 2):
+        assert "cannot be queried from this channel" in await private_answer(http, number)
+    assert not lifted(harness) and harness.ledger().owners == {}
+
+
+@pytest.mark.parametrize("action_id", ["exitcode_alert_unsnooze", "exitcode_alert_ack"])
+async def test_a_tampered_value_on_the_new_buttons_is_refused(
+    harness: Harness, make_http_bot: MakeHttpBot, action_id: str
+) -> None:
+    _, http, message = await snoozed_alert(harness, make_http_bot)
+    edits = len(harness.updates())
+    value = forged_value(message, ns="kube-system", pod="coredns-5d78c9869d-abcde", w="Deployment/coredns")
+
+    await click(http, message, action_id, value)  # the message's own buttons still say shop/api
+
+    assert "does not match the alert" in await private_answer(http, 1)
+    assert not lifted(harness) and harness.ledger().owners == {}
+    assert len(harness.updates()) == edits
+
+
+@pytest.mark.parametrize("action_id", ["exitcode_alert_unsnooze", "exitcode_alert_ack"])
+async def test_invalid_names_on_the_new_buttons_are_refused(
+    harness: Harness, make_http_bot: MakeHttpBot, action_id: str
+) -> None:
+    _, http, message = await snoozed_alert(harness, make_http_bot)
+
+    await click(http, message, action_id, forged_value(message, w="Deployment/a b"), forge_message=True)
+
+    assert "not a valid Kubernetes name" in await private_answer(http, 1)
+    assert not lifted(harness) and harness.ledger().owners == {}
+
+
+@pytest.mark.parametrize("action_id", ["exitcode_alert_unsnooze", "exitcode_alert_ack"])
+async def test_a_replayed_click_on_the_new_buttons_is_rejected_by_its_signature(
+    harness: Harness, make_http_bot: MakeHttpBot, action_id: str
+) -> None:
+    _, http, message = await snoozed_alert(harness, make_http_bot)
+    body = interactive_body(click_payload(http, message, action_id, button_value(message, action_id)))
+    recorded = signed_headers(SIGNING_SECRET, body, timestamp=int(time.time()) - 6 * 60)
+
+    response = await http.client.post("/slack/events", data=body, headers=recorded)
+
+    assert response.status == 401
+    assert not http.api.response_posts and not lifted(harness) and harness.ledger().owners == {}
+
+
+@pytest.mark.parametrize("action_id", ["exitcode_alert_unsnooze", "exitcode_alert_ack"])
+async def test_a_duplicate_click_on_the_new_buttons_answers_already_done(
+    harness: Harness, make_http_bot: MakeHttpBot, action_id: str
+) -> None:
+    _, http, message = await snoozed_alert(harness, make_http_bot)
+    edits = len(harness.updates())
+
+    await click(http, message, action_id)
+    await until("the edit", lambda: len(harness.updates()) == edits + 1)
+    await click(http, message, action_id)
+
+    answer = await private_answer(http, 1)
+    assert answer.startswith("Already done:") and "the alert shows it" in answer
+    assert len(harness.updates()) == edits + 1
+    assert thread_replies(harness, message) == []

@@ -22,7 +22,14 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.command import DEFAULT_SLASH_COMMAND, DiagnoseCommand, ExplainCommand, QueryKind, parse_command
+from bot.command import (
+    DEFAULT_SLASH_COMMAND,
+    DiagnoseCommand,
+    ExplainCommand,
+    QueryKind,
+    SnoozesCommand,
+    parse_command,
+)
 from bot.knowledge.explanation import Explanation, Reply, Usage
 from bot.metrics import BotMetrics, CommandKind
 from bot.render.blocks import RUNBOOK_ACTION_ID, SHARE_ACTION_ID, reply_blocks, reply_fallback_text
@@ -77,6 +84,11 @@ DiagnoseHandler = Callable[[DiagnoseRequest, Responder], Awaitable[None]]
 Called after the command was acknowledged, in a background task; exceptions become an apology."""
 
 
+SnoozesHandler = Callable[[str, str | None, Responder], Awaitable[None]]
+"""`/exitcode snoozes`: `(channel_id, channel_name, responder)`; answers privately through the
+`Responder`, after the command was acknowledged, in a background task (the ledger is a cluster read)."""
+
+
 class ExitcodeCommands:
     """The listeners, as methods so tests and benchmarks can see what the app is made of."""
 
@@ -87,8 +99,10 @@ class ExitcodeCommands:
         tasks: BackgroundTasks,
         diagnose: DiagnoseHandler | None = None,
         slash_command: str = SLASH_COMMAND,
+        snoozes: SnoozesHandler | None = None,
     ) -> None:
         self.knowledge = knowledge
+        self.snoozes = snoozes
         self.metrics = metrics
         self.tasks = tasks
         self.diagnose = diagnose
@@ -121,6 +135,9 @@ class ExitcodeCommands:
             parsed = parse_command(text)
             if isinstance(parsed, DiagnoseCommand):
                 await self._route_diagnose(parsed, command, acknowledge)
+                return None
+            if isinstance(parsed, SnoozesCommand):
+                await self._route_snoozes(command, acknowledge)
                 return None
             return self._explain(parsed)
         except Exception:
@@ -174,6 +191,28 @@ class ExitcodeCommands:
         self.tasks.spawn(
             self._run_diagnose(self.diagnose, request, responder), name=f"diagnose-{parsed.kind}"
         )
+
+    async def _route_snoozes(self, command: dict[str, Any], acknowledge: _Acknowledge) -> None:
+        handler = self.snoozes
+        if handler is None:
+            await acknowledge("Snoozes belong to crash alerts, and this bot does not watch a cluster.")
+            self.metrics.command_answered("not_configured")
+            return
+        await acknowledge("Looking up the snoozes this channel can see…")
+        self.metrics.command_answered("snoozes")
+        responder = Responder(_str_or_none(command.get("response_url")))
+        channel_id = str(command.get("channel_id") or "")
+        channel_name = _str_or_none(command.get("channel_name"))
+
+        async def run() -> None:
+            try:
+                await handler(channel_id, channel_name, responder)
+            except Exception:
+                log.exception("%s snoozes failed", self.slash_command)
+                self.metrics.error("command")
+                await responder.send(self.apology)
+
+        self.tasks.spawn(run(), name="snoozes")
 
     async def _run_diagnose(
         self, handler: DiagnoseHandler, request: DiagnoseRequest, responder: Responder
@@ -308,6 +347,7 @@ def build_app(
     diagnose: DiagnoseHandler | None = None,
     slash_command: str = SLASH_COMMAND,
     web_api: WebApiStatus | None = None,
+    snoozes: SnoozesHandler | None = None,
 ) -> AsyncApp:
     """The Bolt app with `slash_command` (`/exitcode` unless SLASH_COMMAND says otherwise) and its
     buttons registered.
@@ -342,6 +382,7 @@ def build_app(
         tasks if tasks is not None else BackgroundTasks(),
         diagnose,
         slash_command,
+        snoozes,
     )
     app.command(slash_command)(commands.on_command)
     app.action(SHARE_ACTION_ID)(commands.on_share)
@@ -364,5 +405,6 @@ __all__ = [
     "DiagnoseHandler",
     "DiagnoseRequest",
     "ExitcodeCommands",
+    "SnoozesHandler",
     "build_app",
 ]
