@@ -438,3 +438,50 @@ async def test_a_duplicate_click_on_the_new_buttons_answers_already_done(
     assert answer.startswith("Already done:") and "the alert shows it" in answer
     assert len(harness.updates()) == edits + 1
     assert thread_replies(harness, message) == []
+
+
+# --- faults ---------------------------------------------------------------------------------------------
+
+
+async def test_a_lift_that_could_not_be_stored_says_so_changes_nothing_and_can_be_retried(
+    harness: Harness, make_http_bot: MakeHttpBot
+) -> None:
+    leader, on_leader, on_standby = await two_replicas(harness, make_http_bot)
+    message = await crash_alert(harness, leader)
+    await send(on_leader, payload(on_leader, message, "exitcode_alert_snooze_24h"))
+    await until("the Unsnooze button", lambda: block(current(harness), UNSNOOZE_BLOCK_ID) is not None)
+    edits = len(harness.updates())
+    harness.kube.faults.fail("update", "configmaps", 503)  # the API server takes no writes
+
+    await send(on_standby, payload(on_standby, current(harness), "exitcode_alert_unsnooze"))
+
+    await until("the answer", lambda: len(answers(on_standby)) == 1)
+    assert answers(on_standby)[0].startswith("Could not lift the snooze of")
+    assert len(harness.updates()) == edits and block(current(harness), UNSNOOZE_BLOCK_ID) is not None
+    assert not stored(harness).lifted
+
+    harness.kube.faults.clear()
+    await send(on_standby, payload(on_standby, current(harness), "exitcode_alert_unsnooze"))
+    await until(
+        "the lift", lambda: stored(harness).lifted and block(current(harness), UNSNOOZE_BLOCK_ID) is None
+    )
+
+
+async def test_a_shortening_that_meets_a_concurrent_leader_write_still_wins(
+    harness: Harness, make_http_bot: MakeHttpBot
+) -> None:
+    """The standby's write conflicts (409: the leader wrote since it read): it re-reads and merges, and
+    the decision made last stands."""
+    leader, on_leader, on_standby = await two_replicas(harness, make_http_bot)
+    message = await crash_alert(harness, leader)
+    await send(on_leader, payload(on_leader, message, "exitcode_alert_snooze_24h"))
+    await until("the 24 h snooze", lambda: stored(harness) is not None)
+    harness.kube.faults.fail("update", "configmaps", 409, times=2)
+
+    await send(on_standby, payload(on_standby, current(harness), "exitcode_alert_snooze_1h"))
+
+    await until("the 1 h snooze stored", lambda: stored(harness).until < time.time() + 2 * HOUR)
+    planner = leader.service.planner
+    assert planner is not None
+    await until("the leader to take it", lambda: planner.state.snoozes[KEY].until < time.time() + 2 * HOUR)
+    await until("the alert", lambda: "Snoozed" in (block(current(harness), SNOOZE_BLOCK_ID) or ""))
