@@ -123,3 +123,16 @@ def test_the_list_shows_snoozes_in_force_that_the_channel_may_see() -> None:
     shown = visible_snoozes(snoozes.items(), T0, lambda namespace: namespace == "shop")
 
     assert [key for key, _ in shown] == ["shop/StatefulSet/db", KEY]
+
+
+def test_an_earlier_version_still_reads_plain_ends_and_a_lift_as_ended() -> None:
+    """A replica not yet upgraded reads `snoozes` as numbers, as it always did (rolling upgrades)."""
+    state = with_snooze(Snooze(T0 + 24 * HOUR, "U1", T0, via="v"))
+    state.snoozes["shop/StatefulSet/db"] = Snooze(T0 + 300, "U2", T0 + 300, lifted=True)
+
+    stored = json.loads(state.to_json())
+
+    assert stored["snoozes"] == {KEY: T0 + 24 * HOUR, "shop/StatefulSet/db": T0 + 300}
+    assert LedgerState.from_json(state.to_json()) == state
+    stored["snoozes"][KEY] = T0 + 2 * HOUR  # the earlier version changed the end
+    assert LedgerState.from_dict(stored).snoozes[KEY].until == T0 + 2 * HOUR

@@ -106,6 +106,7 @@ def test_a_full_ledger_stays_well_under_a_configmap_megabyte() -> None:
         state.snoozes[f"{long_name}/Deployment/{long_name}{index}"] = Snooze(
             T0 + 86_400.5, "U" * 31, T0 + 0.123456, via="f" * 16
         )
+    for index in range(limits.max_owners):
         state.owners[f"C{'0' * 30}:1700000000.{index:06d}"] = Owner("U" * 31, T0 + 0.123456, "f" * 16)
 
     size = len(state.to_json().encode())

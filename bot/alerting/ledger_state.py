@@ -14,8 +14,10 @@ ConfigMap (1 MiB for the whole object) that memory must stay small and bounded:
 - `channels` holds each channel's recent alert times (only as many as the storm rule needs) and its
   storm digest, if one is running.
 - `snoozes` maps `namespace/Kind/name` to the latest snooze *decision* for that workload (`Snooze`:
-  until when, who set it, when it was set; a lift is a decision too, kept as a tombstone). Merges keep
-  the decision made last, never the longest snooze, so shortening or lifting on any replica sticks.
+  until when, who set it, when it was set; a lift is a decision too, kept as a tombstone). Stored as
+  the plain end (what earlier versions read) plus `snooze_decisions`, keyed by the name's digest.
+  Merges keep the decision made last, never the longest snooze, so shortening or lifting on any
+  replica sticks.
 - `owners` maps an alert's root message (`channel id:ts`) to who said "I'm on it" (`Owner`), latest wins.
 - `deaths` maps a digest of `<pod uid>/<container>` to the ordinal of the last death the bot saw (and
   when): a container that died three times while no leader watched shows only its last termination,
@@ -80,6 +82,8 @@ class LedgerLimits:
     max_outbox_done: int = 1_000
     max_deaths: int = 2_000
     """Containers whose last seen death is remembered (to count the ones nobody watched)."""
+    max_owners: int = 200
+    """Incidents whose owner ("I'm on it") is remembered, each for `retention_seconds`."""
 
 
 def key_digest(key: str) -> str:
@@ -229,8 +233,8 @@ class Snooze:
         """The merge order: later `set_at`, then a deterministic tie-break (commutative merges)."""
         return _decision_order(self) > _decision_order(other)
 
-    def to_dict(self) -> dict[str, Any]:
-        record: dict[str, Any] = {"until": self.until, "at": self.set_at}
+    def to_dict(self, *, with_until: bool = True) -> dict[str, Any]:
+        record: dict[str, Any] = {"at": self.set_at} | ({"until": self.until} if with_until else {})
         if self.set_by is not None:
             record["by"] = self.set_by
         if self.lifted:
@@ -240,10 +244,13 @@ class Snooze:
         return record
 
     @classmethod
-    def from_dict(cls, data: Any, where: str) -> Snooze:
+    def from_dict(cls, data: Any, where: str, until: float | None = None) -> Snooze:
+        """A decision record (`until` given: its end is stored apart), or a plain end."""
         if isinstance(data, int | float) and not isinstance(data, bool):
             return cls(until=float(data))  # a ledger from before decisions: only the end was kept
         record = _mapping(data, where)
+        if until is not None:
+            record = {**record, "until": until}
         lifted = record.get("lifted", False)
         if not isinstance(lifted, bool):
             raise LedgerError(f"ledger field {where}.lifted must be true or false")
@@ -308,7 +315,7 @@ class LedgerState:
     """Container digest → [ordinal of the last death seen, when seen] (see `bot.alerting.unwatched`)."""
     """Entry id → when it was sent; a merge drops outbox records whose id is here."""
     owners: dict[str, Owner] = field(default_factory=dict)
-    """Alert root (`channel id:ts`) → who said "I'm on it" (see `Owner`)."""
+    """Alert root (`channel id:ts`) → who said "I'm on it" (see `Owner`), up to `max_owners`."""
     _oldest: float | None = field(default=None, repr=False, compare=False)
 
     # --- the alerted-key set -------------------------------------------------------------------------
@@ -375,7 +382,7 @@ class LedgerState:
         }
         _cap(self.snoozes, limits.max_snoozes, lambda item: (item[1].active(now), item[1].set_at, item[0]))
         self.owners = {key: owner for key, owner in self.owners.items() if owner.set_at > since}
-        _cap(self.owners, limits.max_snoozes, lambda item: (item[1].set_at, item[0]))
+        _cap(self.owners, limits.max_owners, lambda item: (item[1].set_at, item[0]))
         self.outbox_done = {
             key: when for key, when in self.outbox_done.items() if when > now - limits.outbox_done_seconds
         }
@@ -437,7 +444,10 @@ class LedgerState:
             "alerted": {key: int(when) for key, when in sorted(self.alerted.items())},
             "groups": {gid: self.groups[gid].to_dict() for gid in sorted(self.groups)},
             "channels": {name: self.channels[name].to_dict() for name in sorted(self.channels)},
-            "snoozes": {key: self.snoozes[key].to_dict() for key in sorted(self.snoozes)},
+            # Each snooze's end stays a plain number under `snoozes`, as every earlier version wrote and
+            # reads it (a replica not yet upgraded keeps working, the lift's end already past); the
+            # decision itself (who, when, lifted) is under `snooze_decisions`.
+            "snoozes": {key: self.snoozes[key].until for key in sorted(self.snoozes)},
         } | self._outbox_dict()
 
     def _outbox_dict(self) -> dict[str, Any]:
@@ -449,6 +459,13 @@ class LedgerState:
             extra["outbox_done"] = dict(sorted(self.outbox_done.items()))
         if self.deaths:
             extra["deaths"] = {key: [int(seen[0]), int(seen[1])] for key, seen in sorted(self.deaths.items())}
+        decided = {
+            key_digest(key): snooze.to_dict(with_until=False)
+            for key, snooze in sorted(self.snoozes.items())
+            if snooze.set_at
+        }
+        if decided:
+            extra["snooze_decisions"] = decided
         if self.owners:
             extra["owners"] = {key: self.owners[key].to_dict() for key in sorted(self.owners)}
         return extra
@@ -483,10 +500,7 @@ class LedgerState:
                 name: ChannelState.from_dict(value, f"ledger.channels[{name!r}]")
                 for name, value in _mapping(record.get("channels", {}), "ledger.channels").items()
             },
-            snoozes={
-                key: Snooze.from_dict(value, f"ledger.snoozes[{key!r}]")
-                for key, value in _mapping(record.get("snoozes", {}), "ledger.snoozes").items()
-            },
+            snoozes=_snoozes(record),
             owners={
                 key: Owner.from_dict(value, f"ledger.owners[{key!r}]")
                 for key, value in _mapping(record.get("owners", {}), "ledger.owners").items()
@@ -562,6 +576,23 @@ class LedgerState:
         for key in replaced & merged.outbox.keys():
             del merged.outbox[key]
         return merged
+
+
+def _snoozes(record: Mapping[str, Any]) -> dict[str, Snooze]:
+    """`snoozes` (plain ends, as every version writes and reads them) joined with `snooze_decisions`
+    (who, when, lifted; keyed by `key_digest` of the workload, so long names are not stored twice). An
+    end a replica of an earlier version wrote keeps the decision stored beside it, if any: only during
+    a rolling upgrade can the two disagree, and the next decision replaces both."""
+    decisions = _mapping(record.get("snooze_decisions", {}), "ledger.snooze_decisions")
+    snoozes: dict[str, Snooze] = {}
+    for key, value in _mapping(record.get("snoozes", {}), "ledger.snoozes").items():
+        where = f"ledger.snoozes[{key!r}]"
+        plain = Snooze.from_dict(value, where)
+        digest = key_digest(key)
+        if digest in decisions and not isinstance(value, Mapping):
+            plain = Snooze.from_dict(decisions[digest], f"ledger.snooze_decisions[{digest!r}]", plain.until)
+        snoozes[key] = plain
+    return snoozes
 
 
 def _merge_groups(mine: GroupState | None, theirs: GroupState | None, limits: LedgerLimits) -> GroupState:
