@@ -17,13 +17,20 @@ import pytest
 from bot.access import NamespaceAccess
 from bot.alerting import Disposition, Workload
 from bot.application.diagnose import DiagnoseService
+from bot.knowledge import KnowledgeBase
 from bot.kube.reader import KubeClusterReader
-from bot.render.alert_blocks import OWNER_BLOCK_ID, SNOOZE_BLOCK_ID, UNSNOOZE_BLOCK_ID
+from bot.render.alert_blocks import (
+    OWNER_BLOCK_ID,
+    SNOOZE_BLOCK_ID,
+    UNSNOOZE_BLOCK_ID,
+    AlertTarget,
+    alert_blocks,
+)
 from bot.slack.alert_actions import AlertActions, register_alert_actions
 from bot.slack.snooze_list import SnoozeListing
 from tests.conftest import SIGNING_SECRET, HttpBot, MakeHttpBot
 from tests.fakes.kube_fixtures import fake_kube_fixture  # noqa: F401
-from tests.fakes.slack_api import JsonDict
+from tests.fakes.slack_api import JsonDict, validate_blocks
 from tests.fakes.slack_signing import (
     CHANNEL_NAME,
     USER_ID,
@@ -33,6 +40,8 @@ from tests.fakes.slack_signing import (
 )
 from tests.test_alert_button_access import click, click_payload, forged_value, private_answer
 from tests.test_alert_buttons import button_value, message_pod, thread_replies
+from tests.test_alert_render import crash as render_crash
+from tests.test_alert_render import crash_alert as render_alert
 from tests.test_alert_service import Bot, Harness, harness_fixture, until, web_pod  # noqa: F401
 
 KEY = "shop/Deployment/api"
@@ -485,3 +494,33 @@ async def test_a_shortening_that_meets_a_concurrent_leader_write_still_wins(
     assert planner is not None
     await until("the leader to take it", lambda: planner.state.snoozes[KEY].until < time.time() + 2 * HOUR)
     await until("the alert", lambda: "Snoozed" in (block(current(harness), SNOOZE_BLOCK_ID) or ""))
+
+
+# --- rendering ---------------------------------------------------------------------------------------------
+
+
+def test_a_snoozed_owned_root_shows_who_until_when_and_the_unsnooze_button(
+    knowledge_base: KnowledgeBase,
+) -> None:
+    """What the alert service renders when it edits a root that has an owner and a snooze in force."""
+    termination = render_crash(137)
+    view = render_alert(
+        knowledge_base,
+        termination,
+        snoozed_until=1_700_003_600.0,
+        snoozed_by="U0ONCALL",
+        owner="U0OWNER1",
+        owner_since=1_700_000_000.0,
+    )
+
+    blocks = alert_blocks(view)
+
+    assert validate_blocks(blocks) == []
+    note = next(b for b in blocks if b.get("block_id") == SNOOZE_BLOCK_ID)
+    assert "<@U0ONCALL>" in json.dumps(note) and "<!date^1700003600^" in json.dumps(note)
+    owner = next(b for b in blocks if b.get("block_id") == OWNER_BLOCK_ID)
+    assert "<@U0OWNER1> is on it since <!date^1700000000^" in json.dumps(owner)
+    lift = next(b for b in blocks if b.get("block_id") == UNSNOOZE_BLOCK_ID)
+    assert lift["elements"][0]["value"] == AlertTarget.of(termination).to_value()
+    ids = [b.get("block_id") for b in blocks]
+    assert ids.index(UNSNOOZE_BLOCK_ID) < ids.index("exitcode_alert_actions")
