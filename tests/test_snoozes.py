@@ -524,3 +524,19 @@ def test_a_snoozed_owned_root_shows_who_until_when_and_the_unsnooze_button(
     assert lift["elements"][0]["value"] == AlertTarget.of(termination).to_value()
     ids = [b.get("block_id") for b in blocks]
     assert ids.index(UNSNOOZE_BLOCK_ID) < ids.index("exitcode_alert_actions")
+
+
+async def test_unsnooze_after_the_snooze_ended_says_so_and_tidies_the_alert(
+    harness: Harness, make_http_bot: MakeHttpBot
+) -> None:
+    actions, http, message = await snoozed_alert(harness, make_http_bot)
+    store = actions.snoozes
+    assert store is not None
+    await store.snooze("shop", Workload("Deployment", "api"), time.time() - 1, by="U0OTHER01", at=time.time())
+
+    await click(http, message, "exitcode_alert_unsnooze")
+
+    assert "is not snoozed" in await private_answer(http, 1)
+    await until("the stale note gone", lambda: block(current(harness), SNOOZE_BLOCK_ID) is None)
+    assert block(current(harness), UNSNOOZE_BLOCK_ID) is None
+    assert not stored(harness).lifted, "nothing to lift, nothing written"

@@ -462,8 +462,8 @@ class AlertActions:
             return False
         decision = decided.decision
         if decision is None:
-            note = lifted_note(target.namespace, workload.ref, now)
-            await self._show_on_message(click, client, [note], (SNOOZE_BLOCK_ID, UNSNOOZE_BLOCK_ID))
+            # The note and its button are out of date: take them off the alert.
+            await self._show_on_message(click, client, [], (SNOOZE_BLOCK_ID, UNSNOOZE_BLOCK_ID))
             await click.responder.send(
                 f"{name} is not snoozed (the snooze ended or was lifted already): its alerts are on.",
                 replace_original=False,
