@@ -40,6 +40,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access import NamespaceAccess, SlackChannel
 from bot.alerting.decisions import Decided, OwnerDecided, click_digest
+from bot.alerting.ledger_state import Snooze
 from bot.alerting.termination import Workload
 from bot.command import DEFAULT_SLASH_COMMAND
 from bot.diagnosis.model import Diagnosis
@@ -421,7 +422,7 @@ class AlertActions:
         assert decision is not None  # a snooze always decides something
         if decided.already:
             await click.responder.send(
-                _decided_already(decision.set_by, decision.set_at, "snoozed"), replace_original=False
+                _decided_already(decision.set_by, decision.set_at, _what(decision)), replace_original=False
             )
             return True
         previous = decided.previous
@@ -471,7 +472,7 @@ class AlertActions:
             return True
         if decided.already:
             await click.responder.send(
-                _decided_already(decision.set_by, decision.set_at, "lifted the snooze"),
+                _decided_already(decision.set_by, decision.set_at, _what(decision)),
                 replace_original=False,
             )
             return True
@@ -603,7 +604,12 @@ def _checked(click: _Click) -> AlertTarget:
 def _decided_already(user_id: str | None, when: float, what: str) -> str:
     """The answer to a decision the ledger already holds (another click, maybe on another replica)."""
     who = f"<@{user_id}>" if user_id else "someone"
-    return f"Already done: {who} {what} at {utc(when)}; the alert shows it."
+    return f"Already done: {who} {what} (decided {utc(when)}); the alert shows it."
+
+
+def _what(decision: Snooze) -> str:
+    """The decision in force, said after "who" (it may be another click's than the one answered)."""
+    return "lifted the snooze" if decision.lifted else f"snoozed it until {utc(decision.until)}"
 
 
 def _seconds(value: object) -> float | None:
