@@ -540,3 +540,25 @@ async def test_unsnooze_after_the_snooze_ended_says_so_and_tidies_the_alert(
     await until("the stale note gone", lambda: block(current(harness), SNOOZE_BLOCK_ID) is None)
     assert block(current(harness), UNSNOOZE_BLOCK_ID) is None
     assert not stored(harness).lifted, "nothing to lift, nothing written"
+
+
+async def test_the_same_im_on_it_click_reaching_both_replicas_is_one_decision(
+    harness: Harness, make_http_bot: MakeHttpBot
+) -> None:
+    leader, on_leader, on_standby = await two_replicas(harness, make_http_bot)
+    message = await crash_alert(harness, leader)
+    incident = f"{message['channel']}:{message['ts']}"
+    click = payload(on_leader, message, "exitcode_alert_ack")
+
+    await send(on_standby, click)
+    await until("the owner", lambda: incident in harness.ledger().owners and len(harness.updates()) == 1)
+    owner = harness.ledger().owners[incident]
+    planner = leader.service.planner
+    assert planner is not None
+    await until("the leader to read it", lambda: incident in planner.state.owners)
+    await send(on_leader, click)
+
+    await until("the answer", lambda: len(answers(on_leader)) == 1)
+    assert answers(on_leader)[0].startswith("You are already on it")
+    assert harness.ledger().owners[incident] == owner
+    assert len(harness.updates()) == 1, "the alert was edited once"
