@@ -9,6 +9,7 @@ so `pod shop/api share` means the same thing wherever it is typed:
     incidents [share]                              -> DiagnoseCommand("incidents", "")  (open incidents)
     pod CLUSTER/NAMESPACE/POD · ns CLUSTER/NAMESPACE -> the same, for one cluster (`split_cluster`)
     clusters                                       -> ClustersCommand (the clusters this bot serves)
+    snoozes                                        -> SnoozesCommand() (the alert snoozes in force)
 
 What an explain query means (`137`, `128+9`, `help`, a trailing `share`) is the knowledge base's business,
 so explain text is passed on untouched; what a `pod`/`ns` argument means is the diagnosis use case's, so
@@ -40,6 +41,7 @@ SUBCOMMAND_WORDS: dict[str, QueryKind] = {
 NO_ARGUMENT: frozenset[QueryKind] = frozenset({"incidents"})
 """Subcommands that take no argument (`incidents` lists what the channel may see)."""
 SHARE_WORD = "share"
+SNOOZES_WORD = "snoozes"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +73,18 @@ class ClustersCommand:
 
 CLUSTERS_WORD = "clusters"
 
-Command = ExplainCommand | DiagnoseCommand | ClustersCommand
+
+@dataclass(frozen=True, slots=True)
+class SnoozesCommand:
+    """`snoozes`: list the alert snoozes in force that the channel may see (Slack only)."""
+
+
+Command = ExplainCommand | DiagnoseCommand | ClustersCommand | SnoozesCommand
 
 
 def parse_command(text: str) -> Command:
-    """The command in `text`; never raises (anything that is not `pod …`/`ns …` is an explain query)."""
+    """The command in `text`; never raises (anything that is not `pod …`, `ns …`, `incidents`, `clusters`
+    or `snoozes` is an explain query)."""
     words = text.split()
     if (
         words
@@ -83,6 +92,8 @@ def parse_command(text: str) -> Command:
         and [w.casefold() for w in words[1:]] in ([], [SHARE_WORD])
     ):
         return ClustersCommand(share=len(words) == 2)
+    if len(words) == 1 and words[0].casefold() == SNOOZES_WORD:
+        return SnoozesCommand()
     if not words or words[0].casefold() not in SUBCOMMAND_WORDS:
         return ExplainCommand(query=text)
     rest = words[1:]

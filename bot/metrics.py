@@ -21,7 +21,7 @@ from prometheus_client import (
 )
 
 CommandKind = Literal[
-    "explain", "share", "help", "usage", "pod", "ns", "not_configured", "incidents", "clusters"
+    "explain", "share", "help", "usage", "pod", "ns", "not_configured", "incidents", "clusters", "snoozes"
 ]
 """What a `/exitcode` invocation turned out to be, as counted by `exitcode_bot_commands_total`."""
 

@@ -49,6 +49,8 @@ if TYPE_CHECKING:
     from bot.application.diagnose import DiagnoseService
     from bot.metrics import AlertMetrics, BotMetrics
     from bot.slack import ClustersHandler, DiagnoseHandler
+    from bot.slack.responder import Responder
+    from bot.slack.snooze_list import SnoozeListing
     from bot.web import RunbookPages
 
 log = logging.getLogger(__name__)
@@ -366,7 +368,10 @@ class SlackBot:
             slash_command=settings.slash_command,
             web_api=self.slack_api,
             clusters=clusters_handler,
+            snoozes=self._list_snoozes,
         )
+        self.snooze_listing: SnoozeListing | None = None
+        """`/exitcode snoozes`, once the alert service (which keeps the snoozes) exists."""
         self.alerts: AlertRunner | ClusterAlertRunners | None
         if clusters is not None:
             self.alerts = self._build_cluster_alerts(settings, knowledge, clusters, config or BotConfig())
@@ -502,7 +507,13 @@ class SlackBot:
         picked), even without a watcher here (WATCH_ENABLED=false, or no cluster configured): alerts
         posted earlier keep working, and what is missing is said in the reply."""
         from bot.slack.alert_actions import AlertActions, register_alert_actions
+        from bot.slack.snooze_list import SnoozeListing
 
+        if self.alerts is not None:
+            self.snooze_listing = SnoozeListing(
+                self.alerts.service.snoozes,
+                NamespaceAccess.from_config(settings.allowed_namespaces, config),
+            )
         register_alert_actions(
             self.app,
             AlertActions(
@@ -511,6 +522,7 @@ class SlackBot:
                 diagnose_pod=self.diagnose_service.diagnose_pod if self.diagnose_service else None,
                 logs=cluster.reader,
                 snoozes=self.alerts.service.snoozes if self.alerts is not None else None,
+                owners=self.alerts.service.snoozes if self.alerts is not None else None,
                 access=NamespaceAccess.from_config(settings.allowed_namespaces, config),
                 slash_command=settings.slash_command,
             ),
@@ -529,6 +541,8 @@ class SlackBot:
         recent = RecentClicks()
         access = NamespaceAccess.from_config(settings.allowed_namespaces, config)
         runners = self.alerts.runners if isinstance(self.alerts, ClusterAlertRunners) else {}
+        if self.alerts is not None:  # `/exitcode snoozes` lists the home cluster's
+            self.snooze_listing = SnoozeListing(self.alerts.service.snoozes, access)
         by_cluster: dict[str, AlertActions] = {}
         for connection in clusters:
             name = connection.name or clusters.home
@@ -540,6 +554,7 @@ class SlackBot:
                 diagnose_pod=service.diagnose_pod if service is not None else None,
                 logs=connection.reader,
                 snoozes=runner.service.snoozes if runner is not None else None,
+                owners=runner.service.snoozes if runner is not None else None,
                 access=access,
                 recent=recent,
                 slash_command=settings.slash_command,
@@ -550,6 +565,12 @@ class SlackBot:
                 by_cluster, home=clusters.home, access=ClusterAccess(config.channel_clusters)
             ),
         )
+
+    async def _list_snoozes(self, channel_id: str, channel_name: str | None, responder: Responder) -> None:
+        if self.snooze_listing is None:
+            await responder.send("Snoozes belong to crash alerts, and this bot does not watch a cluster.")
+            return
+        await self.snooze_listing(channel_id, channel_name, responder)
 
     @property
     def mode(self) -> str:

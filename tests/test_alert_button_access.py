@@ -31,8 +31,10 @@ ACTIONS = [
     "exitcode_alert_logs",
     "exitcode_alert_snooze_1h",
     "exitcode_alert_snooze_24h",
+    "exitcode_alert_ack",
     "exitcode_alert_runbook_steps",
 ]
+"""Every button on a fresh alert (Unsnooze, only on a snoozed one, is covered in tests/test_snoozes.py)."""
 
 
 async def alert_and_app(
@@ -53,6 +55,7 @@ async def alert_and_app(
             diagnose_pod=DiagnoseService(harness.knowledge, reader).diagnose_pod,
             logs=reader,
             snoozes=bot.service.snoozes,
+            owners=bot.service.snoozes,
             access=access if access is not None else NamespaceAccess(),
         ),
     )
@@ -125,6 +128,7 @@ async def test_a_forged_button_naming_a_denied_namespace_is_refused_like_the_sla
     assert thread_replies(harness, message) == []
     assert kube_calls_in(harness, "kube-system") == [], "a denied namespace is never read"
     assert "kube-system/Deployment/coredns" not in harness.ledger().snoozes
+    assert harness.ledger().owners == {}
     assert not harness.updates(), "the alert was not edited"
 
 
@@ -206,7 +210,7 @@ async def test_a_duplicate_click_answers_already_done_instead_of_repeating(
     harness: Harness, make_http_bot: MakeHttpBot, action_id: str
 ) -> None:
     message, http, _ = await alert_and_app(harness, make_http_bot)
-    snooze = "snooze" in action_id
+    snooze = "snooze" in action_id or action_id == "exitcode_alert_ack"  # answered on the alert itself
 
     await click(http, message, action_id)
     if snooze:

@@ -82,6 +82,7 @@ def test_a_crash_alert_names_the_workload_the_code_and_the_facts(knowledge_base:
         "exitcode_alert_logs",
         "exitcode_alert_snooze_1h",
         "exitcode_alert_snooze_24h",
+        "exitcode_alert_ack",
         "exitcode_alert_runbook_steps",
     ]
     assert "confirm" in blocks[-1]["elements"][2]

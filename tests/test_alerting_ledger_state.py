@@ -16,7 +16,15 @@ from bot.alerting import (
     Workload,
 )
 from bot.alerting.incidents import IncidentPhase, IncidentState, revision_key
-from bot.alerting.ledger_state import ChannelState, DigestState, GroupState, key_digest, pod_digest
+from bot.alerting.ledger_state import (
+    ChannelState,
+    DigestState,
+    GroupState,
+    Owner,
+    Snooze,
+    key_digest,
+    pod_digest,
+)
 from bot.alerting.outbox import Outbox
 from tests.test_alert_backlog import NOW, crash_backlog
 from tests.test_alerting_planner import crash, storm
@@ -98,7 +106,11 @@ def test_a_full_ledger_stays_well_under_a_configmap_megabyte() -> None:
             digest=DigestState(T0, T0, "1700000000.000100", True, dict(rows)),
         )
     for index in range(limits.max_snoozes):
-        state.snoozes[f"{long_name}/Deployment/{long_name}{index}"] = T0
+        state.snoozes[f"{long_name}/Deployment/{long_name}{index}"] = Snooze(
+            T0 + 86_400.5, "U" * 31, T0 + 0.123456, via="f" * 16
+        )
+    for index in range(limits.max_owners):
+        state.owners[f"C{'0' * 30}:1700000000.{index:06d}"] = Owner("U" * 31, T0 + 0.123456, "f" * 16)
 
     size = len(state.to_json().encode())
 

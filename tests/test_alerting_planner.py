@@ -24,6 +24,7 @@ from bot.alerting import (
     Verdict,
     Workload,
 )
+from bot.alerting.ledger_state import Snooze
 from tests.test_alerting_pods import T0, ts
 
 CRASH = Verdict.alert(AlertKind.CRASH)
@@ -305,11 +306,13 @@ def test_digest_rows_beyond_the_cap_are_summed_in_an_overflow_row() -> None:
 
 def test_snooze_is_stored_in_the_ledger_for_the_policy() -> None:
     planner = AlertPlanner()
-    key = planner.snooze("shop", Workload("Deployment", "api"), until=T0 + 3600)
-    assert planner.state.snoozes == {key: T0 + 3600}
+    key = planner.snooze("shop", Workload("Deployment", "api"), until=T0 + 3600, set_by="U1", set_at=T0)
+    assert planner.state.snoozes == {key: Snooze(until=T0 + 3600, set_by="U1", set_at=T0)}
     assert planner.snoozed_until("shop", Workload("Deployment", "api"), T0) == T0 + 3600
     assert planner.snoozed_until("shop", Workload("Deployment", "api"), T0 + 3601) is None
     restored = LedgerState.from_json(planner.state.to_json())
-    assert restored.snoozes == {key: T0 + 3600}
-    assert planner.unsnooze("shop", Workload("Deployment", "api"))
-    assert planner.state.snoozes == {}
+    assert restored.snoozes == planner.state.snoozes
+    assert planner.unsnooze("shop", Workload("Deployment", "api"), now=T0 + 60, by="U2")
+    assert planner.snoozed_until("shop", Workload("Deployment", "api"), T0 + 61) is None
+    assert planner.state.snoozes[key].lifted, "a lift is kept as a tombstone, so no merge brings it back"
+    assert not planner.unsnooze("shop", Workload("Deployment", "api"), now=T0 + 62)

@@ -7,6 +7,7 @@ import pytest
 from bot.command import (
     DiagnoseCommand,
     ExplainCommand,
+    SnoozesCommand,
     command_line,
     parse_command,
     strip_slash_command,
@@ -29,6 +30,9 @@ from bot.command import (
         ("ns shop", DiagnoseCommand("ns", "shop")),
         ("namespace shop share", DiagnoseCommand("ns", "shop", share=True)),
         ("ns  a   b ", DiagnoseCommand("ns", "a b")),
+        ("snoozes", SnoozesCommand()),
+        (" SNOOZES ", SnoozesCommand()),
+        ("snoozes share", ExplainCommand("snoozes share")),
     ],
 )
 def test_parse_command(text: str, expected: object) -> None:
@@ -37,7 +41,7 @@ def test_parse_command(text: str, expected: object) -> None:
 
 def test_every_string_parses() -> None:
     for text in ("\x00", "pod\n", "/exitcode 1", "ns " + "x" * 10_000, "\u2212 1"):
-        assert isinstance(parse_command(text), ExplainCommand | DiagnoseCommand)
+        assert isinstance(parse_command(text), ExplainCommand | DiagnoseCommand | SnoozesCommand)
 
 
 def test_the_surface_names_the_command() -> None:

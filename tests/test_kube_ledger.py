@@ -17,7 +17,7 @@ import pytest
 from kubernetes.client import ApiClient
 
 from bot.alerting import LedgerLimits, LedgerState, PlannerConfig
-from bot.alerting.ledger_state import GroupState, key_digest
+from bot.alerting.ledger_state import GroupState, Snooze, key_digest
 from bot.diagnosis.ports import ClusterError, ClusterUnreachable
 from bot.kube.client import build_api_client
 from bot.kube.ledger import DATA_BUDGET_BYTES, LEDGER_KEY, ConfigMapLedger, WriteOutcome
@@ -180,7 +180,7 @@ async def test_saves_are_pruned_and_stay_under_the_budget(
     fake_kube: FakeKubeApi, api_client: ApiClient
 ) -> None:
     state = alerted(*(f"uid-{index}/app/old" for index in range(50)), at=NOW - 2 * 86_400)  # past retention
-    state.snoozes["shop/Deployment/api"] = NOW - 1  # ended
+    state.snoozes["shop/Deployment/api"] = Snooze(until=NOW - 1, set_at=NOW - 2 * 86_400)  # ended long ago
     for index in range(3000):
         state.record(key_digest(f"uid-{index}/app/recent"), NOW - 3000 + index, LIMITS)
     writer = ledger(api_client, budget_bytes=20_000)
@@ -207,7 +207,7 @@ async def test_the_largest_possible_ledger_fits_a_config_map(
             NOW - 5, NOW - 1, 3, f"{index}.000100", ["ab12cd34"] * 10
         )
     for index in range(limits.max_snoozes * 2):
-        state.snoozes[f"{'n' * 63}/Deployment/{'w' * 253}-{index}"] = NOW + 3600
+        state.snoozes[f"{'n' * 63}/Deployment/{'w' * 253}-{index}"] = Snooze(NOW + 3600, "U" * 12, NOW)
     writer = ledger(api_client, planner_config=PlannerConfig(limits=limits))
 
     await writer.save(state)  # the fake refuses ConfigMaps over 1 MiB, as the apiserver does

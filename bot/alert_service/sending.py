@@ -150,7 +150,8 @@ class ChannelSenders:
             root = planner.root_ts(action.group)
             if root is None:
                 return  # the root was never confirmed; the replies carry the crashes
-            view = self._with_snooze(await self.composer.root_update(action, diagnose_pod=full))
+            # The root's reference is the incident's ledger key (`decisions.incident_key`).
+            view = self._with_snooze(await self.composer.root_update(action, diagnose_pod=full), root)
             if not await sink.update(root, view):
                 log.info("event=root_not_editable group=%s", action.group.key.id)
         elif isinstance(action, PostRecovery):
@@ -183,10 +184,19 @@ class ChannelSenders:
                 return ended
         return None
 
-    def _with_snooze(self, view: CrashAlert) -> CrashAlert:
+    def _with_snooze(self, view: CrashAlert, incident: str | None = None) -> CrashAlert:
+        """The people's decisions shown on the root: the snooze in force (and who set it), and who said
+        "I'm on it" (`incident`: the root's ledger key, once it has been posted)."""
         termination = view.termination
-        until = self.planner.snoozed_until(termination.namespace, termination.workload, self.context.clock())
-        return replace(view, snoozed_until=until)
+        snooze = self.planner.snooze_of(termination.namespace, termination.workload, self.context.clock())
+        owner = self.planner.state.owners.get(incident) if incident is not None else None
+        return replace(
+            view,
+            snoozed_until=snooze.until if snooze is not None else None,
+            snoozed_by=snooze.set_by if snooze is not None else None,
+            owner=owner.user if owner is not None else None,
+            owner_since=owner.set_at if owner is not None else None,
+        )
 
     def _no_channel(self, action: Action) -> None:
         where = (

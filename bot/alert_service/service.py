@@ -16,8 +16,10 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Callable
+from typing import TypeVar
 
-from bot.alerting import AlertPlanner, LedgerState, Workload
+from bot.alerting import AlertPlanner, LedgerState
 from bot.alerting.planner import open_incidents
 from bot.diagnosis.answers import OpenIncident
 from bot.diagnosis.ports import ClusterError
@@ -27,6 +29,8 @@ from .snoozes import LedgerSnoozes
 from .term import LeadershipTerm, first_of
 
 __all__ = ["AlertService"]
+
+T = TypeVar("T")
 
 log = logging.getLogger(__package__)  # one logger for the whole service, as operators know it
 
@@ -62,7 +66,7 @@ class AlertService:
 
     @property
     def snoozes(self) -> LedgerSnoozes:
-        return LedgerSnoozes(self.snooze_if_leading, self.context.ledger)
+        return LedgerSnoozes(self.change_if_leading, self.context.ledger)
 
     async def open_incidents(self) -> list[OpenIncident]:
         """The open incidents for `/exitcode ns` and `/exitcode incidents`, on every replica: the live
@@ -72,14 +76,15 @@ class AlertService:
         state = planner.state if planner is not None else await self.context.ledger.load()
         return open_incidents(state)
 
-    async def snooze_if_leading(self, namespace: str, workload: Workload, until: float) -> bool:
-        """Snooze in the live planner and store it now; False when this replica does not lead."""
+    async def change_if_leading(self, change: Callable[[LedgerState], T]) -> tuple[bool, T | None]:
+        """Apply a decision (`bot.alerting.decisions`) to the live planner's state and store it now;
+        (False, None) when this replica does not lead. Reads (a listing) are stored too, harmlessly."""
         term = self._term
         if term is None or term.planner is None:
-            return False
-        term.planner.snooze(namespace, workload, until)
+            return False, None
+        result = change(term.planner.state)
         await term.save_now()
-        return True
+        return True, result
 
     async def run(self, stop: asyncio.Event) -> None:
         """Lead (or wait to) until `stop` is set; then release the Lease. Cancelling it is a crash:

@@ -13,7 +13,12 @@ ConfigMap (1 MiB for the whole object) that memory must stay small and bounded:
   `GROUP_WINDOW` has passed.
 - `channels` holds each channel's recent alert times (only as many as the storm rule needs) and its
   storm digest, if one is running.
-- `snoozes` maps `namespace/Kind/name` to when the snooze ends.
+- `snoozes` maps `namespace/Kind/name` to the latest snooze *decision* for that workload (`Snooze`:
+  until when, who set it, when it was set; a lift is a decision too, kept as a tombstone). Stored as
+  the plain end (what earlier versions read) plus `snooze_decisions`, keyed by the name's digest.
+  Merges keep the decision made last, never the longest snooze, so shortening or lifting on any
+  replica sticks.
+- `owners` maps an alert's root message (`channel id:ts`) to who said "I'm on it" (`Owner`), latest wins.
 - `deaths` maps a digest of `<pod uid>/<container>` to the ordinal of the last death the bot saw (and
   when): a container that died three times while no leader watched shows only its last termination,
   and this is how the next alert can say "2 more restarts while the bot was not watching".
@@ -48,6 +53,8 @@ __all__ = [
     "LedgerError",
     "LedgerLimits",
     "LedgerState",
+    "Owner",
+    "Snooze",
     "key_digest",
     "pod_digest",
 ]
@@ -72,9 +79,9 @@ class LedgerLimits:
     max_alerted: int = 6_000
     max_groups: int = 400
     max_pods_per_group: int = 10
-    max_digest_rows: int = 40
+    max_digest_rows: int = 32
     max_channels: int = 200
-    max_snoozes: int = 300
+    max_snoozes: int = 200
     outbox_done_seconds: float = 3_600.0
     """How long a sent outbox entry's id is remembered (longer than any write race between replicas)."""
     max_outbox_done: int = 1_000
@@ -82,6 +89,8 @@ class LedgerLimits:
     """Containers whose last seen death is remembered (to count the ones nobody watched)."""
     max_incidents: int = 400
     """Incidents remembered (one per alert group: as many as `max_groups`)."""
+    max_owners: int = 100
+    """Incidents whose owner ("I'm on it") is remembered, each for `retention_seconds`."""
 
 
 def key_digest(key: str) -> str:
@@ -203,6 +212,99 @@ class ChannelState:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Snooze:
+    """One snooze decision for a workload: set, shortened, extended or lifted (a tombstone).
+
+    Why a decision and not just an end time: "the longest snooze wins" undoes a shortening made on
+    another replica, and a lift that merely deleted the entry would be brought back by any older copy
+    of the ledger. The decision made last (`set_at`) wins a merge, so a lift keeps its place as a
+    tombstone (`lifted`, `until == set_at`) until no older copy can matter (see `LedgerState.prune`).
+    A ledger written before decisions existed stores a bare end time: it loads with `set_at` 0, so
+    any decision made since wins over it.
+    """
+
+    until: float
+    set_by: str | None = None
+    """The Slack user id of whoever decided (validated by the adapter), None when unknown."""
+    set_at: float = 0.0
+    lifted: bool = False
+    via: str | None = None
+    """A digest of the click that made the decision: the same click arriving twice (another replica,
+    a retry) is recognised as done, so a decision is applied once."""
+
+    def active(self, now: float) -> bool:
+        return not self.lifted and self.until > now
+
+    def newer_than(self, other: Snooze) -> bool:
+        """The merge order: later `set_at`, then a deterministic tie-break (commutative merges)."""
+        return _decision_order(self) > _decision_order(other)
+
+    def to_dict(self, *, with_until: bool = True) -> dict[str, Any]:
+        record: dict[str, Any] = {"at": self.set_at} | ({"until": self.until} if with_until else {})
+        if self.set_by is not None:
+            record["by"] = self.set_by
+        if self.lifted:
+            record["lifted"] = True
+        if self.via is not None:
+            record["via"] = self.via
+        return record
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str, until: float | None = None) -> Snooze:
+        """A decision record (`until` given: its end is stored apart), or a plain end."""
+        if isinstance(data, int | float) and not isinstance(data, bool):
+            return cls(until=float(data))  # a ledger from before decisions: only the end was kept
+        record = _mapping(data, where)
+        if until is not None:
+            record = {**record, "until": until}
+        lifted = record.get("lifted", False)
+        if not isinstance(lifted, bool):
+            raise LedgerError(f"ledger field {where}.lifted must be true or false")
+        return cls(
+            until=_number(record.get("until"), f"{where}.until"),
+            set_by=_optional_text(record.get("by"), f"{where}.by"),
+            set_at=_number(record.get("at", 0), f"{where}.at"),
+            lifted=lifted,
+            via=_optional_text(record.get("via"), f"{where}.via"),
+        )
+
+
+def _decision_order(decision: Snooze | Owner) -> tuple[float, str]:
+    return (decision.set_at, json.dumps(decision.to_dict(), sort_keys=True))
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """Who said "I'm on it" for one alert (its root message), and when; the latest claim wins."""
+
+    user: str
+    set_at: float
+    via: str | None = None
+
+    def newer_than(self, other: Owner) -> bool:
+        return _decision_order(self) > _decision_order(other)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"user": self.user, "at": self.set_at} | ({"via": self.via} if self.via else {})
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> Owner:
+        record = _mapping(data, where)
+        return cls(
+            user=_text(record.get("user"), f"{where}.user"),
+            set_at=_number(record.get("at"), f"{where}.at"),
+            via=_optional_text(record.get("via"), f"{where}.via"),
+        )
+
+
+def _latest(mine: Any, theirs: Any) -> Any:
+    """The decision made last of two (either may be None)."""
+    if mine is None or theirs is None:
+        return mine if theirs is None else theirs
+    return mine if mine.newer_than(theirs) else theirs
+
+
 @dataclass(slots=True)
 class LedgerState:
     """Everything the planner remembers; see the module docstring for each part."""
@@ -211,7 +313,8 @@ class LedgerState:
     horizon: float | None = None
     groups: dict[str, GroupState] = field(default_factory=dict)
     channels: dict[str, ChannelState] = field(default_factory=dict)
-    snoozes: dict[str, float] = field(default_factory=dict)
+    snoozes: dict[str, Snooze] = field(default_factory=dict)
+    """Workload (`namespace/Kind/name`) → the latest snooze decision, lifted ones included."""
     outbox: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Entry id → record of an action planned but not yet sent (see `bot.alerting.outbox`)."""
     outbox_done: dict[str, float] = field(default_factory=dict)
@@ -221,6 +324,8 @@ class LedgerState:
     incidents: dict[str, IncidentState] = field(default_factory=dict)
     """`key_digest(group id)` → the group's incident (see `bot.alerting.incidents`): the group, which the
     incident keeps alive, already holds the long id, so the ledger does not store it twice."""
+    owners: dict[str, Owner] = field(default_factory=dict)
+    """Alert root (`channel id:ts`) → who said "I'm on it" (see `Owner`), up to `max_owners`."""
     _oldest: float | None = field(default=None, repr=False, compare=False)
 
     # --- the alerted-key set -------------------------------------------------------------------------
@@ -284,8 +389,16 @@ class LedgerState:
             if state.digest is None and not state.recent:
                 del self.channels[channel]
         _cap(self.channels, limits.max_channels, lambda item: (item[1].recent[-1:] or [0.0], item[0]))
-        self.snoozes = {key: until for key, until in self.snoozes.items() if until > now}
-        _cap(self.snoozes, limits.max_snoozes, lambda item: (item[1], item[0]))
+        # A decision is kept while it is in force, and for `retention_seconds` after it was made: an
+        # older copy of the ledger (a standby's write, a carried state) cannot outlive that, and any
+        # decision it could bring back (a snooze lasts at most 24 h) has ended by then.
+        since = now - limits.retention_seconds
+        self.snoozes = {
+            key: snooze for key, snooze in self.snoozes.items() if snooze.active(now) or snooze.set_at > since
+        }
+        _cap(self.snoozes, limits.max_snoozes, lambda item: (item[1].active(now), item[1].set_at, item[0]))
+        self.owners = {key: owner for key, owner in self.owners.items() if owner.set_at > since}
+        _cap(self.owners, limits.max_owners, lambda item: (item[1].set_at, item[0]))
         self.outbox_done = {
             key: when for key, when in self.outbox_done.items() if when > now - limits.outbox_done_seconds
         }
@@ -359,6 +472,7 @@ class LedgerState:
             outbox_done=dict(self.outbox_done),
             deaths={key: list(seen) for key, seen in self.deaths.items()},
             incidents={gid: incident.copy() for gid, incident in self.incidents.items()},
+            owners=dict(self.owners),
         )
 
     # --- serialisation ---------------------------------------------------------------------------------
@@ -371,7 +485,10 @@ class LedgerState:
             "alerted": {key: int(when) for key, when in sorted(self.alerted.items())},
             "groups": {gid: self.groups[gid].to_dict() for gid in sorted(self.groups)},
             "channels": {name: self.channels[name].to_dict() for name in sorted(self.channels)},
-            "snoozes": dict(sorted(self.snoozes.items())),
+            # Each snooze's end stays a plain number under `snoozes`, as every earlier version wrote and
+            # reads it (a replica not yet upgraded keeps working, the lift's end already past); the
+            # decision itself (who, when, lifted) is under `snooze_decisions`.
+            "snoozes": {key: self.snoozes[key].until for key in sorted(self.snoozes)},
         } | self._outbox_dict()
 
     def _outbox_dict(self) -> dict[str, Any]:
@@ -385,6 +502,15 @@ class LedgerState:
             extra["deaths"] = {key: [int(seen[0]), int(seen[1])] for key, seen in sorted(self.deaths.items())}
         if self.incidents:
             extra["incidents"] = {gid: self.incidents[gid].to_dict() for gid in sorted(self.incidents)}
+        decided = {
+            key_digest(key): snooze.to_dict(with_until=False)
+            for key, snooze in sorted(self.snoozes.items())
+            if snooze.set_at
+        }
+        if decided:
+            extra["snooze_decisions"] = decided
+        if self.owners:
+            extra["owners"] = {key: self.owners[key].to_dict() for key in sorted(self.owners)}
         return extra
 
     def to_json(self) -> str:
@@ -417,9 +543,10 @@ class LedgerState:
                 name: ChannelState.from_dict(value, f"ledger.channels[{name!r}]")
                 for name, value in _mapping(record.get("channels", {}), "ledger.channels").items()
             },
-            snoozes={
-                key: _number(until, f"ledger.snoozes[{key!r}]")
-                for key, until in _mapping(record.get("snoozes", {}), "ledger.snoozes").items()
+            snoozes=_snoozes(record),
+            owners={
+                key: Owner.from_dict(value, f"ledger.owners[{key!r}]")
+                for key, value in _mapping(record.get("owners", {}), "ledger.owners").items()
             },
             outbox={
                 _text(key, "ledger.outbox key"): dict(_mapping(value, f"ledger.outbox[{key!r}]"))
@@ -454,7 +581,8 @@ class LedgerState:
 
         Keys: union, horizon: the later one. Groups: the newer episode, or for the same episode the
         larger counts and whichever root `ts` is known. Channels: union of recent times and digest rows.
-        Snoozes: the later end. Outbox: the union of records, minus every id either side has sent.
+        Snoozes and owners: the decision made last (a lift included), never the longer snooze.
+        Outbox: the union of records, minus every id either side has sent.
         Commutative and idempotent, so retrying a conflicting write converges.
         """
         bounds = limits or LedgerLimits()
@@ -471,9 +599,9 @@ class LedgerState:
         for name in self.channels.keys() | other.channels.keys():
             merged.channels[name] = _merge_channels(self.channels.get(name), other.channels.get(name), bounds)
         for key in self.snoozes.keys() | other.snoozes.keys():
-            merged.snoozes[key] = max(
-                self.snoozes.get(key, float("-inf")), other.snoozes.get(key, float("-inf"))
-            )
+            merged.snoozes[key] = _latest(self.snoozes.get(key), other.snoozes.get(key))
+        for key in self.owners.keys() | other.owners.keys():
+            merged.owners[key] = _latest(self.owners.get(key), other.owners.get(key))
         for key in self.outbox_done.keys() | other.outbox_done.keys():
             merged.outbox_done[key] = max(
                 self.outbox_done.get(key, float("-inf")), other.outbox_done.get(key, float("-inf"))
@@ -501,6 +629,23 @@ class LedgerState:
         for key in replaced & merged.outbox.keys():
             del merged.outbox[key]
         return merged
+
+
+def _snoozes(record: Mapping[str, Any]) -> dict[str, Snooze]:
+    """`snoozes` (plain ends, as every version writes and reads them) joined with `snooze_decisions`
+    (who, when, lifted; keyed by `key_digest` of the workload, so long names are not stored twice). An
+    end a replica of an earlier version wrote keeps the decision stored beside it, if any: only during
+    a rolling upgrade can the two disagree, and the next decision replaces both."""
+    decisions = _mapping(record.get("snooze_decisions", {}), "ledger.snooze_decisions")
+    snoozes: dict[str, Snooze] = {}
+    for key, value in _mapping(record.get("snoozes", {}), "ledger.snoozes").items():
+        where = f"ledger.snoozes[{key!r}]"
+        plain = Snooze.from_dict(value, where)
+        digest = key_digest(key)
+        if digest in decisions and not isinstance(value, Mapping):
+            plain = Snooze.from_dict(decisions[digest], f"ledger.snooze_decisions[{digest!r}]", plain.until)
+        snoozes[key] = plain
+    return snoozes
 
 
 def _merge_groups(mine: GroupState | None, theirs: GroupState | None, limits: LedgerLimits) -> GroupState:

@@ -58,6 +58,7 @@ from bot.alerting.actions import (
     UpdateDigest,
     UpdateRoot,
 )
+from bot.alerting.decisions import lift_snooze
 from bot.alerting.incidents import (
     IncidentPhase,
     IncidentState,
@@ -72,6 +73,7 @@ from bot.alerting.ledger_state import (
     GroupState,
     LedgerLimits,
     LedgerState,
+    Snooze,
     key_digest,
     pod_digest,
 )
@@ -505,22 +507,39 @@ class AlertPlanner:
 
     # --- snoozes ------------------------------------------------------------------------------------
 
-    def snooze(self, namespace: str, workload: Workload, until: float) -> str:
+    def snooze(
+        self,
+        namespace: str,
+        workload: Workload,
+        until: float,
+        *,
+        set_by: str | None = None,
+        set_at: float = 0.0,
+        via: str | None = None,
+    ) -> str:
         """Mute the workload's alerts until `until` (epoch seconds); returns the snooze key.
 
-        The latest snooze wins (snoozing 1 h after 24 h shortens it); `policy.classify` honours it when
-        given `state.snoozes`.
+        The latest decision wins (snoozing 1 h after 24 h shortens it, on any replica: see
+        `bot.alerting.decisions` for the exactly-once rules buttons use); `policy.classify` honours it
+        when given `state.snoozes`.
         """
         key = snooze_key(namespace, workload)
-        self.state.snoozes[key] = until
+        self.state.snoozes[key] = Snooze(until=until, set_by=set_by, set_at=set_at, via=via)
         return key
 
-    def unsnooze(self, namespace: str, workload: Workload) -> bool:
-        return self.state.snoozes.pop(snooze_key(namespace, workload), None) is not None
+    def unsnooze(self, namespace: str, workload: Workload, now: float, by: str | None = None) -> bool:
+        """Lift the snooze (a tombstone, so a merge cannot bring it back); False when none was in force."""
+        key = snooze_key(namespace, workload)
+        return lift_snooze(self.state, key, now=now, by=by, via=None).decision is not None
 
     def snoozed_until(self, namespace: str, workload: Workload, now: float) -> float | None:
-        until = self.state.snoozes.get(snooze_key(namespace, workload))
-        return until if until is not None and until > now else None
+        decision = self.snooze_of(namespace, workload, now)
+        return decision.until if decision is not None else None
+
+    def snooze_of(self, namespace: str, workload: Workload, now: float) -> Snooze | None:
+        """The snooze in force for the workload (who set it, until when), or None."""
+        decision = self.state.snoozes.get(snooze_key(namespace, workload))
+        return decision if decision is not None and decision.active(now) else None
 
     @staticmethod
     def _remember(memory: OrderedDict[str, str], ref_id: str, ts: str) -> None:

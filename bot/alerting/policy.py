@@ -43,6 +43,7 @@ from enum import StrEnum
 from fnmatch import fnmatchcase
 from typing import Any
 
+from bot.alerting.ledger_state import Snooze
 from bot.alerting.routing import channel_for_namespace
 from bot.alerting.selector import LabelSelector, parse_selector
 from bot.alerting.termination import ContainerKind, RecordSource, Termination, Workload, epoch
@@ -59,6 +60,7 @@ __all__ = [
     "classify",
     "route_channel",
     "snooze_key",
+    "snoozed",
 ]
 
 IGNORE_ANNOTATION = "exitcode-bot/ignore"
@@ -173,6 +175,16 @@ def snooze_key(namespace: str, workload: Workload) -> str:
     return f"{namespace}/{workload.ref}"
 
 
+def snoozed(snoozes: Mapping[str, Snooze | float] | None, key: str, now: float) -> bool:
+    """True when the decision stored under `key` silences alerts at `now` (a lift or an end does not)."""
+    decision = (snoozes or {}).get(key)
+    if decision is None:
+        return False
+    if isinstance(decision, Snooze):
+        return decision.active(now)
+    return decision > now
+
+
 def classify(
     termination: Termination,
     pod: Mapping[str, Any],
@@ -180,12 +192,13 @@ def classify(
     *,
     now: float,
     namespace_annotations: Mapping[str, str] | None = None,
-    snoozes: Mapping[str, float] | None = None,
+    snoozes: Mapping[str, Snooze | float] | None = None,
 ) -> Verdict:
     """The verdict for one termination of `pod` (the raw pod it was detected in).
 
     `namespace_annotations` are the annotations of the pod's namespace (the adapter caches them);
-    `snoozes` maps `snooze_key(...)` to the epoch second the snooze ends (`LedgerState.snoozes`).
+    `snoozes` maps `snooze_key(...)` to the latest snooze decision (`LedgerState.snoozes`), or to a
+    bare end time (epoch seconds).
     """
     lifecycle = _lifecycle_suppression(termination, pod)
     if lifecycle is not None:
@@ -200,8 +213,7 @@ def classify(
     filtered = _operator_suppression(termination, pod, kind, rules, namespace_annotations)
     if filtered is not None:
         return Verdict.suppressed(filtered)
-    until = (snoozes or {}).get(snooze_key(termination.namespace, termination.workload))
-    if until is not None and until > now:
+    if snoozed(snoozes, snooze_key(termination.namespace, termination.workload), now):
         return Verdict.suppressed(Suppression.SNOOZED)
     return Verdict.alert(kind)
 
@@ -237,7 +249,7 @@ def assess(
     namespace_annotations: Mapping[str, str] | None = None,
     namespace_map: Mapping[str, str] | None = None,
     default_channel: str | None = None,
-    snoozes: Mapping[str, float] | None = None,
+    snoozes: Mapping[str, Snooze | float] | None = None,
 ) -> list[RoutedTermination]:
     """Classify and route every termination of one pod: the planner's input, in one call."""
     items = list(terminations)

@@ -64,18 +64,26 @@ from bot.render.limits import (
 from bot.render.mrkdwn import FENCE, bold, bullet_list, code_block, escape, truncate
 
 __all__ = [
+    "ACK_ACTION_ID",
     "ACTIONS_BLOCK_ID",
     "LOGS_ACTION_ID",
+    "OWNER_BLOCK_ID",
     "REDIAGNOSE_ACTION_ID",
     "RUNBOOK_LINK_ACTION_ID",
     "RUNBOOK_STEPS_ACTION_ID",
     "SNOOZE_ACTION_IDS",
     "SNOOZE_BLOCK_ID",
+    "UNSNOOZE_ACTION_ID",
+    "UNSNOOZE_BLOCK_ID",
     "AlertTarget",
     "alert_blocks",
     "alert_fallback_text",
+    "lifted_note",
+    "owner_note",
     "slack_date",
+    "snooze_blocks",
     "snooze_note",
+    "with_notes",
     "with_snooze_note",
 ]
 
@@ -87,6 +95,12 @@ SNOOZE_ACTION_IDS: dict[str, int] = {"exitcode_alert_snooze_1h": 1, "exitcode_al
 """Snooze buttons and their duration in hours."""
 ACTIONS_BLOCK_ID = "exitcode_alert_actions"
 SNOOZE_BLOCK_ID = "exitcode_alert_snooze"
+UNSNOOZE_ACTION_ID = "exitcode_alert_unsnooze"
+"""Lifts the snooze in force; shown (in its own block, `UNSNOOZE_BLOCK_ID`) only on a snoozed alert."""
+UNSNOOZE_BLOCK_ID = "exitcode_alert_unsnooze"
+ACK_ACTION_ID = "exitcode_alert_ack"
+""""I'm on it": records who owns the incident; the owner shows in `OWNER_BLOCK_ID`."""
+OWNER_BLOCK_ID = "exitcode_alert_owner"
 
 LOG_TAIL_BUDGET = 1500
 """Characters of log tail shown: the lines nearest the crash, within Slack's total message size."""
@@ -240,8 +254,18 @@ def _crash_blocks(alert: CrashAlert) -> list[Block]:
         if step.command:
             text += f"\n{code_block(step.command)}"
         blocks.append(section(text))
+    if alert.owner is not None:
+        blocks.append(owner_note(alert.owner, alert.owner_since))
     if alert.snoozed_until is not None:
-        blocks.append(snooze_note(termination.namespace, termination.workload.ref, alert.snoozed_until))
+        blocks.extend(
+            snooze_blocks(
+                AlertTarget.of(termination).to_value(),
+                termination.namespace,
+                termination.workload.ref,
+                alert.snoozed_until,
+                alert.snoozed_by,
+            )
+        )
     blocks.append(context([_footer(alert)]))
     blocks.append(actions(_buttons(alert), block_id=ACTIONS_BLOCK_ID))
     return fit_blocks(blocks)
@@ -325,6 +349,7 @@ def _buttons(alert: CrashAlert) -> list[Block]:
             confirm=f"Snooze {span}",
         )
         buttons.append(button(f"Snooze {hours} h", action_id, value=value, confirm=dialog))
+    buttons.append(button("I'm on it", ACK_ACTION_ID, value=value))
     url = alert.runbook_url
     if url is not None and is_linkable_url(url):
         buttons.append(button("Runbook", RUNBOOK_LINK_ACTION_ID, url=url))
@@ -347,11 +372,53 @@ def snooze_note(namespace: str, workload: str, until: float, user_id: str | None
 
 def with_snooze_note(blocks: Sequence[Mapping[str, Any]], note: Block) -> list[Block]:
     """The message's blocks with `note` in place of any earlier snooze note, just above the buttons."""
-    kept = [dict(block) for block in blocks if block.get("block_id") != SNOOZE_BLOCK_ID]
+    return with_notes(blocks, [note], replacing=(SNOOZE_BLOCK_ID, UNSNOOZE_BLOCK_ID))
+
+
+def snooze_blocks(
+    value: str, namespace: str, workload: str, until: float, user_id: str | None = None
+) -> list[Block]:
+    """A snoozed alert's note and its Unsnooze button (`value`: the alert's own `AlertTarget` value, so
+    the click guard can bind a click of it to this alert like any other button's)."""
+    dialog = confirm_dialog(
+        "Lift the snooze?",
+        f"Alerts for {bold(escape(f'{namespace}/{workload}'))} resume at once, for everyone.",
+        confirm="Unsnooze",
+    )
+    lift = actions([button("Unsnooze", UNSNOOZE_ACTION_ID, value=value, confirm=dialog)], UNSNOOZE_BLOCK_ID)
+    return [snooze_note(namespace, workload, until, user_id), lift]
+
+
+def lifted_note(namespace: str, workload: str, when: float, user_id: str | None = None) -> Block:
+    """What replaces the snooze note once it is lifted (`user_id` must be a validated Slack id)."""
+    who = f" by <@{user_id}>" if user_id else ""
+    text = (
+        f":alarm_clock: {bold('Snooze lifted')}{who} {slack_date(when)}: alerts for "
+        f"{escape(namespace)}/{escape(workload)} are back on."
+    )
+    block = context([text])
+    block["block_id"] = SNOOZE_BLOCK_ID
+    return block
+
+
+def owner_note(user_id: str, since: float | None = None) -> Block:
+    """Who said "I'm on it" (`user_id` must be a validated Slack id, so the mention is safe)."""
+    when = f" since {slack_date(since)}" if since is not None else ""
+    block = context([f":raising_hand: <@{user_id}> is on it{when}."])
+    block["block_id"] = OWNER_BLOCK_ID
+    return block
+
+
+def with_notes(
+    blocks: Sequence[Mapping[str, Any]], notes: Sequence[Block], *, replacing: Sequence[str]
+) -> list[Block]:
+    """The message's blocks without those whose `block_id` is in `replacing`, and `notes` just above
+    the buttons: how a decision shows on the alert, edited in place."""
+    kept = [dict(block) for block in blocks if block.get("block_id") not in replacing]
     position = next(
         (index for index, block in enumerate(kept) if block.get("block_id") == ACTIONS_BLOCK_ID), len(kept)
     )
-    return fit_blocks([*kept[:position], note, *kept[position:]])
+    return fit_blocks([*kept[:position], *notes, *kept[position:]])
 
 
 _STATE_ICONS = {

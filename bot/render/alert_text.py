@@ -80,6 +80,11 @@ class CrashAlert:
     """CLUSTER_NAME: which cluster crashed, when one bot per cluster posts into shared channels."""
     incident: IncidentStatus | None = None
     """The incident's state line (None on the first post: a new root is firing, as it says)."""
+    snoozed_by: str | None = None
+    """The Slack user id that set the snooze in force (validated when it was stored)."""
+    owner: str | None = None
+    """The Slack user id that said "I'm on it" for this alert, and since when (`owner_since`)."""
+    owner_since: float | None = None
 
     @property
     def log_tail(self) -> LogTail | None:

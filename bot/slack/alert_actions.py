@@ -1,4 +1,5 @@
-"""The buttons on a crash alert: Re-diagnose, Previous logs, Snooze 1 h / 24 h, Runbook.
+"""The buttons on a crash alert: Re-diagnose, Previous logs, Snooze 1 h / 24 h (and Unsnooze on a snoozed
+alert), I'm on it, Runbook.
 
 Each click is acknowledged at once (Slack wants an answer within 3 seconds) and the work continues in a
 background task. Results that concern everyone in the channel (a fresh diagnosis, the logs, the runbook
@@ -12,6 +13,11 @@ very alert message the click came from (`click_guard.bound_to_message`), and `Na
 allows it: valid Kubernetes names, `ALLOWED_NAMESPACES`, and the channel map of `CONFIG_FILE` for the
 channel where the button was clicked — the same rules and sentences as `/exitcode pod`. A second
 identical click within a minute answers "already done" instead of repeating the work.
+
+Snooze, Unsnooze and "I'm on it" are decisions (`bot.alerting.decisions`): made at the click's own time,
+stored in the ledger before the alert shows them (edited in place), the latest one winning on every
+replica; the same click handled twice, or a second click of the same button on the same alert found in
+the ledger, answers "already done" and writes nothing.
 
 When a read fails, the reply names the likely cause and the next command (`explain_log_failure`); a
 Re-diagnose of a pod that was replaced diagnoses the workload's current pod instead, and says so.
@@ -33,6 +39,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access import NamespaceAccess, SlackChannel
+from bot.alerting.decisions import Decided, OwnerDecided, click_digest
+from bot.alerting.ledger_state import Snooze
 from bot.alerting.termination import Workload
 from bot.command import DEFAULT_SLASH_COMMAND
 from bot.diagnosis.model import Diagnosis
@@ -43,14 +51,21 @@ from bot.diagnosis.ports import (
 from bot.diagnosis.triage import select_pods_by_prefix, workload_ref
 from bot.knowledge.explanation import Explanation
 from bot.render.alert_blocks import (
+    ACK_ACTION_ID,
     LOGS_ACTION_ID,
+    OWNER_BLOCK_ID,
     REDIAGNOSE_ACTION_ID,
     RUNBOOK_LINK_ACTION_ID,
     RUNBOOK_STEPS_ACTION_ID,
     SNOOZE_ACTION_IDS,
+    SNOOZE_BLOCK_ID,
+    UNSNOOZE_ACTION_ID,
+    UNSNOOZE_BLOCK_ID,
     AlertTarget,
-    snooze_note,
-    with_snooze_note,
+    lifted_note,
+    owner_note,
+    snooze_blocks,
+    with_notes,
 )
 from bot.render.alert_text import utc
 from bot.render.blocks import reply_blocks, reply_fallback_text
@@ -65,6 +80,7 @@ from bot.slack.tasks import BackgroundTasks
 __all__ = [
     "AlertActions",
     "LogReader",
+    "OwnerStore",
     "PodDiagnoser",
     "PodReader",
     "RunbookSource",
@@ -87,14 +103,40 @@ _ACTION_NAMES = {
     REDIAGNOSE_ACTION_ID: "Re-diagnose",
     LOGS_ACTION_ID: "Previous logs",
     RUNBOOK_STEPS_ACTION_ID: "Runbook steps",
+    UNSNOOZE_ACTION_ID: "Unsnooze",
+    ACK_ACTION_ID: "I'm on it",
     **{action_id: f"Snooze {hours} h" for action_id, hours in SNOOZE_ACTION_IDS.items()},
 }
+_ON_THE_ALERT = {UNSNOOZE_ACTION_ID, ACK_ACTION_ID, *SNOOZE_ACTION_IDS}
+"""Buttons whose result shows on the alert itself rather than in its thread."""
+_CLICK_CLOCK_SKEW = 300.0
+"""A click's own time (`action_ts`) is trusted within Slack's signature window, else the clock is."""
 
 
 class SnoozeStore(Protocol):
-    """Where snoozes are kept (the alert ledger); the watcher honours them."""
+    """Where snoozes are kept (the alert ledger); the watcher honours them. Each call is a decision
+    (`bot.alerting.decisions`): `Decided.already` means it was made already and nothing was written."""
 
-    async def snooze(self, namespace: str, workload: Workload, until: float) -> None: ...
+    async def snooze(
+        self,
+        namespace: str,
+        workload: Workload,
+        until: float,
+        *,
+        by: str | None = None,
+        at: float = 0.0,
+        via: str | None = None,
+    ) -> Decided: ...
+
+    async def lift(
+        self, namespace: str, workload: Workload, *, now: float, by: str | None, via: str | None
+    ) -> Decided: ...
+
+
+class OwnerStore(Protocol):
+    """Where an incident's owner is kept (the alert ledger)."""
+
+    async def claim(self, channel: str, root_ts: str, *, user: str, at: float, via: str) -> OwnerDecided: ...
 
 
 class RunbookSource(Protocol):
@@ -119,6 +161,8 @@ class _Click:
     user_id: str | None
     message: dict[str, Any] | None
     responder: Responder
+    action_ts: float | None = None
+    """When the user clicked, as Slack says (inside the signed request); see `at`."""
 
     @classmethod
     def read(cls, body: dict[str, Any]) -> _Click:
@@ -146,7 +190,20 @@ class _Click:
             user_id=user_id if user_id and _SLACK_USER_ID.match(user_id) else None,
             message=message,
             responder=Responder(_text(body.get("response_url"))),
+            action_ts=_seconds(action.get("action_ts")),
         )
+
+    def at(self, now: float) -> float:
+        """The decision's time: the click's own, so the same click handled twice (two replicas, a
+        retry) makes the same decision; the clock's when Slack's is missing or implausible."""
+        if self.action_ts is not None and abs(self.action_ts - now) <= _CLICK_CLOCK_SKEW:
+            return self.action_ts
+        return now
+
+    @property
+    def via(self) -> str:
+        """Which button on which alert (`bot.alerting.decisions.click_digest`)."""
+        return click_digest(self.action_id, self.channel_id or "", self.message_ts or "", self.value)
 
     @property
     def by(self) -> str:
@@ -166,6 +223,8 @@ class AlertActions:
     diagnose_pod: PodDiagnoser | None = None
     logs: LogReader | None = None
     snoozes: SnoozeStore | None = None
+    owners: OwnerStore | None = None
+    """Where "I'm on it" is recorded (the same ledger store as `snoozes`, in the bot)."""
     log_lines: int = 100
     clock: Callable[[], float] = time.time
     on_error: Callable[[str], None] = field(default=lambda _site: None)
@@ -188,6 +247,14 @@ class AlertActions:
     async def on_snooze(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
         self._spawn(self._snooze, body, client, "alert-snooze")
+
+    async def on_unsnooze(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        self._spawn(self._unsnooze, body, client, "alert-unsnooze")
+
+    async def on_ack(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        await ack()
+        self._spawn(self._acknowledge, body, client, "alert-ack")
 
     async def on_runbook_steps(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
         await ack()
@@ -257,11 +324,13 @@ class AlertActions:
         action = _ACTION_NAMES.get(click.action_id, "This button")
         who = f"<@{earlier.user_id}>" if earlier.user_id else "someone"
         ago = self.recent.seconds_ago(earlier)
+        where = (
+            "the alert shows it"
+            if click.action_id in _ON_THE_ALERT
+            else "the answer is in the alert's thread"
+        )
         if earlier.finished:
-            return (
-                f"Already done: {who} clicked {bold(action)} on this alert {ago} s ago; "
-                "the answer is in the alert's thread."
-            )
+            return f"Already done: {who} clicked {bold(action)} on this alert {ago} s ago; {where}."
         return (
             f"Already in progress: {who} clicked {bold(action)} on this alert {ago} s ago; "
             "the answer is coming."
@@ -338,28 +407,113 @@ class AlertActions:
             await click.responder.send("Snoozing is not available on this bot.", replace_original=False)
             return False
         workload = Workload.parse(target.workload)  # the gate parsed it already
-        until = self.clock() + hours * 3600
+        at = click.at(self.clock())
+        name = inline_code(f"{target.namespace}/{workload.ref}")
         try:
-            await self.snoozes.snooze(target.namespace, workload, until)
+            decided = await self.snoozes.snooze(
+                target.namespace, workload, at + hours * 3600, by=click.user_id, at=at, via=click.via
+            )
         except ClusterError as error:
             await click.responder.send(
-                f"Could not snooze {inline_code(f'{target.namespace}/{workload.ref}')}: "
-                f"{escape(error.user_message)}",
-                replace_original=False,
+                f"Could not snooze {name}: {escape(error.user_message)}", replace_original=False
             )
             return False
+        decision = decided.decision
+        assert decision is not None  # a snooze always decides something
+        if decided.already:
+            await click.responder.send(
+                _decided_already(decision.set_by, decision.set_at, _what(decision)), replace_original=False
+            )
+            return True
+        previous = decided.previous
+        verb = "snoozed"
+        if previous is not None and previous.active(at):
+            verb = "shortened" if decision.until < previous.until else "extended"
         log.info(
-            "alerts for %s/%s snoozed until %s by %s",
+            "alerts for %s/%s %s until %s by %s",
             target.namespace,
             workload.ref,
-            utc(until),
+            verb,
+            utc(decision.until),
             click.user_id,
         )
-        note = snooze_note(target.namespace, workload.ref, until, click.user_id)
-        if await self._show_on_message(click, client, note):
+        notes = snooze_blocks(click.value, target.namespace, workload.ref, decision.until, click.user_id)
+        if await self._show_on_message(click, client, notes, (SNOOZE_BLOCK_ID, UNSNOOZE_BLOCK_ID)):
             return True
-        text = f"Alerts for {target.namespace}/{workload.ref} snoozed until {utc(until)}"
-        await self._in_thread(click, client, escape(text), [note])
+        text = f"Alerts for {target.namespace}/{workload.ref} {verb} until {utc(decision.until)}"
+        await self._in_thread(click, client, escape(text), notes[:1])
+        return True
+
+    async def _unsnooze(self, click: _Click, client: AsyncWebClient) -> bool:
+        target = _checked(click)
+        if self.snoozes is None:
+            await click.responder.send("Snoozing is not available on this bot.", replace_original=False)
+            return False
+        workload = Workload.parse(target.workload)
+        now = click.at(self.clock())
+        name = inline_code(f"{target.namespace}/{workload.ref}")
+        try:
+            decided = await self.snoozes.lift(
+                target.namespace, workload, now=now, by=click.user_id, via=click.via
+            )
+        except ClusterError as error:
+            await click.responder.send(
+                f"Could not lift the snooze of {name}: {escape(error.user_message)}", replace_original=False
+            )
+            return False
+        decision = decided.decision
+        if decision is None:
+            # The note and its button are out of date: take them off the alert.
+            await self._show_on_message(click, client, [], (SNOOZE_BLOCK_ID, UNSNOOZE_BLOCK_ID))
+            await click.responder.send(
+                f"{name} is not snoozed (the snooze ended or was lifted already): its alerts are on.",
+                replace_original=False,
+            )
+            return True
+        if decided.already:
+            await click.responder.send(
+                _decided_already(decision.set_by, decision.set_at, _what(decision)),
+                replace_original=False,
+            )
+            return True
+        log.info("the snooze of %s/%s lifted by %s", target.namespace, workload.ref, click.user_id)
+        note = lifted_note(target.namespace, workload.ref, now, click.user_id)
+        if not await self._show_on_message(click, client, [note], (SNOOZE_BLOCK_ID, UNSNOOZE_BLOCK_ID)):
+            text = f"Snooze of {target.namespace}/{workload.ref} lifted: alerts are back on"
+            await self._in_thread(click, client, escape(text), [note])
+        return True
+
+    async def _acknowledge(self, click: _Click, client: AsyncWebClient) -> bool:
+        if self.owners is None:
+            await click.responder.send(
+                "Recording an owner is not available on this bot.", replace_original=False
+            )
+            return False
+        if click.user_id is None or not click.channel_id or not click.message_ts:
+            await click.responder.send(_UNREADABLE, replace_original=False)
+            return False
+        at = click.at(self.clock())
+        try:
+            decided = await self.owners.claim(
+                click.channel_id, click.message_ts, user=click.user_id, at=at, via=click.via
+            )
+        except ClusterError as error:
+            await click.responder.send(
+                f"Could not record you as the owner: {escape(error.user_message)}", replace_original=False
+            )
+            return False
+        owner = decided.owner
+        if decided.already:
+            if owner.user == click.user_id:
+                text = f"You are already on it (since {utc(owner.set_at)}); the alert shows it."
+            else:
+                text = _decided_already(owner.user, owner.set_at, "said they are on it")
+            await click.responder.send(text, replace_original=False)
+            return True
+        log.info("%s is on the alert %s/%s", click.user_id, click.channel_id, click.message_ts)
+        note = owner_note(owner.user, owner.set_at)
+        if not await self._show_on_message(click, client, [note], (OWNER_BLOCK_ID,)):
+            await self._in_thread(click, client, f"<@{owner.user}> is on it", [note])
         return True
 
     async def _runbook_steps(self, click: _Click, client: AsyncWebClient) -> bool:
@@ -406,8 +560,11 @@ class AlertActions:
                 log.warning("could not reply in the alert's thread: %s", _error_code(error))
         await click.responder.send(text, blocks, replace_original=False)
 
-    async def _show_on_message(self, click: _Click, client: AsyncWebClient, note: Block) -> bool:
-        """Put `note` on the alert itself (replacing an older snooze note); False if that failed."""
+    async def _show_on_message(
+        self, click: _Click, client: AsyncWebClient, notes: list[Block], replacing: tuple[str, ...]
+    ) -> bool:
+        """Put `notes` on the alert itself, in place of the blocks `replacing` names (an older note of
+        the same decision); False if that failed."""
         message = click.message
         if not message or not click.channel_id or not click.message_ts:
             return False
@@ -419,27 +576,59 @@ class AlertActions:
                 channel=click.channel_id,
                 ts=click.message_ts,
                 text=str(message.get("text") or "Crash alert"),
-                blocks=with_snooze_note(blocks, note),
+                blocks=with_notes(blocks, notes, replacing=replacing),
             )
         except SlackApiError as error:
-            log.warning("could not show the snooze on the alert: %s", _error_code(error))
+            log.warning("could not show the decision on the alert: %s", _error_code(error))
             return False
         return True
 
 
+ALERT_BUTTONS: tuple[tuple[str, str], ...] = (
+    (REDIAGNOSE_ACTION_ID, "on_rediagnose"),
+    (LOGS_ACTION_ID, "on_logs"),
+    *((action_id, "on_snooze") for action_id in SNOOZE_ACTION_IDS),
+    (UNSNOOZE_ACTION_ID, "on_unsnooze"),
+    (ACK_ACTION_ID, "on_ack"),
+    (RUNBOOK_STEPS_ACTION_ID, "on_runbook_steps"),
+)
+"""Each alert button that acts on its alert's pod, and the `AlertActions` listener that answers it: the
+one list both registrations use (one cluster, or routed by cluster), so a new button is added once.
+The runbook link button only acknowledges (Slack opens the URL), so it is not routed."""
+
+
 def register_alert_actions(app: AsyncApp, handlers: AlertActions) -> None:
     """Listen for the alert buttons on `app` (the Bolt app of `build_app`)."""
-    app.action(REDIAGNOSE_ACTION_ID)(handlers.on_rediagnose)
-    app.action(LOGS_ACTION_ID)(handlers.on_logs)
-    for action_id in SNOOZE_ACTION_IDS:
-        app.action(action_id)(handlers.on_snooze)
-    app.action(RUNBOOK_STEPS_ACTION_ID)(handlers.on_runbook_steps)
+    for action_id, listener in ALERT_BUTTONS:
+        app.action(action_id)(getattr(handlers, listener))
     app.action(RUNBOOK_LINK_ACTION_ID)(handlers.on_runbook_link)
 
 
 def _checked(click: _Click) -> AlertTarget:
     assert click.target is not None  # `_spawn` answered unreadable values already
     return click.target
+
+
+def _decided_already(user_id: str | None, when: float, what: str) -> str:
+    """The answer to a decision the ledger already holds (another click, maybe on another replica)."""
+    who = f"<@{user_id}>" if user_id else "someone"
+    return f"Already done: {who} {what} (decided {utc(when)}); the alert shows it."
+
+
+def _what(decision: Snooze) -> str:
+    """The decision in force, said after "who" (it may be another click's than the one answered)."""
+    return "lifted the snooze" if decision.lifted else f"snoozed it until {utc(decision.until)}"
+
+
+def _seconds(value: object) -> float | None:
+    """Slack's `action_ts` ("1700000100.123456"), or None when it is not a plain number."""
+    if not isinstance(value, str) or len(value) > 32:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if seconds == seconds and seconds not in (float("inf"), float("-inf")) else None
 
 
 def _mapping(value: object) -> dict[str, Any]:

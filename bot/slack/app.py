@@ -29,6 +29,7 @@ from bot.command import (
     DiagnoseCommand,
     ExplainCommand,
     QueryKind,
+    SnoozesCommand,
     parse_command,
 )
 from bot.knowledge.explanation import Explanation, Reply, Usage
@@ -89,6 +90,11 @@ ClustersHandler = Callable[[bool, Responder], Awaitable[None]]
 (`in_channel` when shared). Called after the acknowledgement, in a background task."""
 
 
+SnoozesHandler = Callable[[str, str | None, Responder], Awaitable[None]]
+"""`/exitcode snoozes`: `(channel_id, channel_name, responder)`; answers privately through the
+`Responder`, after the command was acknowledged, in a background task (the ledger is a cluster read)."""
+
+
 class ExitcodeCommands:
     """The listeners, as methods so tests and benchmarks can see what the app is made of."""
 
@@ -100,8 +106,10 @@ class ExitcodeCommands:
         diagnose: DiagnoseHandler | None = None,
         slash_command: str = SLASH_COMMAND,
         clusters: ClustersHandler | None = None,
+        snoozes: SnoozesHandler | None = None,
     ) -> None:
         self.knowledge = knowledge
+        self.snoozes = snoozes
         self.metrics = metrics
         self.tasks = tasks
         self.diagnose = diagnose
@@ -138,6 +146,9 @@ class ExitcodeCommands:
                 return None
             if isinstance(parsed, ClustersCommand):
                 await self._route_clusters(parsed, command, acknowledge)
+                return None
+            if isinstance(parsed, SnoozesCommand):
+                await self._route_snoozes(command, acknowledge)
                 return None
             return self._explain(parsed)
         except Exception:
@@ -218,6 +229,28 @@ class ExitcodeCommands:
             log.exception("%s clusters failed", self.slash_command)
             self.metrics.error("diagnose")
             await responder.send(self.apology)
+
+    async def _route_snoozes(self, command: dict[str, Any], acknowledge: _Acknowledge) -> None:
+        handler = self.snoozes
+        if handler is None:
+            await acknowledge("Snoozes belong to crash alerts, and this bot does not watch a cluster.")
+            self.metrics.command_answered("not_configured")
+            return
+        await acknowledge("Looking up the snoozes this channel can see…")
+        self.metrics.command_answered("snoozes")
+        responder = Responder(_str_or_none(command.get("response_url")))
+        channel_id = str(command.get("channel_id") or "")
+        channel_name = _str_or_none(command.get("channel_name"))
+
+        async def run() -> None:
+            try:
+                await handler(channel_id, channel_name, responder)
+            except Exception:
+                log.exception("%s snoozes failed", self.slash_command)
+                self.metrics.error("command")
+                await responder.send(self.apology)
+
+        self.tasks.spawn(run(), name="snoozes")
 
     async def _run_diagnose(
         self, handler: DiagnoseHandler, request: DiagnoseRequest, responder: Responder
@@ -353,6 +386,7 @@ def build_app(
     slash_command: str = SLASH_COMMAND,
     web_api: WebApiStatus | None = None,
     clusters: ClustersHandler | None = None,
+    snoozes: SnoozesHandler | None = None,
 ) -> AsyncApp:
     """The Bolt app with `slash_command` (`/exitcode` unless SLASH_COMMAND says otherwise) and its
     buttons registered.
@@ -388,6 +422,7 @@ def build_app(
         diagnose,
         slash_command,
         clusters,
+        snoozes,
     )
     app.command(slash_command)(commands.on_command)
     app.action(SHARE_ACTION_ID)(commands.on_share)
@@ -411,5 +446,6 @@ __all__ = [
     "DiagnoseHandler",
     "DiagnoseRequest",
     "ExitcodeCommands",
+    "SnoozesHandler",
     "build_app",
 ]

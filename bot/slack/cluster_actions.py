@@ -18,15 +18,9 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access import ClusterAccess, SlackChannel
-from bot.render.alert_blocks import (
-    LOGS_ACTION_ID,
-    REDIAGNOSE_ACTION_ID,
-    RUNBOOK_LINK_ACTION_ID,
-    RUNBOOK_STEPS_ACTION_ID,
-    SNOOZE_ACTION_IDS,
-)
+from bot.render.alert_blocks import RUNBOOK_LINK_ACTION_ID
 from bot.render.mrkdwn import escape
-from bot.slack.alert_actions import AlertActions
+from bot.slack.alert_actions import ALERT_BUTTONS, AlertActions
 from bot.slack.click_guard import cluster_of
 from bot.slack.responder import Responder
 
@@ -78,26 +72,20 @@ class ClusterAlertActions:
             f":no_entry: {escape(refused)}", replace_original=False
         )
 
-    async def on_rediagnose(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await self._route(AlertActions.on_rediagnose, ack, body, client)
+    def listener(self, name: str) -> Callable[[AsyncAck, dict[str, Any], AsyncWebClient], Awaitable[None]]:
+        """A Bolt listener that routes the click to `AlertActions.<name>` of the alert's cluster."""
+        method: _Listener = getattr(AlertActions, name)
 
-    async def on_logs(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await self._route(AlertActions.on_logs, ack, body, client)
+        async def route(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+            await self._route(method, ack, body, client)
 
-    async def on_snooze(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await self._route(AlertActions.on_snooze, ack, body, client)
-
-    async def on_runbook_steps(self, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
-        await self._route(AlertActions.on_runbook_steps, ack, body, client)
+        return route
 
 
 def register_cluster_alert_actions(app: AsyncApp, handlers: ClusterAlertActions) -> None:
     """Listen for the alert buttons on `app`, routed by cluster (instead of `register_alert_actions`)."""
-    app.action(REDIAGNOSE_ACTION_ID)(handlers.on_rediagnose)
-    app.action(LOGS_ACTION_ID)(handlers.on_logs)
-    for action_id in SNOOZE_ACTION_IDS:
-        app.action(action_id)(handlers.on_snooze)
-    app.action(RUNBOOK_STEPS_ACTION_ID)(handlers.on_runbook_steps)
+    for action_id, listener in ALERT_BUTTONS:
+        app.action(action_id)(handlers.listener(listener))
     home = handlers.by_cluster.get(handlers.home)
     if home is not None:
         app.action(RUNBOOK_LINK_ACTION_ID)(home.on_runbook_link)
