@@ -19,6 +19,8 @@ HELP_EXAMPLES = (
     "137 share",
     "pod NAMESPACE/POD",
     "ns NAMESPACE",
+    "incidents",
+    "snoozes",
 )
 SHORT_EXAMPLES = ("137", "SIGTERM", "OOMKilled", "help")
 
@@ -32,7 +34,9 @@ HELP_MESSAGE = "\n".join(
         "• a Kubernetes reason: `OOMKilled`, `Error`, `Completed`, `StartError`, `Evicted`,"
         " `ContainerStatusUnknown`, `CrashLoopBackOff`, `ImagePullBackOff`",
         "• a live pod: `pod NAMESPACE/POD` (why did it die?)",
-        "• a namespace: `ns NAMESPACE` (which pods are crashing?)",
+        "• a namespace: `ns NAMESPACE` (which pods are crashing? which alerts are still open?)",
+        "• alerts: `incidents` (open ones this channel may see), `snoozes` (who silenced what, until when)",
+        "• with several clusters: `pod CLUSTER/NAMESPACE/POD`, `ns CLUSTER/NAMESPACE`, `clusters`",
         "Add `share` at the end (`137 share`) to post the answer in the channel.",
     )
 )
