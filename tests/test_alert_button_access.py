@@ -16,13 +16,11 @@ from typing import Any
 import pytest
 
 from bot.access import NamespaceAccess, SlackChannel
-from bot.application.diagnose import DiagnoseService
-from bot.kube.reader import KubeClusterReader
-from bot.slack.alert_actions import AlertActions, register_alert_actions
 from tests.conftest import SIGNING_SECRET, HttpBot, MakeHttpBot
 from tests.fakes.kube_fixtures import fake_kube_fixture  # noqa: F401
 from tests.fakes.slack_api import JsonDict
 from tests.fakes.slack_signing import CHANNEL_NAME, block_actions_payload, interactive_body, signed_headers
+from tests.test_alert_buttons import alert_and_app as buttons_alert_and_app
 from tests.test_alert_buttons import button_value, thread_replies
 from tests.test_alert_service import Bot, Harness, harness_fixture, until, web_pod  # noqa: F401
 
@@ -41,26 +39,10 @@ async def alert_and_app(
     harness: Harness, make_http_bot: MakeHttpBot, access: NamespaceAccess | None = None
 ) -> tuple[JsonDict, HttpBot, Bot]:
     bot = await harness.leading(await harness.start())
-    pod = harness.apply(web_pod())
-    harness.kube.cluster.set_log("shop", pod["metadata"]["name"], "app", "boot\npanic: nil map")
-    harness.crash(pod, 2)
-    await until("the alert", lambda: len(harness.posts()) == 1 and bot.settled())
-    http = await make_http_bot()
-    reader = KubeClusterReader(bot.client, 5.0)
-    register_alert_actions(
-        http.bot.app,
-        AlertActions(
-            knowledge=harness.knowledge,
-            tasks=http.bot.tasks,
-            diagnose_pod=DiagnoseService(harness.knowledge, reader).diagnose_pod,
-            logs=reader,
-            snoozes=bot.service.snoozes,
-            owners=bot.service.snoozes,
-            access=access if access is not None else NamespaceAccess(),
-        ),
+    message, http = await buttons_alert_and_app(
+        harness, make_http_bot, bot, access=access, log="boot\npanic: nil map"
     )
-    channel = next(iter(harness.slack.messages))
-    return harness.slack.messages[channel][0] | {"channel": channel}, http, bot
+    return message, http, bot
 
 
 def click_payload(

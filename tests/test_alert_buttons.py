@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.access import NamespaceAccess
 from bot.alerting import Disposition
 from bot.application.diagnose import DiagnoseService
 from bot.kube.reader import KubeClusterReader
@@ -31,15 +32,34 @@ async def alert_and_app(
     *,
     clicked_on: Bot | None = None,
     slash_command: str = "/exitcode",
+    access: NamespaceAccess | None = None,
+    log: str = "boot\npanic: nil map <!here>",
 ) -> tuple[JsonDict, HttpBot]:
     """Crash a pod, wait for `bot`'s alert, and start the Bolt app of replica `clicked_on` (default:
     `bot`) with the alert buttons registered."""
     pod = harness.apply(web_pod())
-    harness.kube.cluster.set_log("shop", pod["metadata"]["name"], "app", "boot\npanic: nil map <!here>")
+    harness.kube.cluster.set_log("shop", pod["metadata"]["name"], "app", log)
     harness.crash(pod, 2)
     await until("the alert", lambda: len(harness.posts()) == 1 and bot.settled())
+    http = await replica_app(
+        harness, make_http_bot, clicked_on or bot, slash_command=slash_command, access=access
+    )
+    channel = next(iter(harness.slack.messages))
+    return harness.slack.messages[channel][0] | {"channel": channel}, http
+
+
+async def replica_app(
+    harness: Harness,
+    make_http_bot: MakeHttpBot,
+    replica: Bot,
+    *,
+    slash_command: str = "/exitcode",
+    access: NamespaceAccess | None = None,
+) -> HttpBot:
+    """The Bolt app of one replica, as production registers its buttons: they read the cluster and
+    write through that replica's alert service."""
     http = await make_http_bot()
-    reader = KubeClusterReader(bot.client, 5.0)
+    reader = KubeClusterReader(replica.client, 5.0)
     register_alert_actions(
         http.bot.app,
         AlertActions(
@@ -47,12 +67,13 @@ async def alert_and_app(
             tasks=http.bot.tasks,
             diagnose_pod=DiagnoseService(harness.knowledge, reader).diagnose_pod,
             logs=reader,
-            snoozes=(clicked_on or bot).service.snoozes,
+            snoozes=replica.service.snoozes,
+            owners=replica.service.snoozes,
+            access=access if access is not None else NamespaceAccess(),
             slash_command=slash_command,
         ),
     )
-    channel = next(iter(harness.slack.messages))
-    return harness.slack.messages[channel][0] | {"channel": channel}, http
+    return http
 
 
 def button_value(message: JsonDict, action_id: str) -> str:

@@ -16,9 +16,7 @@ import pytest
 
 from bot.access import NamespaceAccess
 from bot.alerting import Disposition, Workload
-from bot.application.diagnose import DiagnoseService
 from bot.knowledge import KnowledgeBase
-from bot.kube.reader import KubeClusterReader
 from bot.render.alert_blocks import (
     OWNER_BLOCK_ID,
     SNOOZE_BLOCK_ID,
@@ -39,7 +37,7 @@ from tests.fakes.slack_signing import (
     signed_headers,
 )
 from tests.test_alert_button_access import click, click_payload, forged_value, private_answer
-from tests.test_alert_buttons import button_value, message_pod, thread_replies
+from tests.test_alert_buttons import button_value, message_pod, replica_app, thread_replies
 from tests.test_alert_render import crash as render_crash
 from tests.test_alert_render import crash_alert as render_alert
 from tests.test_alert_service import Bot, Harness, harness_fixture, until, web_pod  # noqa: F401
@@ -59,24 +57,6 @@ def current(harness: Harness) -> JsonDict:
     """The alert as Slack stores it now (after any edit in place), with its channel."""
     channel = next(iter(harness.slack.messages))
     return harness.slack.messages[channel][0] | {"channel": channel}
-
-
-async def replica_app(harness: Harness, make_http_bot: MakeHttpBot, replica: Bot) -> HttpBot:
-    """The Bolt app of one replica: its buttons write through that replica's alert service."""
-    http = await make_http_bot()
-    reader = KubeClusterReader(replica.client, 5.0)
-    register_alert_actions(
-        http.bot.app,
-        AlertActions(
-            knowledge=harness.knowledge,
-            tasks=http.bot.tasks,
-            diagnose_pod=DiagnoseService(harness.knowledge, reader).diagnose_pod,
-            logs=reader,
-            snoozes=replica.service.snoozes,
-            owners=replica.service.snoozes,
-        ),
-    )
-    return http
 
 
 def payload(
