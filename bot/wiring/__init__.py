@@ -21,7 +21,8 @@ Exit codes: 0 after SIGTERM/SIGINT or end of console input (the bot must never i
 137 it explains), 2 for configuration an operator must fix, 1 for anything unexpected.
 
 The package is split so each module is one sitting's read, importing only downwards (no cycles):
-`startup` (run_bot) → `console` | `slack_mode` → `slack_bot` → `alerts` | `services` | `lifecycle`.
+`startup` (run_bot) → `console` | `slack_mode` → `slack_bot` → `slack_clusters` → `alerts` |
+`services` | `lifecycle`.
 Every name other code imports is re-exported here, so callers keep `from bot.wiring import …`.
 """
 

@@ -19,11 +19,11 @@ from bot.wiring.alerts import (
     AlertRunner,
     ClusterAlertRunners,
     build_alert_runner,
-    build_cluster_alert_runners,
     watcher_wanted,
 )
 from bot.wiring.lifecycle import SHUTDOWN_GRACE_SECONDS, Lifecycle
 from bot.wiring.services import build_diagnose_service, runbook_pages
+from bot.wiring.slack_clusters import ClusterWiring
 
 if TYPE_CHECKING:
     from bot.application.cluster import ClusterConnection
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class SlackBot:
+class SlackBot(ClusterWiring):
     """Everything Slack mode runs, assembled from the settings; tests drive this same object.
 
     `web_app` is the one aiohttp application (served on PORT by `run_slack_mode`, or by a test
@@ -152,73 +152,6 @@ class SlackBot:
         elif self.diagnose_service is not None and self.alerts is not None:
             self.diagnose_service.incidents = self.alerts.service.open_incidents
 
-    def _build_cluster_commands(
-        self, settings: Settings, knowledge: KnowledgeBase, clusters: ClusterRegistry, config: BotConfig
-    ) -> tuple[DiagnoseHandler, ClustersHandler]:
-        """CLUSTERS: one diagnose use case per cluster behind `ClusterDiagnose`, and `clusters`."""
-        from bot.access import ClusterAccess
-        from bot.application.cluster_commands import ClusterDiagnose, ClusterOverview, SlackClusterReplies
-        from bot.application.clusters import lease_name_for
-        from bot.application.diagnose import DiagnoseService
-        from bot.metrics import DiagnoseMetrics
-
-        answers = DiagnoseMetrics(self.metrics.registry)  # one set of series for every cluster's answers
-        access = NamespaceAccess.from_config(settings.allowed_namespaces, config)
-        self.cluster_services = {
-            connection.name or clusters.home: DiagnoseService(
-                knowledge,
-                connection.reader,
-                access=access,
-                default_namespace=settings.default_namespace,
-                log_lines=settings.log_lines,
-                unavailable=connection.problem,
-                metrics=answers,
-            )
-            for connection in clusters
-        }
-        self.diagnose_service = self.cluster_services[clusters.home]
-        self.cluster_diagnose = ClusterDiagnose(
-            clusters, self.cluster_services, ClusterAccess(config.channel_clusters)
-        )
-        leases = (
-            {name: lease_name_for(settings.lease_name, name) for name in clusters.names}
-            if settings.watch_enabled
-            else None
-        )
-        overview = ClusterOverview(
-            clusters,
-            lease_names=leases,
-            lease_namespace=settings.pod_namespace,
-            timeout_seconds=settings.kube_timeout_seconds,
-            slash_command=settings.slash_command,
-        )
-        return SlackClusterReplies(self.cluster_diagnose, slash_command=settings.slash_command), overview
-
-    def _build_cluster_alerts(
-        self, settings: Settings, knowledge: KnowledgeBase, clusters: ClusterRegistry, config: BotConfig
-    ) -> ClusterAlertRunners | None:
-        """CLUSTERS: one watcher per cluster, each behind its own Lease in the home cluster."""
-        from bot.metrics import AlertMetrics
-        from bot.slack.poster import SlackAlertSink
-
-        if not settings.watch_enabled:
-            log.info("crash alerts are off (WATCH_ENABLED=false)")
-            return None
-        home = clusters.home_connection.api_client
-        if home is None:
-            log.warning(
-                "no crash alerts: the home cluster %s (Leases and ledgers) cannot be used: %s",
-                clusters.home,
-                clusters.home_connection.problem,
-            )
-            return None
-        metrics = AlertMetrics(self.metrics.registry)
-        sink = SlackAlertSink(self.client, on_error=metrics.slack_error)
-        runners = build_cluster_alert_runners(
-            settings, knowledge, clusters, config, sink=sink, metrics=metrics
-        )
-        return runners
-
     def _build_alerts(
         self,
         settings: Settings,
@@ -268,44 +201,6 @@ class SlackBot:
                 owners=self.alerts.service.snoozes if self.alerts is not None else None,
                 access=NamespaceAccess.from_config(settings.allowed_namespaces, config),
                 slash_command=settings.slash_command,
-            ),
-        )
-
-    def _register_cluster_alert_buttons(
-        self, knowledge: KnowledgeBase, clusters: ClusterRegistry, config: BotConfig, settings: Settings
-    ) -> None:
-        """CLUSTERS: the alert buttons, each click routed to the handlers of its alert's cluster (its
-        reader, its snooze store), after the channel's cluster check."""
-        from bot.access import ClusterAccess
-        from bot.slack.alert_actions import AlertActions
-        from bot.slack.click_guard import RecentClicks
-        from bot.slack.cluster_actions import ClusterAlertActions, register_cluster_alert_actions
-
-        recent = RecentClicks()
-        access = NamespaceAccess.from_config(settings.allowed_namespaces, config)
-        runners = self.alerts.runners if isinstance(self.alerts, ClusterAlertRunners) else {}
-        if self.alerts is not None:  # `/exitcode snoozes` lists the home cluster's
-            self.snooze_listing = SnoozeListing(self.alerts.service.snoozes, access)
-        by_cluster: dict[str, AlertActions] = {}
-        for connection in clusters:
-            name = connection.name or clusters.home
-            service = self.cluster_services.get(name)
-            runner = runners.get(name)
-            by_cluster[name] = AlertActions(
-                knowledge=knowledge,
-                tasks=self.tasks,
-                diagnose_pod=service.diagnose_pod if service is not None else None,
-                logs=connection.reader,
-                snoozes=runner.service.snoozes if runner is not None else None,
-                owners=runner.service.snoozes if runner is not None else None,
-                access=access,
-                recent=recent,
-                slash_command=settings.slash_command,
-            )
-        register_cluster_alert_actions(
-            self.app,
-            ClusterAlertActions(
-                by_cluster, home=clusters.home, access=ClusterAccess(config.channel_clusters)
             ),
         )
 
