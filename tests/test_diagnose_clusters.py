@@ -31,7 +31,7 @@ from tests.fakes.kube_fixtures import TEST_BOOKMARK_INTERVAL
 from tests.fakes.kubeconfig import write_multi_kubeconfig
 from tests.fakes.slack_api import DEFAULT_BOT_TOKEN, FakeSlackApi, ResponseUrlPost
 from tests.fakes.slack_signing import block_actions_payload, signed_headers, slash_command_body
-from tests.test_alert_service import now_offset, web_pod
+from tests.test_alert_service import BOT_NAMESPACE, now_offset, web_pod
 from tests.test_alerting_pods import exited
 
 CHANNEL_ID = "C0CLUSTERS"
@@ -107,14 +107,20 @@ class ClustersBot:
 
 @asynccontextmanager
 async def clusters_bot(
-    slack: FakeSlackApi, knowledge: KnowledgeBase, registry: ClusterRegistry, config: BotConfig | None = None
+    slack: FakeSlackApi,
+    knowledge: KnowledgeBase,
+    registry: ClusterRegistry,
+    config: BotConfig | None = None,
+    *,
+    watch: bool = False,
 ) -> AsyncIterator[ClustersBot]:
     settings = Settings(
         _env_file=None,
         slack_bot_token=DEFAULT_BOT_TOKEN,
         slack_signing_secret=SIGNING_SECRET,
         slack_api_url=slack.base_url,
-        watch_enabled=False,
+        watch_enabled=watch,
+        pod_namespace=BOT_NAMESPACE,
         clusters=["*"],
         log_lines=3,
     )
@@ -326,6 +332,20 @@ async def test_without_clusters_the_clusters_command_says_there_is_one(
 
     assert status == 200
     assert "serves one cluster (CLUSTERS is not set)" in json.loads(body)["text"]
+
+
+async def test_the_many_cluster_bot_with_alerts_on_starts_and_lists_snoozes(
+    tmp_path: Path, slack_api: FakeSlackApi, knowledge_base: KnowledgeBase
+) -> None:
+    """`python -m bot` with CLUSTERS and crash alerts on (the default): the buttons, the alert runners
+    and `/exitcode snoozes` are wired for every cluster (a NameError here once stopped it at startup)."""
+    async with fleet(tmp_path, ("prod-eu", "prod-us")) as clusters:
+        clusters.servers["prod-eu"].cluster.ensure_namespace(BOT_NAMESPACE)
+        async with clusters_bot(slack_api, knowledge_base, clusters.connect(["*"]), watch=True) as bot:
+            ack, answer = await bot.ask("snoozes")
+
+    assert "snoozes" in ack
+    assert "Traceback" not in json.dumps(answer.body) and "went wrong" not in json.dumps(answer.body)
 
 
 # --- alert buttons ------------------------------------------------------------------------------------------

@@ -118,6 +118,7 @@ class ClusterWiring:
         from bot.slack.alert_actions import AlertActions
         from bot.slack.click_guard import RecentClicks
         from bot.slack.cluster_actions import ClusterAlertActions, register_cluster_alert_actions
+        from bot.slack.snooze_list import SnoozeListing
 
         recent = RecentClicks()
         access = NamespaceAccess.from_config(settings.allowed_namespaces, config)
