@@ -383,8 +383,8 @@ class LeadershipTerm:
         )
         for target, result in zip(due, results, strict=True):
             if isinstance(result, BaseException):
-                if not isinstance(result, ClusterError | TimeoutError):
-                    raise result
+                if not isinstance(result, Exception):
+                    raise result  # a cancellation: the term is ending
                 log.warning(
                     "event=incident_owner_unreadable owner=%s/%s error=%r", target[1], target[2], result
                 )
