@@ -253,6 +253,28 @@ async def test_an_unreadable_owner_still_ends_the_incident_with_both_causes(harn
     assert "scaled to zero, or the workload deleted" in all_text(recoveries(harness)[0])
 
 
+async def test_an_owner_read_that_hangs_is_cut_by_the_timeout_and_the_recovery_still_comes(
+    harness: Harness,
+) -> None:
+    pod = harness.apply(web_pod())
+    other = harness.apply(web_pod("api-7d9f8c6b5-other", namespace="payments", uid="uid-other"))
+    harness.kube.cluster.apply(replica_set(replicas=0))
+    bot = await harness.leading(await harness.start(recovery_seconds=NEVER, kube_timeout_seconds=1.0))
+    await crash_once(harness, bot, pod)
+    harness.kube.faults.delay(30.0, verb="get", resource="replicasets")  # the apiserver stops answering
+
+    harness.kube.cluster.delete("Pod", "shop", pod["metadata"]["name"])
+    await until("the bot to ask for the owner", lambda: harness.kube.requests.count("get", "replicasets") > 0)
+    harness.crash(other, 1)  # alerting goes on meanwhile
+
+    await until("the recovery", lambda: len(recoveries(harness)) == 1 and bot.settled(), timeout=15)
+    assert "scaled to zero, or the workload deleted" in all_text(recoveries(harness)[0])
+    await until("the other crash's root", lambda: len(harness.posts(thread=False)) == 2 and bot.settled())
+    await asyncio.sleep(0.5)
+    assert len(recoveries(harness)) == 1  # the other incident, whose pod runs, stays open
+    assert "shop" in json.dumps(recoveries(harness)[0]) and open_incidents(harness.ledger()) == 1
+
+
 async def test_pods_recreated_by_a_replica_set_that_still_wants_them_do_not_end_the_incident(
     harness: Harness,
 ) -> None:

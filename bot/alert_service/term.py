@@ -334,10 +334,15 @@ class LeadershipTerm:
             def covers(namespace: str) -> bool:
                 return any(scope.covers(namespace) for scope in listed)
 
-            owners = await self._read_owners(planner.owners_to_read(live, covers))
-            actions = planner.observe(
-                live, now, covers=covers, completed=self._pods.completed(), owners=owners
-            )
+            targets = planner.owners_to_read(live, covers)
+            owners = await self._read_owners(targets)
+            live = self._pods.live()  # the watch ran on while the owners were read
+            actions: list[Action] = []
+            # An incident that lost its last pod meanwhile waits for the next tick to read its owner.
+            if set(planner.owners_to_read(live, covers)) <= set(targets):
+                actions = planner.observe(
+                    live, now, covers=covers, completed=self._pods.completed(), owners=owners
+                )
             if actions:
                 self._enqueue(actions, now)
                 self._watch_incidents()
