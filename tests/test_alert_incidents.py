@@ -2,8 +2,9 @@
 
 Every alert root is an incident that ends: the root is edited in place (state, since when, how many crashes,
 how long it burned) and one reply in its thread says it recovered and why — the container ran
-RECOVERY_SECONDS without a crash, a rollout replaced its revision, its pod was deleted, or its workload was
-scaled to zero. Restarts and failovers of the bot neither lose a recovery nor announce it twice. A crash
+RECOVERY_SECONDS without a crash, a rollout replaced its revision, its pod was deleted, its workload was
+scaled to zero or deleted (its ReplicaSet or Job, read through the reader, says which), or its Job
+completed. Restarts and failovers of the bot neither lose a recovery nor announce it twice. A crash
 after the recovery re-opens the incident within GROUP_WINDOW, else starts a new one.
 
 RECOVERY_SECONDS is short here (1 s): the crash helper writes crashes a few minutes in the past, so a

@@ -336,12 +336,13 @@ def evaluate(
     `pods` are the workload's live pods the watch has seen (a complete list must have been read since the
     process started leading: an empty list then means there are none); `crashed_pods` the uids whose
     `pod_digest` the group holds, i.e. the pods it crashed in; `completed_at` when a pod of the workload
-    last finished `Succeeded`; `owner` what its controller object said, read when no pod is left (None:
-    not read, or unreadable).
+    last finished `Succeeded` (it ends a Job's or CronJob's incident); `owner` what its controller
+    object said, read when no pod is left (None: not read, or unreadable).
     """
     if not incident.open:
         return False
-    if completed_at is not None and completed_at >= incident.last_crash:
+    job = workload_kind in ("Job", "CronJob")
+    if job and completed_at is not None and completed_at >= incident.last_crash:
         return _recover(incident, EndReason.JOB_COMPLETED, completed_at)
     crashed = set(crashed_pods)
     revisions = [revision_key(pod.revision) for pod in pods if pod.uid in crashed and pod.revision]
