@@ -2,8 +2,9 @@
 
 Every alert root is an incident that ends: the root is edited in place (state, since when, how many crashes,
 how long it burned) and one reply in its thread says it recovered and why — the container ran
-RECOVERY_SECONDS without a crash, a rollout replaced its revision, its pod was deleted, or its workload was
-scaled to zero. Restarts and failovers of the bot neither lose a recovery nor announce it twice. A crash
+RECOVERY_SECONDS without a crash, a rollout replaced its revision, its pod was deleted, its workload was
+scaled to zero or deleted (its ReplicaSet or Job, read through the reader, says which), or its Job
+completed. Restarts and failovers of the bot neither lose a recovery nor announce it twice. A crash
 after the recovery re-opens the incident within GROUP_WINDOW, else starts a new one.
 
 RECOVERY_SECONDS is short here (1 s): the crash helper writes crashes a few minutes in the past, so a
@@ -38,7 +39,7 @@ from tests.test_alert_service import (
     until,
     web_pod,
 )
-from tests.test_alerting_pods import deployment_pod, make_pod
+from tests.test_alerting_pods import deployment_pod, exited, job_pod, make_pod
 
 NEVER = 3600.0
 """RECOVERY_SECONDS of a bot that must not see a recovery during the test."""
@@ -190,15 +191,150 @@ async def test_a_deleted_pod_ends_its_incident(harness: Harness) -> None:
     assert "the pod was deleted" in all_text(recoveries(harness)[0])
 
 
-async def test_a_workload_scaled_to_zero_ends_its_incident(harness: Harness) -> None:
+def replica_set(name: str = "api-7d9f8c6b5", *, replicas: int, namespace: str = "shop") -> Pod:
+    """The ReplicaSet a Deployment's pods name as their owner, as the apiserver returns it."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {"name": name, "namespace": namespace, "uid": f"uid-rs-{name}"},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "api"}}},
+        "status": {"replicas": 0},
+    }
+
+
+def job(name: str = "migrate", *, conditions: list[JsonDict] | None = None, namespace: str = "shop") -> Pod:
+    """A Job as the apiserver returns it (active unless `conditions` say it finished)."""
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": namespace, "uid": f"uid-job-{name}"},
+        "spec": {"backoffLimit": 6, "template": {"spec": {"restartPolicy": "Never"}}},
+        "status": {"conditions": conditions or []},
+    }
+
+
+async def test_a_workload_scaled_to_zero_ends_its_incident_and_says_so(harness: Harness) -> None:
+    pod = harness.apply(web_pod())
+    harness.kube.cluster.apply(replica_set(replicas=1))
+    bot = await harness.leading(await harness.start(recovery_seconds=NEVER))
+    await crash_once(harness, bot, pod)
+
+    harness.kube.cluster.apply(replica_set(replicas=0))  # kubectl scale deployment/api --replicas=0
+    harness.kube.cluster.delete("Pod", "shop", pod["metadata"]["name"])
+
+    await until("the recovery", lambda: len(recoveries(harness)) == 1 and bot.settled())
+    assert "its workload was scaled to zero" in all_text(recoveries(harness)[0])
+    assert "its workload was scaled to zero" in last_root_edit(harness)
+    assert "deleted" not in all_text(recoveries(harness)[0])
+    assert _count(bot.metrics.incident_duration.labels(reason="scaled_to_zero")) == 1
+
+
+async def test_a_deleted_workload_ends_its_incident_and_says_so(harness: Harness) -> None:
     pod = harness.apply(web_pod())
     bot = await harness.leading(await harness.start(recovery_seconds=NEVER))
     await crash_once(harness, bot, pod)
 
-    harness.kube.cluster.delete("Pod", "shop", pod["metadata"]["name"])  # the ReplicaSet went to 0
+    harness.kube.cluster.delete("Pod", "shop", pod["metadata"]["name"])  # its ReplicaSet is gone: 404
+
+    await until("the recovery", lambda: len(recoveries(harness)) == 1 and bot.settled())
+    assert "its workload was deleted" in all_text(recoveries(harness)[0])
+    assert "scaled" not in all_text(recoveries(harness)[0])
+
+
+async def test_an_unreadable_owner_still_ends_the_incident_with_both_causes(harness: Harness) -> None:
+    pod = harness.apply(web_pod())
+    harness.kube.cluster.apply(replica_set(replicas=0))
+    bot = await harness.leading(await harness.start(recovery_seconds=NEVER))
+    await crash_once(harness, bot, pod)
+    harness.kube.faults.fail("get", "replicasets", 503)  # the apiserver cannot answer for the owner
+
+    harness.kube.cluster.delete("Pod", "shop", pod["metadata"]["name"])
 
     await until("the recovery", lambda: len(recoveries(harness)) == 1 and bot.settled())
     assert "scaled to zero, or the workload deleted" in all_text(recoveries(harness)[0])
+
+
+async def test_an_owner_read_that_hangs_is_cut_by_the_timeout_and_the_recovery_still_comes(
+    harness: Harness,
+) -> None:
+    pod = harness.apply(web_pod())
+    other = harness.apply(web_pod("api-7d9f8c6b5-other", namespace="payments", uid="uid-other"))
+    harness.kube.cluster.apply(replica_set(replicas=0))
+    bot = await harness.leading(await harness.start(recovery_seconds=NEVER, kube_timeout_seconds=1.0))
+    await crash_once(harness, bot, pod)
+    harness.kube.faults.delay(30.0, verb="get", resource="replicasets")  # the apiserver stops answering
+
+    harness.kube.cluster.delete("Pod", "shop", pod["metadata"]["name"])
+    await until("the bot to ask for the owner", lambda: harness.kube.requests.count("get", "replicasets") > 0)
+    harness.crash(other, 1)  # alerting goes on meanwhile
+
+    await until("the recovery", lambda: len(recoveries(harness)) == 1 and bot.settled(), timeout=15)
+    assert "scaled to zero, or the workload deleted" in all_text(recoveries(harness)[0])
+    await until("the other crash's root", lambda: len(harness.posts(thread=False)) == 2 and bot.settled())
+    await asyncio.sleep(0.5)
+    assert len(recoveries(harness)) == 1  # the other incident, whose pod runs, stays open
+    assert "shop" in json.dumps(recoveries(harness)[0]) and open_incidents(harness.ledger()) == 1
+
+
+async def test_pods_recreated_by_a_replica_set_that_still_wants_them_do_not_end_the_incident(
+    harness: Harness,
+) -> None:
+    pod = harness.apply(web_pod())
+    harness.kube.cluster.apply(replica_set(replicas=1))
+    bot = await harness.leading(await harness.start(recovery_seconds=NEVER))
+    await crash_once(harness, bot, pod)
+
+    harness.kube.cluster.delete("Pod", "shop", pod["metadata"]["name"])  # kubectl delete pod: it comes back
+    reads = harness.kube.requests.count("get", "replicasets")
+    await until(
+        "the bot to read the owner", lambda: harness.kube.requests.count("get", "replicasets") > reads
+    )
+    replacement = harness.apply(web_pod("api-7d9f8c6b5-r4n2m", uid="uid-replacement"))
+    harness.crash(replacement, 1)
+
+    await until("the repeat", lambda: len(harness.posts(thread=True)) == 1 and bot.settled())
+    assert recoveries(harness) == []
+    assert "Firing since" in last_root_edit(harness) and "2 crashes" in last_root_edit(harness)
+
+
+async def test_a_job_that_succeeds_after_a_crash_recovers_without_waiting_for_deletion(
+    harness: Harness,
+) -> None:
+    harness.kube.cluster.apply(job())
+    first = harness.apply(job_pod("migrate-x7k2p", namespace="shop"))
+    bot = await harness.leading(await harness.start(recovery_seconds=NEVER))
+    harness.clock += 3
+    harness.apply(finished(first, "main", 1, harness.clock, phase="Failed"))  # backoffLimit: retry
+    await until("the root", lambda: len(harness.posts(thread=False)) == 1 and bot.settled())
+    reads = harness.kube.requests.count("get", "jobs")
+    await until("the bot to read the Job", lambda: harness.kube.requests.count("get", "jobs") > reads)
+    assert recoveries(harness) == []  # between the failure and the retry the Job is still active
+
+    retry = harness.apply(job_pod("migrate-b9v3c", namespace="shop"))
+    harness.apply(finished(retry, "main", 0, harness.clock + 60, phase="Succeeded"))
+
+    await until("the recovery", lambda: len(recoveries(harness)) == 1 and bot.settled())
+    await asyncio.sleep(0.5)
+    assert len(recoveries(harness)) == 1
+    assert "the Job completed" in all_text(recoveries(harness)[0])
+    assert "the Job completed" in last_root_edit(harness)
+    assert harness.kube.cluster.get("Pod", "shop", "migrate-b9v3c")  # nobody deleted it
+
+
+async def test_a_completed_job_whose_pods_were_cleaned_up_recovered_because_it_completed(
+    harness: Harness,
+) -> None:
+    harness.kube.cluster.apply(job())
+    pod = harness.apply(job_pod("migrate-x7k2p", namespace="shop", restart_policy="OnFailure"))
+    bot = await harness.leading(await harness.start(recovery_seconds=NEVER))
+    harness.crash(pod, 1, container="main")
+    await until("the root", lambda: len(harness.posts(thread=False)) == 1 and bot.settled())
+
+    harness.kube.cluster.apply(job(conditions=[{"type": "Complete", "status": "True"}]))
+    harness.kube.cluster.delete("Pod", "shop", "migrate-x7k2p")  # ttlSecondsAfterFinished: 0
+
+    await until("the recovery", lambda: len(recoveries(harness)) == 1 and bot.settled())
+    assert "the Job completed" in all_text(recoveries(harness)[0])
 
 
 async def test_a_crash_after_the_recovery_reopens_the_incident_in_its_thread(harness: Harness) -> None:
@@ -232,6 +368,13 @@ async def harness_restart_container_later(harness: Harness, pod: Pod) -> Pod:
     """A crash newer than the recovery (the helper's clock is in the past: move it to now)."""
     harness.clock = now_offset(-3)
     return harness.crash(pod, 1)
+
+
+def finished(pod: Pod, container: str, code: int, at: float, *, phase: str) -> Pod:
+    """The pod's only container ended with `code` and the kubelet will not restart it: the pod is done."""
+    done = exited(pod, container, code, at)
+    done["status"]["phase"] = phase
+    return done
 
 
 def _count(histogram: Any) -> float:

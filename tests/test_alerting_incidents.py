@@ -21,7 +21,16 @@ from bot.alerting import (
     PostThreadReply,
     UpdateRoot,
 )
-from bot.alerting.incidents import EndReason, IncidentPhase, IncidentState, PodSeen, evaluate
+from bot.alerting.incidents import (
+    EndReason,
+    IncidentPhase,
+    IncidentState,
+    OwnerFate,
+    PodSeen,
+    evaluate,
+    owner_fate,
+    owner_to_read,
+)
 from bot.alerting.ledger_state import pod_digest
 from bot.alerting.outbox import action_from_record, action_to_record, entry_identity
 from bot.alerting.planner import open_incidents
@@ -286,3 +295,80 @@ def test_a_waiting_container_has_not_run_and_an_eviction_needs_every_container()
     seen = pod_seen(backoff(exited(pod, "app", 1, 50), "app"))
     assert seen is not None
     assert seen.ran("app") is None and seen.ran("side") == T0 and seen.ran("") is None
+
+
+# --- what the owner says once no pod is left -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "owner", "fate"),
+    [
+        ("ReplicaSet", {"spec": {"replicas": 0}}, OwnerFate.SCALED_TO_ZERO),
+        ("ReplicaSet", {"spec": {"replicas": 2}}, OwnerFate.ACTIVE),
+        ("ReplicaSet", {"spec": {}}, OwnerFate.ACTIVE),  # unset means 1
+        ("ReplicaSet", None, OwnerFate.DELETED),
+        ("ReplicaSet", {"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}}, OwnerFate.DELETED),
+        ("Job", {"status": {"conditions": [{"type": "Complete", "status": "True"}]}}, OwnerFate.COMPLETED),
+        (
+            "Job",
+            {"status": {"conditions": [{"type": "SuccessCriteriaMet", "status": "True"}]}},
+            OwnerFate.COMPLETED,
+        ),
+        ("Job", {"status": {"active": 1}}, OwnerFate.ACTIVE),
+        ("Job", {"status": {"conditions": [{"type": "Failed", "status": "True"}]}}, None),
+        ("Job", {"spec": {"suspend": True}}, None),
+        ("Job", None, OwnerFate.DELETED),
+    ],
+)
+def test_the_owner_says_why_the_pods_are_gone(
+    kind: str, owner: dict[str, object] | None, fate: OwnerFate | None
+) -> None:
+    assert owner_fate(kind, owner) is fate
+
+
+def test_only_owners_the_rbac_reads_are_named() -> None:
+    assert owner_to_read("Deployment", "api", "7d9f8c6b5") == ("ReplicaSet", "api-7d9f8c6b5")
+    assert owner_to_read("Job", "migrate", None) == ("Job", "migrate")
+    assert owner_to_read("StatefulSet", "db", "db-5d8f") is None
+    assert owner_to_read("DaemonSet", "agent", "6c7b") is None
+    assert owner_to_read("CronJob", "backup", None) is None
+    assert owner_to_read("Deployment", "api", None) is None
+
+
+def _judge(
+    incident: IncidentState,
+    kind: str,
+    pods: tuple[PodSeen, ...],
+    now: float,
+    *,
+    owner: OwnerFate | None = None,
+    completed_at: float | None = None,
+) -> bool:
+    return evaluate(
+        incident,
+        workload_kind=kind,
+        container="main",
+        pods=pods,
+        crashed_pods=(),
+        now=now,
+        recovery_seconds=600,
+        quiet_seconds=600,
+        owner=owner,
+        completed_at=completed_at,
+    )
+
+
+def test_no_pod_left_while_the_owner_wants_pods_keeps_the_incident_open() -> None:
+    incident = IncidentState(opened=T0, started=T0, last_crash=T0, crashes=1, revision="7d9f8c6b5")
+    assert not _judge(incident, "Deployment", (), T0 + 5, owner=OwnerFate.ACTIVE)
+    assert incident.open
+    assert _judge(incident, "Deployment", (), T0 + 6, owner=OwnerFate.SCALED_TO_ZERO)
+    assert incident.reason is EndReason.SCALED_TO_ZERO
+
+
+def test_a_success_before_the_last_crash_does_not_end_the_incident() -> None:
+    incident = IncidentState(opened=T0, started=T0, last_crash=T0 + 10, crashes=2)
+    pods = (PodSeen("uid-2", None, {"main": None}),)
+    assert not _judge(incident, "Job", pods, T0 + 20, completed_at=T0 + 5)
+    assert _judge(incident, "Job", pods, T0 + 30, completed_at=T0 + 25)
+    assert incident.reason is EndReason.JOB_COMPLETED and incident.since == T0 + 25

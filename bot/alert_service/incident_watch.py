@@ -2,6 +2,9 @@
 since when each container runs. The planner's `observe` (pure) decides from it whether an incident went
 quiet or recovered; this index only keeps what it needs, for the few workloads that burn.
 
+A pod that finished `Succeeded` is not live, but it is remembered (when it finished, per workload): a Job
+that retried after a crash and then succeeded has recovered, whether or not its pod is ever deleted.
+
 Only workloads with an incident in the ledger are indexed (a set lookup per watch event, and the owner
 resolved only for pods in a namespace that has one), so a 100k-pod cluster pays nearly nothing. A
 complete pod list (the first `Synced` of the term) must have been read before `observe` may conclude
@@ -17,10 +20,24 @@ from bot.alerting.incidents import PodSeen
 from bot.alerting.termination import epoch
 from bot.alerting.workload import pod_revision, resolve_workload
 
-__all__ = ["WorkloadPods", "pod_seen"]
+__all__ = ["WorkloadPods", "pod_seen", "succeeded_at"]
 
 WorkloadId = tuple[str, str]
 """(namespace, `Kind/name`)."""
+
+
+def succeeded_at(pod: Mapping[str, Any]) -> float | None:
+    """When a pod that ran to completion (`Succeeded`) finished: its containers' last `finishedAt`."""
+    status = pod.get("status") or {}
+    if status.get("phase") != "Succeeded":
+        return None
+    ends = [
+        epoch(((item.get("state") or {}).get("terminated") or {}).get("finishedAt"))
+        for item in status.get("containerStatuses") or ()
+        if isinstance(item, Mapping)
+    ]
+    known = [end for end in ends if end is not None]
+    return max(known) if known else None
 
 
 def pod_seen(pod: Mapping[str, Any]) -> PodSeen | None:
@@ -47,11 +64,13 @@ class WorkloadPods:
         self._where: dict[str, WorkloadId] = {}
         self._watched: set[WorkloadId] = set()
         self._namespaces: set[str] = set()
+        self._completed: dict[WorkloadId, float] = {}
 
     def watch(self, workloads: Iterable[WorkloadId]) -> None:
         """Index the pods of these workloads from now on (those with an open incident)."""
         self._watched = set(workloads)
         self._namespaces = {namespace for namespace, _ in self._watched}
+        self._completed = {where: at for where, at in self._completed.items() if where in self._watched}
 
     def note(self, pod: Mapping[str, Any], *, deleted: bool) -> None:
         metadata = pod.get("metadata") or {}
@@ -66,6 +85,9 @@ class WorkloadPods:
             where = (namespace, resolve_workload(pod).ref)
             if where not in self._watched:
                 return
+        finished = succeeded_at(pod)
+        if finished is not None:
+            self._completed[where] = max(finished, self._completed.get(where, finished))
         seen = None if deleted else pod_seen(pod)
         if seen is None:
             self.forget(uid)
@@ -89,6 +111,10 @@ class WorkloadPods:
         for uid, (namespace, _) in list(self._where.items()):
             if covers(namespace) and uid not in present:
                 self.forget(uid)
+
+    def completed(self) -> dict[WorkloadId, float]:
+        """When a pod of each watched workload last finished `Succeeded` (only those where one did)."""
+        return dict(self._completed)
 
     def live(self) -> dict[WorkloadId, tuple[PodSeen, ...]]:
         return {where: tuple(pods.values()) for where, pods in self._pods.items()}

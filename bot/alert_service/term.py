@@ -31,6 +31,7 @@ from bot.alerting import (
     compact_previous,
     detect_terminations,
 )
+from bot.alerting.incidents import OwnerFate, owner_fate
 from bot.alerting.outbox import Outbox
 from bot.alerting.unwatched import note_unwatched
 from bot.diagnosis.ports import ClusterError, JsonDict
@@ -45,6 +46,10 @@ from .outcomes import account_outcomes
 from .sending import ChannelSenders, report_outbox_size
 
 __all__ = ["LeadershipTerm", "cancel_all", "first_of"]
+
+_OWNER_REREAD_SECONDS = 30.0
+"""How long an owner read as still wanting pods is believed before it is read again (one GET per tick
+per such incident would be needless load on the apiserver)."""
 
 log = logging.getLogger(__package__)  # one logger for the whole service, as operators know it
 
@@ -77,6 +82,8 @@ class LeadershipTerm:
         """Complete pod lists delivered by the watch in this term (a first one means: watching)."""
         self._pods = WorkloadPods()
         """Live pods of the workloads with an open incident (what `planner.observe` reads)."""
+        self._owners_read: dict[tuple[str, str, str], tuple[OwnerFate, float]] = {}
+        """Owners last read as still wanting pods, and when (see `_read_owners`)."""
         self._listed: dict[str | None, Synced] = {}
         """The scopes a complete list has covered in this term: only there may "no pod" mean gone."""
 
@@ -294,7 +301,7 @@ class LeadershipTerm:
             await asyncio.sleep(self.tuning.tick_seconds)
             now = self.context.clock()
             self._enqueue(self._planner.tick(now), now)
-            self._observe_incidents(now)
+            await self._observe_incidents(now)
             for entry_id in self.outbox.unreadable(self._planner.state):
                 log.error(
                     "event=outbox_record_unreadable id=%s (written by another version?); dropped", entry_id
@@ -317,15 +324,25 @@ class LeadershipTerm:
                 watched.append((key.namespace, key.workload.ref))
         self._pods.watch(watched)
 
-    def _observe_incidents(self, now: float) -> None:
+    async def _observe_incidents(self, now: float) -> None:
         """Quiet and recovered incidents, from what the watch shows; only in scopes listed in full."""
         planner = self._planner
         if self._listed:
             live = self._pods.live()
             listed = list(self._listed.values())
-            actions = planner.observe(
-                live, now, covers=lambda namespace: any(scope.covers(namespace) for scope in listed)
-            )
+
+            def covers(namespace: str) -> bool:
+                return any(scope.covers(namespace) for scope in listed)
+
+            targets = planner.owners_to_read(live, covers)
+            owners = await self._read_owners(targets)
+            live = self._pods.live()  # the watch ran on while the owners were read
+            actions: list[Action] = []
+            # An incident that lost its last pod meanwhile waits for the next tick to read its owner.
+            if set(planner.owners_to_read(live, covers)) <= set(targets):
+                actions = planner.observe(
+                    live, now, covers=covers, completed=self._pods.completed(), owners=owners
+                )
             if actions:
                 self._enqueue(actions, now)
                 self._watch_incidents()
@@ -344,6 +361,47 @@ class LeadershipTerm:
                         self.metrics.incident_duration.labels(reason=reason).observe(status.burned_seconds)
         if self.metrics is not None:
             self.metrics.incidents_open.set(planner.open_incidents())
+
+    async def _read_owners(
+        self, targets: Sequence[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], OwnerFate]:
+        """What the owners of incidents with no pod left say (scaled to zero, deleted, completed, still
+        wanting pods), read concurrently through the reader (off the event loop, each call bounded by
+        KUBE_TIMEOUT_SECONDS). An owner that cannot be read is left out: `observe` then ends the incident
+        with the wording that names both causes, so a failing apiserver never holds a recovery back.
+        An owner that still wants pods is read again at most every `_OWNER_REREAD_SECONDS`."""
+        reader = self.context.reader
+        if reader is None or not targets:
+            return {}
+        now = self.context.clock()
+        fates: dict[tuple[str, str, str], OwnerFate] = {}
+        due = []
+        for target in targets:
+            cached = self._owners_read.get(target)
+            if cached is not None and now - cached[1] < _OWNER_REREAD_SECONDS:
+                fates[target] = cached[0]
+            else:
+                due.append(target)
+        results = await asyncio.gather(
+            *(reader.get_owner(namespace, kind, name) for namespace, kind, name in due),
+            return_exceptions=True,
+        )
+        for target, result in zip(due, results, strict=True):
+            if isinstance(result, BaseException):
+                if not isinstance(result, Exception):
+                    raise result  # a cancellation: the term is ending
+                log.warning(
+                    "event=incident_owner_unreadable owner=%s/%s error=%r", target[1], target[2], result
+                )
+                continue
+            fate = owner_fate(target[1], result)
+            if fate is not None:
+                fates[target] = fate
+                self._owners_read[target] = (fate, now)
+        self._owners_read = {
+            target: read for target, read in self._owners_read.items() if target in set(targets)
+        }
+        return fates
 
 
 async def cancel_all(tasks: Sequence[asyncio.Task[Any]]) -> None:

@@ -11,16 +11,26 @@ nor announces it twice. Its phases:
   window is three times the kubelet's default maximum back-off (5 min), so a crash loop at full back-off
   never looks quiet; a longer operator-set back-off (KEP-5593) may flip it between quiet and firing,
   which is what it is.
-- **recovered**, for one of four reasons (`EndReason`), decided by `evaluate` from what the watch shows
-  now (`PodSeen`, plain data the alert service builds from the pod stream):
+- **recovered**, for one of the reasons `EndReason` lists, decided by `evaluate` from what the watch
+  shows now (`PodSeen`, plain data the alert service builds from the pod stream) and, once no pod is
+  left, from what the workload's controller object says (`OwnerFate`, read by the service):
   - `ran_clean`: every live pod of the workload has run the container for `recovery_seconds`
     (RECOVERY_SECONDS) and nothing crashed meanwhile;
   - `rollout`: the pods of the revision that crashed are gone and pods of another revision
     (`pod-template-hash`, or `controller-revision-hash` for StatefulSets and DaemonSets) run instead;
   - `pod_deleted`: the bare pod that crashed was deleted;
-  - `gone`: the workload's crashing pods were deleted and no pod replaced them: it was scaled down (to
-    zero) or deleted. The pod stream cannot tell those two apart without reading the controller, which
-    would need new RBAC; the message says both.
+  - `job_completed`: a pod of the Job finished `Succeeded` after the last crash (a Job that retried
+    and then succeeded), or the Job says `Complete` once its pods are gone: no need to wait for the
+    pod's deletion, which may never come;
+  - `scaled_to_zero` / `deleted`: no pod is left and the owner the crash named says why: its ReplicaSet
+    wants 0 replicas, or the ReplicaSet (or Job) no longer exists (404). The pod stream alone cannot
+    tell those apart; the bot's RBAC reads ReplicaSets and Jobs (`owner_to_read`), nothing else;
+  - `gone`: no pod is left and the owner could not be read (a StatefulSet or DaemonSet, which the RBAC
+    does not grant; a CronJob's Job, whose name the pod stream does not keep; a read that failed): it
+    was scaled down (to zero) or deleted, and the message says both.
+
+  While the owner still wants pods (`OwnerFate.ACTIVE`: a ReplicaSet recreating a deleted pod, a Job
+  between a failed pod and its retry), no pod left does not end the incident.
 - **continued** (only on a root, never a live incident): the group's window passed while it still
   crashed, so the planner posted a new root; the incident moved to it and the old root says so.
 
@@ -41,8 +51,11 @@ __all__ = [
     "IncidentPhase",
     "IncidentState",
     "IncidentStatus",
+    "OwnerFate",
     "PodSeen",
     "evaluate",
+    "owner_fate",
+    "owner_to_read",
     "revision_key",
 ]
 
@@ -69,6 +82,63 @@ class EndReason(StrEnum):
     ROLLOUT = "rollout"
     POD_DELETED = "pod_deleted"
     GONE = "gone"
+    SCALED_TO_ZERO = "scaled_to_zero"
+    DELETED = "deleted"
+    JOB_COMPLETED = "job_completed"
+
+
+class OwnerFate(StrEnum):
+    """What a workload's controller object says once none of its pods is left (`owner_fate`)."""
+
+    ACTIVE = "active"
+    """It exists and still wants pods: they are being replaced, the incident is not over."""
+    SCALED_TO_ZERO = "scaled_to_zero"
+    DELETED = "deleted"
+    COMPLETED = "completed"
+
+
+_OWNER_ENDS = {
+    OwnerFate.SCALED_TO_ZERO: EndReason.SCALED_TO_ZERO,
+    OwnerFate.DELETED: EndReason.DELETED,
+    OwnerFate.COMPLETED: EndReason.JOB_COMPLETED,
+}
+
+
+def owner_to_read(workload_kind: str, workload_name: str, revision: str | None) -> tuple[str, str] | None:
+    """The controller object (kind, name) whose state says why a workload's pods are gone, among those the
+    bot may read (ReplicaSets and Jobs); None when there is none it may read. A Deployment's pods of
+    revision `h` belong to the ReplicaSet `<deployment>-<h>` (the name `resolve_workload` stripped)."""
+    if workload_kind == "Deployment" and revision and not revision.startswith("#"):
+        return ("ReplicaSet", f"{workload_name}-{revision}")
+    if workload_kind in ("ReplicaSet", "Job"):
+        return (workload_kind, workload_name)
+    return None
+
+
+def owner_fate(kind: str, owner: Mapping[str, Any] | None) -> OwnerFate | None:
+    """Read a ReplicaSet or Job as the API returned it (None: 404); None when it says nothing certain
+    (a Job that failed or is suspended: not what "recovered" means, so the generic wording stays)."""
+    if owner is None:
+        return OwnerFate.DELETED
+    if (owner.get("metadata") or {}).get("deletionTimestamp"):
+        return OwnerFate.DELETED
+    spec = owner.get("spec") or {}
+    if kind == "ReplicaSet":
+        replicas = spec.get("replicas", 1)  # the API's default when unset
+        return OwnerFate.SCALED_TO_ZERO if replicas == 0 else OwnerFate.ACTIVE
+    if kind == "Job":
+        conditions = (owner.get("status") or {}).get("conditions") or ()
+        true = {
+            str(item.get("type"))
+            for item in conditions
+            if isinstance(item, Mapping) and item.get("status") == "True"
+        }
+        if true & {"Complete", "SuccessCriteriaMet"}:
+            return OwnerFate.COMPLETED
+        if true & {"Failed", "FailureTarget", "Suspended"} or spec.get("suspend"):
+            return None
+        return OwnerFate.ACTIVE
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,28 +328,38 @@ def evaluate(
     now: float,
     recovery_seconds: float,
     quiet_seconds: float,
+    completed_at: float | None = None,
+    owner: OwnerFate | None = None,
 ) -> bool:
     """Apply what the watch shows now to an open `incident` (in place); True when its phase changed.
 
     `pods` are the workload's live pods the watch has seen (a complete list must have been read since the
     process started leading: an empty list then means there are none); `crashed_pods` the uids whose
-    `pod_digest` the group holds, i.e. the pods it crashed in.
+    `pod_digest` the group holds, i.e. the pods it crashed in; `completed_at` when a pod of the workload
+    last finished `Succeeded` (it ends a Job's or CronJob's incident); `owner` what its controller
+    object said, read when no pod is left (None: not read, or unreadable).
     """
     if not incident.open:
         return False
+    job = workload_kind in ("Job", "CronJob")
+    if job and completed_at is not None and completed_at >= incident.last_crash:
+        return _recover(incident, EndReason.JOB_COMPLETED, completed_at)
     crashed = set(crashed_pods)
     revisions = [revision_key(pod.revision) for pod in pods if pod.uid in crashed and pod.revision]
     if revisions and incident.revision not in revisions:
         incident.revision = sorted(key for key in revisions if key)[-1]
-    if not pods:
-        reason = EndReason.POD_DELETED if workload_kind == "Pod" else EndReason.GONE
-        return _recover(incident, reason, now)
-    if incident.revision and all(
-        pod.revision and revision_key(pod.revision) != incident.revision for pod in pods
+    if not pods and workload_kind == "Pod":
+        return _recover(incident, EndReason.POD_DELETED, now)
+    if not pods and owner is not OwnerFate.ACTIVE:
+        return _recover(incident, _OWNER_ENDS.get(owner, EndReason.GONE) if owner else EndReason.GONE, now)
+    if (
+        pods
+        and incident.revision
+        and all(pod.revision and revision_key(pod.revision) != incident.revision for pod in pods)
     ):
         newest = sorted({pod.revision for pod in pods if pod.revision})
         return _recover(incident, EndReason.ROLLOUT, now, detail=newest[-1])
-    if now - incident.last_crash >= recovery_seconds:
+    if pods and now - incident.last_crash >= recovery_seconds:
         starts = [pod.ran(container) for pod in pods]
         if all(start is not None and now - start >= recovery_seconds for start in starts):
             began = max(start for start in starts if start is not None)

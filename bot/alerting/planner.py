@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -63,8 +63,10 @@ from bot.alerting.incidents import (
     IncidentPhase,
     IncidentState,
     IncidentStatus,
+    OwnerFate,
     PodSeen,
     evaluate,
+    owner_to_read,
     revision_key,
 )
 from bot.alerting.ledger_state import (
@@ -353,25 +355,24 @@ class AlertPlanner:
         pods: Mapping[tuple[str, str], Sequence[PodSeen]],
         now: float,
         covers: Callable[[str], bool] | None = None,
+        *,
+        completed: Mapping[tuple[str, str], float] | None = None,
+        owners: Mapping[tuple[str, str, str], OwnerFate] | None = None,
     ) -> list[Action]:
         """Apply what the watch shows now to every open incident: quiet or recovered roots are edited,
         and each recovery gets one thread reply. `pods` maps (namespace, `Kind/name`) to the workload's
         live pods; call it only once a complete pod list has been read in this leadership term (a
         workload missing from `pods` then has no live pod); `covers(namespace)` says which namespaces
-        such a list covered (None: all)."""
+        such a list covered (None: all). `completed` maps a workload to when a pod of it last finished
+        `Succeeded`; `owners` maps (namespace, kind, name) of the objects `owners_to_read` named to what
+        the service read of them (missing: not read or unreadable)."""
         actions: list[Action] = []
-        for gid in sorted(self.state.groups):
-            incident = self.state.incident_of(gid)
+        for gid, key, incident in self._open_incidents(covers):
             group = self.state.groups[gid]
-            if incident is None or not incident.open or group.opened_at != incident.opened:
-                continue
-            try:
-                key = GroupKey.from_id(gid)
-            except ValueError:
-                continue
-            if covers is not None and not covers(key.namespace):
-                continue
-            live = pods.get((key.namespace, key.workload.ref), ())
+            where = (key.namespace, key.workload.ref)
+            live = pods.get(where, ())
+            target = owner_to_read(key.workload.kind, key.workload.name, incident.revision)
+            owner = (owners or {}).get((key.namespace, *target)) if target is not None else None
             crashed = {pod.uid for pod in live if pod_digest(pod.uid) in group.pods}
             changed = evaluate(
                 incident,
@@ -382,6 +383,8 @@ class AlertPlanner:
                 now=now,
                 recovery_seconds=self.config.recovery_seconds,
                 quiet_seconds=self.config.quiet_seconds,
+                completed_at=(completed or {}).get(where),
+                owner=owner,
             )
             if not changed:
                 continue
@@ -395,6 +398,39 @@ class AlertPlanner:
             if incident.phase is IncidentPhase.RECOVERED:
                 actions.append(PostRecovery(ref, status))
         return actions
+
+    def owners_to_read(
+        self,
+        pods: Mapping[tuple[str, str], Sequence[PodSeen]],
+        covers: Callable[[str], bool] | None = None,
+    ) -> list[tuple[str, str, str]]:
+        """(namespace, kind, name) of the controller objects whose state would say why an open incident's
+        pods are all gone (`owner_to_read`): what the service reads before `observe`."""
+        wanted = set()
+        for _, key, incident in self._open_incidents(covers):
+            if pods.get((key.namespace, key.workload.ref)):
+                continue
+            target = owner_to_read(key.workload.kind, key.workload.name, incident.revision)
+            if target is not None:
+                wanted.add((key.namespace, *target))
+        return sorted(wanted)
+
+    def _open_incidents(
+        self, covers: Callable[[str], bool] | None
+    ) -> Iterator[tuple[str, GroupKey, IncidentState]]:
+        """The open incidents of the current root of each group, in scopes `covers` (None: all)."""
+        for gid in sorted(self.state.groups):
+            incident = self.state.incident_of(gid)
+            group = self.state.groups[gid]
+            if incident is None or not incident.open or group.opened_at != incident.opened:
+                continue
+            try:
+                key = GroupKey.from_id(gid)
+            except ValueError:
+                continue
+            if covers is not None and not covers(key.namespace):
+                continue
+            yield gid, key, incident
 
     def open_incidents(self) -> int:
         return sum(1 for incident in self.state.incidents.values() if incident.open)

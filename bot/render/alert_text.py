@@ -218,6 +218,12 @@ def end_phrase(status: IncidentStatus) -> str:
         return f"replaced by revision {status.detail}" if status.detail else "replaced by a new revision"
     if reason is EndReason.POD_DELETED:
         return "the pod was deleted"
+    if reason is EndReason.SCALED_TO_ZERO:
+        return "its workload was scaled to zero"
+    if reason is EndReason.DELETED:
+        return "its workload was deleted"
+    if reason is EndReason.JOB_COMPLETED:
+        return "the Job completed"
     if reason is EndReason.GONE:
         return (
             "its crashing pods were deleted and none replaced them (scaled to zero, or the workload deleted)"
