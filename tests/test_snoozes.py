@@ -9,6 +9,7 @@ the click reached. What a user sees: the alert edited in place, private answers,
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 
 from bot.access import NamespaceAccess
 from bot.alerting import Disposition, Workload
+from bot.alerting.ledger_state import Snooze
 from bot.knowledge import KnowledgeBase
 from bot.render.alert_blocks import (
     OWNER_BLOCK_ID,
@@ -24,6 +26,7 @@ from bot.render.alert_blocks import (
     AlertTarget,
     alert_blocks,
 )
+from bot.render.snooze_list import snooze_list_text
 from bot.slack.alert_actions import AlertActions, register_alert_actions
 from bot.slack.snooze_list import SnoozeListing
 from tests.conftest import SIGNING_SECRET, HttpBot, MakeHttpBot
@@ -542,3 +545,14 @@ async def test_the_same_im_on_it_click_reaching_both_replicas_is_one_decision(
     assert answers(on_leader)[0].startswith("You are already on it")
     assert harness.ledger().owners[incident] == owner
     assert len(harness.updates()) == 1, "the alert was edited once"
+
+
+def test_the_snoozes_fallback_text_is_cut_without_splitting_an_escape() -> None:
+    """Keys come from the ledger: however long and however many `&`, the text stays within Slack's
+    limit and never ends inside an entity (`&am`)."""
+    snoozes = [(f"shop/Deployment/{'&' * 400}{index}", Snooze(time.time() + HOUR)) for index in range(10)]
+
+    text = snooze_list_text(snoozes)
+
+    assert len(text) <= 3000
+    assert re.sub(r"&(amp|lt|gt);", "", text).count("&") == 0, text[-20:]

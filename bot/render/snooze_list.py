@@ -47,4 +47,6 @@ def snooze_list_text(snoozes: Sequence[tuple[str, Snooze]]) -> str:
     """The reply's fallback text (notifications, screen readers)."""
     if not snoozes:
         return "No snoozes in force."
-    return escape(f"{len(snoozes)} snoozes in force: " + ", ".join(key for key, _ in snoozes[:10]))[:3000]
+    return truncate(
+        escape(f"{len(snoozes)} snoozes in force: " + ", ".join(key for key, _ in snoozes[:10])), 3000
+    )
