@@ -41,7 +41,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bench.storm import Remote, count, run_against_remote
+from bench.storm import Remote, count, make_pods, run_against_remote
 from bot.alert_service import AlertService, AlertTuning, build_alert_service
 from bot.knowledge import KnowledgeBase, load_knowledge
 from bot.kube.client import build_api_client
@@ -57,7 +57,7 @@ from tests.fakes.slack_api import (
     RateLimited,
     ServerError,
 )
-from tests.test_alerting_pods import T0, deployment_pod, exited
+from tests.test_alerting_pods import T0, exited
 
 BOT_NAMESPACE = "exitcode-bot"
 NAMESPACES = 10
@@ -122,17 +122,7 @@ class Run:
         for channel in self.channels.values():
             self.remote.slack.messages[channel] = []  # the bot was invited to each channel
         self.remote.slack.set_rate_limit("chat.postMessage", calls=int(PACE), per_seconds=1.0)
-        spaces = list(self.channels)
-        for index in range(crashes):
-            namespace = spaces[index % len(spaces)]
-            deployment = f"svc-{(index // len(spaces)) % DEPLOYMENTS}"
-            pod = deployment_pod(
-                f"{deployment}-7d9f8c6b5-{index:05d}",
-                namespace=namespace,
-                deployment=deployment,
-                uid=f"uid-{index:05d}",
-            )
-            self.pods.append(cluster.create(pod))
+        self.pods.extend(make_pods(self.remote, crashes, list(self.channels), DEPLOYMENTS))
 
     def start(self, identity: str) -> Bot:
         settings = Settings(

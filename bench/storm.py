@@ -92,12 +92,14 @@ def namespaces(count: int) -> list[str]:
     return [f"team-{index:02d}" for index in range(count)]
 
 
-def make_pods(remote: Remote, terminations: int, spaces: list[str]) -> list[dict[str, Any]]:
+def make_pods(
+    remote: Remote, terminations: int, spaces: list[str], deployments: int = DEPLOYMENTS
+) -> list[dict[str, Any]]:
     """One running pod per termination, spread over the namespaces and their Deployments."""
     pods = []
     for index in range(terminations):
         namespace = spaces[index % len(spaces)]
-        deployment = f"svc-{(index // len(spaces)) % DEPLOYMENTS}"
+        deployment = f"svc-{(index // len(spaces)) % deployments}"
         pod = deployment_pod(
             f"{deployment}-7d9f8c6b5-{index:05d}",
             namespace=namespace,
