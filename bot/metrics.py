@@ -141,6 +141,20 @@ class AlertMetrics:
             ["kind"],
             registry=registry,
         )
+        self.surface_messages = Counter(
+            "exitcode_bot_surface_messages",
+            "Alert messages other surfaces accepted (Teams, PagerDuty, webhook), by surface and event: "
+            "crash, repeat, digest, recovered.",
+            ["surface", "event"],
+            registry=registry,
+        )
+        self.surface_errors = Counter(
+            "exitcode_bot_surface_errors",
+            "Failed deliveries to other surfaces (each retried unless rejected), by surface and kind: "
+            "ratelimited, server_error, timeout, connection, http_<status>, too_large.",
+            ["surface", "kind"],
+            registry=registry,
+        )
         self.slack_errors = Counter(
             "exitcode_bot_slack_errors",
             "Failed Slack calls while sending alerts (each retried), by kind: ratelimited, server_error, "
@@ -193,6 +207,9 @@ class AlertMetrics:
 
     def slack_error(self, kind: str) -> None:
         self.slack_errors.labels(kind=kind).inc()
+
+    def surface_error(self, surface: str, kind: str) -> None:
+        self.surface_errors.labels(surface=surface, kind=kind).inc()
 
     def watch_restart(self, reason: str) -> None:
         self.watch_restarts.labels(reason=reason).inc()

@@ -1,0 +1,1 @@
+"""Placeholder: the pagerduty surface adapter (being written)."""

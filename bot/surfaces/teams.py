@@ -1,0 +1,1 @@
+"""Placeholder: the teams surface adapter (being written)."""

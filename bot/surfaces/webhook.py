@@ -1,0 +1,1 @@
+"""Placeholder: the webhook surface adapter (being written)."""
