@@ -41,6 +41,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from bot.alerting.destinations import RouteError, parse_route
 from bot.alerting.routing import channel_for_namespace
 from bot.diagnosis.names import DNS1123_SUBDOMAIN, validate_namespace, validate_pod_name
 from bot.diagnosis.ports import InvalidName
@@ -111,6 +112,44 @@ def _cluster_glob(value: str) -> str:
     return cleaned
 
 
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
+_SURFACE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
+_TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+
+
+def _route(value: str) -> str:
+    """A `namespace_routes` value: destinations (`teams:payments, pagerduty:none`), normalised."""
+    try:
+        destinations = parse_route(value)
+    except RouteError as error:
+        raise ValueError(str(error)) from None
+    if not destinations:
+        raise ValueError("a route names at least one destination (surface:target), e.g. teams:payments")
+    return ", ".join(f"{d.surface}:{d.target}" for d in destinations)
+
+
+def _env_name(value: str) -> str:
+    """The *name* of an environment variable holding a URL or key: secrets never go in this file."""
+    if not _ENV_NAME.match(value):
+        raise ValueError(
+            f"{value[:40]!r} is not an environment variable name: the file names the variable that "
+            "holds the URL or key (e.g. TEAMS_PAYMENTS_URL), never the secret itself"
+        )
+    return value
+
+
+def _surface_name(value: str) -> str:
+    if not _SURFACE_NAME.match(value):
+        raise ValueError(f"{value!r} is not a surface name (teams, pagerduty, webhook)")
+    return value
+
+
+def _target_name(value: str) -> str:
+    if not _TARGET_NAME.match(value):
+        raise ValueError(f"{value!r} is not a target name (letters, digits, . _ -)")
+    return value
+
+
 def _one_or_many(value: Any) -> Any:
     """`"#team": "payments-*"` means the same as `"#team": ["payments-*"]`."""
     return [value] if isinstance(value, str) else value
@@ -122,6 +161,10 @@ NamespaceGlob = Annotated[str, AfterValidator(_namespace_glob)]
 NamespaceGlobs = Annotated[tuple[NamespaceGlob, ...], BeforeValidator(_one_or_many)]
 RouteGlob = Annotated[str, AfterValidator(_route_glob)]
 ClusterGlob = Annotated[str, AfterValidator(_cluster_glob)]
+RouteText = Annotated[str, AfterValidator(_route)]
+EnvName = Annotated[str, AfterValidator(_env_name)]
+SurfaceName = Annotated[str, AfterValidator(_surface_name)]
+TargetName = Annotated[str, AfterValidator(_target_name)]
 
 
 class ChannelClusters(BaseModel):
@@ -146,6 +189,14 @@ class BotConfig(BaseModel):
     matching glob wins)."""
     channel_clusters: dict[ChannelKey, ChannelClusters] = Field(default_factory=dict)
     """Channel (`#name`, ID or `*`) → its default cluster and the cluster globs it may query."""
+    namespace_routes: dict[RouteGlob, RouteText] = Field(default_factory=dict)
+    """Namespace glob (or `CLUSTER_GLOB/NAMESPACE_GLOB`) → destinations on the other alert surfaces
+    (`teams:payments, pagerduty:checkout`; `pagerduty:none` = no pages); per surface, the first matching
+    glob that names it wins (`bot.alerting.destinations`)."""
+    surfaces: dict[SurfaceName, dict[TargetName, dict[str, EnvName]]] = Field(default_factory=dict)
+    """Surface → target → {setting: ENVIRONMENT_VARIABLE}: more Teams webhooks, PagerDuty services or
+    webhook receivers than the plain settings' `default`, each naming the variables that hold its URL or
+    key (checked against what each surface needs at startup)."""
 
     def alert_channel_for(self, namespace: str, cluster: str | None = None) -> str | None:
         """The channel `namespace_channels` routes `namespace`'s (in `cluster`) alerts to (first

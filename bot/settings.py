@@ -219,6 +219,35 @@ class Settings(BaseSettings):
     def _split_clusters(cls, value: object) -> list[str]:
         return split_list(value)
 
+    # Alert surfaces besides Slack (issue 12; appended). Each is on when its setting is present; more
+    # targets per surface are named in CONFIG_FILE's `surfaces` (by environment variable, never the secret).
+    teams_webhook_url: SecretStr | None = Field(
+        default=None,
+        description="Microsoft Teams Workflows webhook URL (a secret: it is signed); turns Teams on.",
+    )
+    pagerduty_routing_key: SecretStr | None = Field(
+        default=None, description="PagerDuty Events API v2 integration (routing) key; turns PagerDuty on."
+    )
+    pagerduty_events_url: str = Field(
+        default="https://events.pagerduty.com/v2/enqueue",
+        description="PagerDuty Events API v2 endpoint (tests, proxies, EU service region).",
+    )
+    webhook_url: SecretStr | None = Field(
+        default=None, description="Generic webhook receiver URL; turns the signed webhook on."
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC-SHA256 key of the webhook's X-Exitcode-Signature (required with WEBHOOK_URL).",
+    )
+
+    @field_validator(
+        "teams_webhook_url", "pagerduty_routing_key", "webhook_url", "webhook_secret", mode="before"
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """An empty variable (a chart value left blank) means the surface is off, not a URL of ""."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -228,6 +257,14 @@ class Settings(BaseSettings):
     def slack_enabled(self) -> bool:
         """With no bot token the same bot runs in console mode."""
         return self.slack_bot_token is not None
+
+    @property
+    def surfaces_enabled(self) -> bool:
+        """A surface besides Slack is configured: without Slack tokens the bot then runs alerts-only."""
+        return any(
+            value is not None
+            for value in (self.teams_webhook_url, self.pagerduty_routing_key, self.webhook_url)
+        )
 
     @property
     def socket_mode(self) -> bool:

@@ -171,11 +171,14 @@ class Harness:
         persistent_ledger: bool = True,
         tuning: AlertTuning = FAST,
         namespace_channels: dict[str, str] | None = None,
+        surfaces: Any = None,
         **overrides: Any,
     ) -> Bot:
         client = build_api_client(config_file=self.kube.write_kubeconfig(self.tmp_path / "kubeconfig"))
         metrics = AlertMetrics(CollectorRegistry())
-        if sink is None:
+        if sink is False:  # alerts-only: no chat sink at all
+            sink = None
+        elif sink is None:
             web = AsyncWebClient(token=DEFAULT_BOT_TOKEN, base_url=self.slack.base_url)
             sink = SlackAlertSink(web, FAST_POSTER, on_error=metrics.slack_error)
         service = build_alert_service(
@@ -189,6 +192,7 @@ class Harness:
             leader_election=leader_election,
             persistent_ledger=persistent_ledger,
             namespace_channels=namespace_channels,
+            surfaces=surfaces,
         )
         stop = asyncio.Event()
         bot = Bot(service, metrics, stop, asyncio.create_task(service.run(stop)), client)

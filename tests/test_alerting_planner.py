@@ -316,3 +316,38 @@ def test_snooze_is_stored_in_the_ledger_for_the_policy() -> None:
     assert planner.snoozed_until("shop", Workload("Deployment", "api"), T0 + 61) is None
     assert planner.state.snoozes[key].lifted, "a lift is kept as a tombstone, so no merge brings it back"
     assert not planner.unsnooze("shop", Workload("Deployment", "api"), now=T0 + 62)
+
+
+def test_a_crash_routed_to_several_surfaces_is_planned_once_per_destination_and_counted_once() -> None:
+    planner = AlertPlanner()
+    first = crash(0)
+    fanned = RoutedTermination(
+        first.termination, first.verdict, "#alerts", ("#alerts", "pagerduty:default", "teams:ops")
+    )
+    plan = planner.plan([fanned], T0 + 1)
+    assert kinds(plan.actions) == ["PostRoot", "PostRoot", "PostRoot"]
+    assert [action.channel for action in plan.actions] == ["#alerts", "pagerduty:default", "teams:ops"]
+    assert planner.accounting.received == 1 and planner.accounting.balanced()
+    # The same crash again (a relist) is a duplicate for every destination at once.
+    assert planner.plan([fanned], T0 + 2).actions == ()
+    # A repeat threads (and counts) in each destination's own group.
+    second = crash(5)
+    repeat = RoutedTermination(second.termination, second.verdict, "#alerts", fanned.destinations)
+    plan = planner.plan([repeat], T0 + 6)
+    assert kinds(plan.actions).count("PostThreadReply") == 3
+    assert kinds(plan.actions).count("UpdateRoot") == 3
+
+
+def test_a_destination_in_a_storm_does_not_turn_the_others_into_digests() -> None:
+    planner = AlertPlanner(PlannerConfig(storm_threshold=3))
+    for index in range(6):  # a storm in #alerts only: each crash also goes to its own PagerDuty service
+        item = crash(index, workload=f"w{index}", pod=f"w{index}-abc-xyz")
+        routed = RoutedTermination(
+            item.termination, item.verdict, "#alerts", ("#alerts", f"pagerduty:s{index}")
+        )
+        plan = planner.plan([routed], T0 + index)
+        assert any(
+            a.channel == f"pagerduty:s{index}" and type(a).__name__ == "PostRoot" for a in plan.actions
+        )
+    assert planner.storming("#alerts")
+    assert not planner.storming("pagerduty:s5")

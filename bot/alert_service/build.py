@@ -30,6 +30,7 @@ from .context import AlertRouting, TermContext
 from .ledger_sync import LedgerStore, MemoryLedger
 from .service import AlertService
 from .sinks import AlertSink
+from .surfaces import SurfaceSet
 from .tuning import AlertTuning
 
 __all__ = ["AlertConfigError", "build_alert_service", "default_identity", "run_alerting", "sibling_client"]
@@ -54,8 +55,9 @@ def build_alert_service(
     knowledge: KnowledgeBase,
     api_client: ApiClient,
     *,
-    sink: AlertSink,
+    sink: AlertSink | None,
     metrics: AlertMetrics | None = None,
+    surfaces: SurfaceSet | None = None,
     reader: ClusterReader | None = None,
     namespace_channels: Mapping[str, str] | None = None,
     leader_election: bool = True,
@@ -76,6 +78,9 @@ def build_alert_service(
     cluster, while its Lease (`lease_name`) and ledger (`ledger_name`) live in the home cluster
     (`state_api_client`), and `cluster_name` names it on every alert. Defaults: LEASE_NAME,
     LEDGER_CONFIGMAP, CLUSTER_NAME and the same client, i.e. the one-cluster bot.
+
+    `sink` is the chat sink (Slack or the console; None in an alerts-only deployment); `surfaces` the
+    other alert surfaces and their routing (issue 12).
 
     Raises `AlertConfigError` for a malformed WATCH_LABEL_SELECTOR.
     """
@@ -150,7 +155,12 @@ def build_alert_service(
         sink=sink,
         ledger=ledger,
         streams=streams,
-        routing=AlertRouting(rules, _routes_of(namespace_channels, named), settings.alert_channel or None),
+        routing=AlertRouting(
+            rules,
+            _routes_of(namespace_channels, named),
+            settings.alert_channel or None,
+            surfaces.routing(chat=sink is not None, cluster=named) if surfaces is not None else None,
+        ),
         planner_config=config,
         tuning=tuning,
         clock=clock,
@@ -160,6 +170,7 @@ def build_alert_service(
         reader=reader if reader is not None else KubeClusterReader(api_client, settings.kube_timeout_seconds),
         log_lines=settings.log_lines,
         cluster_name=named,
+        surfaces=surfaces.surfaces if surfaces is not None else {},
     )
     return AlertService(context)
 
@@ -169,7 +180,7 @@ async def run_alerting(
     knowledge: KnowledgeBase,
     api_client: ApiClient,
     *,
-    sink: AlertSink,
+    sink: AlertSink | None,
     stop: asyncio.Event,
     **options: Any,
 ) -> None:

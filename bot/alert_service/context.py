@@ -6,9 +6,10 @@ a reference cycle (nothing here refers back to it)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.alerting import AlertRules, PlannerConfig
+from bot.alerting.destinations import SurfaceRouting
 from bot.diagnosis.ports import ClusterReader
 from bot.knowledge import KnowledgeBase
 from bot.kube.lease import LeaseElector
@@ -18,6 +19,7 @@ from bot.metrics import AlertMetrics
 
 from .ledger_sync import LedgerStore
 from .sinks import AlertSink
+from .surfaces import AlertSurface
 from .tuning import AlertTuning
 
 __all__ = ["AlertRouting", "StreamFactory", "TermContext"]
@@ -32,6 +34,8 @@ class AlertRouting:
     rules: AlertRules
     namespace_map: Mapping[str, str]
     default_channel: str | None
+    surfaces: SurfaceRouting | None = None
+    """Routing to the other alert surfaces (issue 12); None: only the chat sink gets alerts."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +43,8 @@ class TermContext:
     """The collaborators of every leadership term (see the module docstring)."""
 
     knowledge: KnowledgeBase
-    sink: AlertSink
+    sink: AlertSink | None
+    """The chat sink (Slack or the console); None in an alerts-only deployment (no Slack app)."""
     ledger: LedgerStore
     streams: StreamFactory
     routing: AlertRouting
@@ -53,6 +58,8 @@ class TermContext:
     reader: ClusterReader | None = None
     log_lines: int = 20
     cluster_name: str | None = None
+    surfaces: Mapping[str, AlertSurface] = field(default_factory=dict)
+    """The other alert surfaces switched on, by name (`bot.alert_service.surfaces`)."""
 
     @property
     def leading(self) -> bool:

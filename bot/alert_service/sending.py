@@ -22,10 +22,13 @@ from bot.alerting import (
     UpdateDigest,
     UpdateRoot,
 )
-from bot.alerting.actions import PostMarker
+from bot.alerting.actions import DigestRef, GroupRef, PostMarker
+from bot.alerting.destinations import SLACK, Destination, RouteError, parse_destination
+from bot.alerting.incidents import IncidentStatus
 from bot.alerting.outbox import Outbox, OutboxEntry
 from bot.metrics import AlertMetrics
-from bot.render.alert_text import CrashAlert
+from bot.render.alert_text import AlertView, CrashAlert
+from bot.render.surface import Delivery, event_for, short_key
 
 from .composer import AlertComposer
 from .context import TermContext
@@ -128,11 +131,18 @@ class ChannelSenders:
     async def _send(self, entry: OutboxEntry) -> None:
         """Execute one action (see `bot.alerting.actions` for the contract of each)."""
         action = entry.action
-        sink = self.context.sink
         planner = self.planner
         channel = action.channel
         # After a bug in the diagnosis path, try once more without it: the alert matters more.
         full = self._failures.get(entry.id, 0) < 2
+        destination = _destination(channel)
+        if destination is not None and destination.surface != SLACK:
+            await self._deliver(entry, destination, full=full)
+            return
+        sink = self.context.sink
+        if sink is None:
+            self._unavailable(SLACK, action)
+            return
         if channel is None and sink.needs_channel:
             self._no_channel(action)
             return
@@ -167,6 +177,71 @@ class ChannelSenders:
                 planner.digest_posted(action.digest, await sink.post(channel, digest, marker=marker))
         if self.metrics is not None:
             self.metrics.messages.labels(kind=_message_kind(action)).inc()
+
+    async def _deliver(self, entry: OutboxEntry, destination: Destination, *, full: bool) -> None:
+        """Send one action to a surface other than Slack, as its capabilities allow
+        (`bot.render.surface.event_for`): what it cannot show is folded into its next message."""
+        surface = self.context.surfaces.get(destination.surface)
+        action = entry.action
+        if surface is None:
+            self._unavailable(destination.surface, action)
+            return
+        planned = event_for(action, surface.capabilities)
+        if planned is None:
+            return
+        planner = self.planner
+        view: AlertView
+        root: CrashAlert | None = None
+        if isinstance(action, PostRoot):
+            root = await self.composer.root(action.termination, action.group.key.kind, diagnose_pod=full)
+            view = root = replace(self._with_snooze(root), incident=planner.incident_status(action.group))
+            incident = self._incident_key(action.group, root)
+        elif isinstance(action, PostThreadReply):
+            view = self.composer.reply(action)
+            incident = planner.root_ts(action.group) or self._incident_key(action.group, None)
+        elif isinstance(action, UpdateRoot):
+            view = await self.composer.root_update(action, diagnose_pod=full)
+            incident = planner.root_ts(action.group) or self._incident_key(action.group, view)
+        elif isinstance(action, PostRecovery):
+            view = self.composer.recovery(action)
+            incident = planner.root_ts(action.group) or self._incident_key(action.group, None, action.status)
+        else:
+            view = self.composer.digest(action)
+            incident = planner.digest_ts(action.digest) or _digest_key(action.digest)
+        delivery = Delivery(
+            planned.event, view, entry.id, incident, entry.planned_at, follow_up=planned.follow_up
+        )
+        await surface.deliver(destination.target, delivery)
+        if isinstance(action, PostRoot) and root is not None:
+            planner.root_posted(action.group, incident)
+            self.composer.remember_root(action.group, root)
+        elif isinstance(action, PostDigest):
+            planner.digest_posted(action.digest, incident)
+
+    def _incident_key(
+        self, group: GroupRef, view: CrashAlert | None, status: IncidentStatus | None = None
+    ) -> str:
+        """The incident's key on a surface (PagerDuty's `dedup_key`): the group and the incident's first
+        crash, so a root re-posted after GROUP_WINDOW while the incident still burns (`continued`)
+        updates the same PagerDuty alert instead of opening a second one."""
+        status = (
+            status or (view.incident if view is not None else None) or self.planner.incident_status(group)
+        )
+        started = status.started if status is not None else group.opened_at
+        return short_key(f"{group.key.id}|{started!r}")
+
+    def _unavailable(self, surface: str, action: Action) -> None:
+        """An entry for a surface this process does not have (switched off since it was planned): it can
+        never be sent, so it is dropped, and said so once per surface."""
+        if surface not in self._warned_channels:
+            self._warned_channels.add(surface)
+            log.warning(
+                "event=alert_surface_off surface=%s: queued alerts for it are dropped (it is not configured "
+                "in this process)",
+                surface,
+            )
+        if self.metrics is not None:
+            self.metrics.surface_error(surface, "not_configured")
 
     def _maybe_sent_since(self, entry: OutboxEntry) -> float | None:
         """Since when an earlier process may have posted this entry already (None: it cannot have).
@@ -211,6 +286,20 @@ class ChannelSenders:
             )
         if self.metrics is not None:
             self.metrics.slack_error("no_channel")
+
+
+def _destination(channel: str | None) -> Destination | None:
+    """The destination a planned channel names; None for the chat sink's (Slack or console) channel."""
+    if channel is None or ":" not in channel:
+        return None
+    try:
+        return parse_destination(channel)
+    except RouteError:
+        return None
+
+
+def _digest_key(digest: DigestRef) -> str:
+    return short_key(f"digest|{digest.id}")
 
 
 def _message_kind(action: Action) -> str:

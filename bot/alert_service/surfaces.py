@@ -14,12 +14,17 @@ it from its settings.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
+from bot.alerting.destinations import SLACK, SurfaceRouting
+from bot.alerting.routing import namespace_map_for_cluster
 from bot.render.surface import Capabilities, Delivery
 
-__all__ = ["AlertSurface", "SurfaceRegistry"]
+__all__ = ["AlertSurface", "SurfaceRegistry", "SurfaceSet"]
 
 
 class AlertSurface(Protocol):
@@ -37,6 +42,44 @@ class AlertSurface(Protocol):
         """Send `delivery` to `target`; returns once the surface accepted it (see the module docstring)."""
         ...
 
+    async def close(self) -> None:
+        """Close its connections (at shutdown, after the alert service stopped)."""
+        ...
+
 
 SurfaceRegistry = Mapping[str, AlertSurface]
 """The surfaces switched on, by name."""
+
+
+@dataclass(frozen=True, slots=True)
+class SurfaceSet:
+    """The surfaces of this process and how alerts are routed to them (`bot.wiring.surfaces` builds it).
+
+    `namespace_routes` is CONFIG_FILE's glob → route (keys may be `CLUSTER_GLOB/NAMESPACE_GLOB`)."""
+
+    surfaces: Mapping[str, AlertSurface]
+    namespace_routes: Mapping[str, str]
+
+    def routing(self, *, chat: bool, cluster: str | None) -> SurfaceRouting:
+        """The routing one watcher uses: `chat` = this process has a chat sink (Slack or the console);
+        `cluster` resolves `CLUSTER_GLOB/NAMESPACE_GLOB` keys as `namespace_channels` are."""
+        names = set(self.surfaces)
+        if chat:
+            names.add(SLACK)
+        routes = (
+            dict(self.namespace_routes)
+            if cluster is None
+            else namespace_map_for_cluster(self.namespace_routes, cluster)
+        )
+        defaults = {
+            name: "default" for name, surface in self.surfaces.items() if "default" in surface.targets()
+        }
+        targets = {name: surface.targets() for name, surface in self.surfaces.items()}
+        return SurfaceRouting(frozenset(names), defaults, routes, targets)
+
+    async def close(self) -> None:
+        """Close every surface's connections; one failing to close does not keep the others open."""
+        for surface in self.surfaces.values():
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(5):
+                    await surface.close()

@@ -267,6 +267,7 @@ class LeadershipTerm:
             namespace_map=routing.namespace_map,
             default_channel=routing.default_channel,
             snoozes=self._planner.state.snoozes,
+            surfaces=routing.surfaces,
         )
         plan = self._planner.plan(items, now)
         account_outcomes(plan, self.metrics)

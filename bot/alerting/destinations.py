@@ -31,6 +31,7 @@ __all__ = [
     "SLACK",
     "Destination",
     "RouteError",
+    "SurfaceRouting",
     "destinations_for",
     "parse_destination",
     "parse_route",
@@ -61,6 +62,19 @@ class Destination:
     def address(self) -> str:
         """The planner's channel string (Slack's unprefixed, as ledgers have always stored it)."""
         return self.target if self.surface == SLACK else f"{self.surface}:{self.target}"
+
+
+@dataclass(frozen=True, slots=True)
+class SurfaceRouting:
+    """The operator's routing for every surface: which are on (`slack` = the chat sink, when there is
+    one), each one's default target, and CONFIG_FILE's `namespace_routes` (glob → route, file order)."""
+
+    surfaces: frozenset[str]
+    defaults: Mapping[str, str]
+    namespace_routes: Mapping[str, str]
+    targets: Mapping[str, frozenset[str]] | None = None
+    """Each surface's configured targets: a route naming another one (an annotation's typo) is skipped
+    for that surface, and the next level of routing applies. None: not checked."""
 
 
 def parse_destination(address: str) -> Destination:
@@ -104,8 +118,21 @@ def _safe_route(text: object) -> tuple[Destination, ...] | None:
         return None
 
 
-def _for_surface(route: Iterable[Destination], surface: str) -> list[Destination] | None:
-    picked = [destination for destination in route if destination.surface == surface]
+def _for_surface(
+    route: Iterable[Destination], surface: str, known: Collection[str] | None
+) -> list[Destination] | None:
+    """The route's destinations on `surface` (None: it names none that exist there)."""
+    picked = [
+        destination
+        for destination in route
+        if destination.surface == surface
+        and (
+            known is None
+            or surface == SLACK
+            or destination.target in known
+            or destination.target == NONE_TARGET
+        )
+    ]
     return picked or None
 
 
@@ -118,6 +145,7 @@ def destinations_for(
     namespace_routes: Mapping[str, str] | None,
     defaults: Mapping[str, str],
     surfaces: Collection[str],
+    targets: Mapping[str, frozenset[str]] | None = None,
 ) -> tuple[str | None, ...]:
     """Every destination of one pod's alerts, in a stable order (see the module docstring).
 
@@ -125,7 +153,7 @@ def destinations_for(
     (Slack, or the console, whose channel may be None: it prints everything). `slack_channel` is what
     Slack's own routing chose. `defaults` maps a surface to its default target. `namespace_routes` is
     CONFIG_FILE's glob → route, already validated, in the file's order. A surface that is not on is
-    ignored wherever a route names it.
+    ignored wherever a route names it, and so is a target `targets` does not list for its surface.
     """
     pod_route = _safe_route((pod_annotations or {}).get(ROUTE_ANNOTATION))
     namespace_route = _safe_route((namespace_annotations or {}).get(ROUTE_ANNOTATION))
@@ -137,7 +165,13 @@ def destinations_for(
     ordered = ([SLACK] if SLACK in surfaces else []) + sorted(set(surfaces) - {SLACK})
     for surface in ordered:
         chosen = next(
-            (picked for route in routes if (picked := _for_surface(route, surface)) is not None), None
+            (
+                picked
+                for route in routes
+                if (picked := _for_surface(route, surface, (targets or {}).get(surface) if targets else None))
+                is not None
+            ),
+            None,
         )
         if chosen is None:
             if surface == SLACK:

@@ -232,6 +232,32 @@ class AlertPlanner:
         self.state.record(digest, event_time, self.config.limits)
         if not item.verdict.alerts:
             return Disposition.SUPPRESSED
+        # Fan-out (issue 12): each destination groups, storms and counts on its own; the first one's
+        # disposition is the input's (one outcome per termination, however many surfaces).
+        targets = item.targets
+        if not targets:  # `assess` suppresses what goes nowhere (`no_destination`), so it is counted
+            raise ValueError(f"alerting termination {termination.key} has no destination")
+        dispositions = [
+            self._place_at(
+                item if channel == item.channel else replace(item, channel=channel),
+                now,
+                event_time,
+                actions,
+                root_edits,
+            )
+            for channel in targets
+        ]
+        return dispositions[0]
+
+    def _place_at(
+        self,
+        item: RoutedTermination,
+        now: float,
+        event_time: float,
+        actions: list[Action],
+        root_edits: dict[str, UpdateRoot],
+    ) -> Disposition:
+        """Storm, group or thread one alerting termination in the channel `item.channel`."""
         channel_name = item.channel or ""
         channel = self.state.channels.setdefault(channel_name, ChannelState())
         if channel.digest is not None and self._calm(channel, now):
@@ -588,7 +614,7 @@ class AlertPlanner:
 def open_incidents(state: LedgerState) -> list[OpenIncident]:
     """The incidents not recovered yet, newest crash first, with the message each root is (what `ns` and
     `incidents` list; any replica can read them from the stored ledger)."""
-    found: list[OpenIncident] = []
+    found: dict[tuple[str, str, str, int | None], OpenIncident] = {}
     for gid, group in state.groups.items():
         incident = state.incident_of(gid)
         if incident is None or not incident.open:
@@ -597,23 +623,28 @@ def open_incidents(state: LedgerState) -> list[OpenIncident]:
             key = GroupKey.from_id(gid)
         except ValueError:
             continue
-        thread = group.root_ts if group.opened_at == incident.opened else None
-        found.append(
-            OpenIncident(
-                namespace=key.namespace,
-                workload=key.workload.ref,
-                container=key.container,
-                exit_code=key.exit_code,
-                phase=incident.phase.value,
-                started=incident.started,
-                last_crash=incident.last_crash,
-                crashes=incident.crashes,
-                channel=key.channel,
-                thread=thread,
-            )
+        # One line per incident however many surfaces it went to (issue 12): the chat channel's copy,
+        # with its thread link, else another surface's without a link (it has no Slack thread).
+        chat = key.channel is None or ":" not in key.channel
+        same = (key.namespace, key.workload.ref, key.container, key.exit_code)
+        if not chat and same in found:
+            continue
+        thread = group.root_ts if chat and group.opened_at == incident.opened else None
+        found[same] = OpenIncident(
+            namespace=key.namespace,
+            workload=key.workload.ref,
+            container=key.container,
+            exit_code=key.exit_code,
+            phase=incident.phase.value,
+            started=incident.started,
+            last_crash=incident.last_crash,
+            crashes=incident.crashes,
+            channel=key.channel if chat else None,
+            thread=thread,
         )
-    found.sort(key=lambda item: (-item.last_crash, item.namespace, item.workload, item.container))
-    return found
+    return sorted(
+        found.values(), key=lambda item: (-item.last_crash, item.namespace, item.workload, item.container)
+    )
 
 
 def _root_of(group: GroupState) -> Termination | None:

@@ -43,6 +43,7 @@ from enum import StrEnum
 from fnmatch import fnmatchcase
 from typing import Any
 
+from bot.alerting.destinations import SurfaceRouting, destinations_for
 from bot.alerting.ledger_state import Snooze
 from bot.alerting.routing import channel_for_namespace
 from bot.alerting.selector import LabelSelector, parse_selector
@@ -101,6 +102,8 @@ class Suppression(StrEnum):
     """Stopped only because another container's exit restarted them all (KEP-5532): that one alerts."""
     RULE_RESTART = "rule_restart"
     """A restart its restart rule asked for on this very code (KEP-5307), with ALERT_ON_RULE_RESTARTS off."""
+    NO_DESTINATION = "no_destination"
+    """Routed nowhere: every surface's route for it says `none` (or no surface has a default)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,11 +166,21 @@ class AlertRules:
 
 @dataclass(frozen=True, slots=True)
 class RoutedTermination:
-    """What the planner takes: a termination, its verdict and its destination (None = console only)."""
+    """What the planner takes: a termination, its verdict and where it goes.
+
+    `channel` is the chat sink's channel (None = the console, or no channel); `destinations`, when set,
+    is every destination address (`bot.alerting.destinations`), the chat channel among them: the planner
+    plans the termination once per destination (issue 12's fan-out)."""
 
     termination: Termination
     verdict: Verdict
     channel: str | None
+    destinations: tuple[str | None, ...] | None = None
+
+    @property
+    def targets(self) -> tuple[str | None, ...]:
+        """Every destination this termination is planned for (just `channel` without fan-out)."""
+        return self.destinations if self.destinations is not None else (self.channel,)
 
 
 def snooze_key(namespace: str, workload: Workload) -> str:
@@ -250,22 +263,40 @@ def assess(
     namespace_map: Mapping[str, str] | None = None,
     default_channel: str | None = None,
     snoozes: Mapping[str, Snooze | float] | None = None,
+    surfaces: SurfaceRouting | None = None,
 ) -> list[RoutedTermination]:
-    """Classify and route every termination of one pod: the planner's input, in one call."""
+    """Classify and route every termination of one pod: the planner's input, in one call.
+
+    With `surfaces` (other alert surfaces are on), each item also lists every destination
+    (`destinations_for`); one routed nowhere at all is suppressed as `no_destination`, so it is still
+    counted once."""
     items = list(terminations)
     if not items:
         return []
     channel = route_channel(pod, namespace_annotations, namespace_map, default_channel)
-    return [
-        RoutedTermination(
-            termination=item,
-            verdict=classify(
-                item, pod, rules, now=now, namespace_annotations=namespace_annotations, snoozes=snoozes
-            ),
-            channel=channel,
+    destinations: tuple[str | None, ...] | None = None
+    if surfaces is not None:
+        metadata = pod.get("metadata") or {}
+        destinations = destinations_for(
+            str(metadata.get("namespace") or "default"),
+            slack_channel=channel,
+            pod_annotations=metadata.get("annotations"),
+            namespace_annotations=namespace_annotations,
+            namespace_routes=surfaces.namespace_routes,
+            defaults=surfaces.defaults,
+            surfaces=surfaces.surfaces,
+            targets=surfaces.targets,
         )
-        for item in items
-    ]
+        channel = destinations[0] if destinations else None
+    routed: list[RoutedTermination] = []
+    for item in items:
+        verdict = classify(
+            item, pod, rules, now=now, namespace_annotations=namespace_annotations, snoozes=snoozes
+        )
+        if destinations == () and verdict.alerts:
+            verdict = Verdict.suppressed(Suppression.NO_DESTINATION)
+        routed.append(RoutedTermination(item, verdict, channel, destinations))
+    return routed
 
 
 def _lifecycle_suppression(termination: Termination, pod: Mapping[str, Any]) -> Verdict | None:
