@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
     from bot.alert_service import AlertService, AlertSink
+    from bot.alert_service.surfaces import SurfaceSet
     from bot.alert_service.tuning import AlertTuning
     from bot.application.cluster import ClusterConnection
     from bot.application.clusters import ClusterRegistry
@@ -41,9 +42,13 @@ class AlertRunner:
     pool of its own and cannot starve the slash commands' reads, the Lease renewals or the ledger writes.
     """
 
-    def __init__(self, service: AlertService, watch_client: ApiClient) -> None:
+    def __init__(
+        self, service: AlertService, watch_client: ApiClient, surfaces: SurfaceSet | None = None
+    ) -> None:
         self.service = service
         self._watch_client = watch_client
+        self._surfaces = surfaces
+        """Closed after the service stopped (None: someone else owns them, or there are none)."""
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -75,6 +80,8 @@ class AlertRunner:
             except Exception:  # a failure while stopping must not stop the rest of the shutdown
                 log.exception("the crash watcher failed while stopping")
         self.close_client()
+        if self._surfaces is not None:
+            await self._surfaces.close()
 
     @property
     def task(self) -> asyncio.Task[None] | None:
@@ -92,9 +99,13 @@ class ClusterAlertRunners:
     a cluster that is down (its watch backing off) never holds up another's alerts. They stop
     concurrently, so shutdown takes one ALERT_SHUTDOWN_SECONDS, not one per cluster."""
 
-    def __init__(self, runners: dict[str, AlertRunner], home: str) -> None:
+    def __init__(
+        self, runners: dict[str, AlertRunner], home: str, surfaces: SurfaceSet | None = None
+    ) -> None:
         self.runners = runners
         self.home = home
+        self._surfaces = surfaces
+        """Shared by every cluster's watcher: closed once, after all of them stopped."""
 
     @property
     def service(self) -> AlertService:
@@ -111,6 +122,8 @@ class ClusterAlertRunners:
 
     async def stop(self, grace_seconds: float = ALERT_SHUTDOWN_SECONDS) -> None:
         await asyncio.gather(*(runner.stop(grace_seconds) for runner in self.runners.values()))
+        if self._surfaces is not None:
+            await self._surfaces.close()
 
 
 def build_cluster_alert_runners(
@@ -119,10 +132,11 @@ def build_cluster_alert_runners(
     clusters: ClusterRegistry,
     config: BotConfig,
     *,
-    sink: AlertSink,
+    sink: AlertSink | None,
     metrics: AlertMetrics | None = None,
     identity: str | None = None,
     tuning: AlertTuning | None = None,
+    surfaces: SurfaceSet | None = None,
 ) -> ClusterAlertRunners | None:
     """One watcher per cluster that has a client: `<LEASE_NAME>-<cluster>` and
     `<LEDGER_CONFIGMAP>-<cluster>` in POD_NAMESPACE of the home cluster, alerts named by the cluster.
@@ -154,6 +168,7 @@ def build_cluster_alert_runners(
                 connection.api_client,
                 sink=sink,
                 metrics=metrics,
+                surfaces=surfaces,
                 reader=connection.reader,
                 namespace_channels=config.namespace_channels,
                 identity=identity,
@@ -178,7 +193,7 @@ def build_cluster_alert_runners(
         settings.lease_name,
         identity,
     )
-    return ClusterAlertRunners(runners, clusters.home) if runners else None
+    return ClusterAlertRunners(runners, clusters.home, surfaces) if runners else None
 
 
 def watcher_wanted(settings: Settings, cluster: ClusterConnection | None) -> bool:
@@ -198,9 +213,10 @@ def build_alert_runner(
     cluster: ClusterConnection | None,
     config: BotConfig,
     *,
-    sink: AlertSink,
+    sink: AlertSink | None,
     metrics: AlertMetrics | None = None,
     console: bool = False,
+    surfaces: SurfaceSet | None = None,
 ) -> AlertRunner | None:
     """The watcher for these settings, or None when it does not run (see `watcher_wanted`).
 
@@ -226,6 +242,7 @@ def build_alert_runner(
             cluster.api_client,
             sink=sink,
             metrics=metrics,
+            surfaces=surfaces,
             reader=cluster.reader,
             namespace_channels=config.namespace_channels,
             leader_election=not console,
@@ -243,4 +260,4 @@ def build_alert_runner(
             settings.lease_name,
             identity,
         )
-    return AlertRunner(service, watch_client)
+    return AlertRunner(service, watch_client, surfaces)

@@ -165,9 +165,14 @@ class SlackBot(ClusterWiring):
 
         if not watcher_wanted(settings, cluster):
             return None
+        from bot.wiring.surfaces import build_surfaces
+
         metrics = AlertMetrics(self.metrics.registry)
         sink = SlackAlertSink(self.client, on_error=metrics.slack_error)
-        alerts = build_alert_runner(settings, knowledge, cluster, config, sink=sink, metrics=metrics)
+        surfaces = build_surfaces(settings, config, metrics=metrics)
+        alerts = build_alert_runner(
+            settings, knowledge, cluster, config, sink=sink, metrics=metrics, surfaces=surfaces
+        )
         if alerts is not None and not settings.alert_channel and not config.namespace_channels:
             log.warning(
                 "crash alerts have no channel: set ALERT_CHANNEL (or namespace_channels in CONFIG_FILE). "

@@ -102,10 +102,18 @@ class ClusterWiring:
                 clusters.home_connection.problem,
             )
             return None
+        from bot.wiring.surfaces import build_surfaces
+
         metrics = AlertMetrics(self.metrics.registry)
         sink = SlackAlertSink(self.client, on_error=metrics.slack_error)
         runners = build_cluster_alert_runners(
-            settings, knowledge, clusters, config, sink=sink, metrics=metrics
+            settings,
+            knowledge,
+            clusters,
+            config,
+            sink=sink,
+            metrics=metrics,
+            surfaces=build_surfaces(settings, config, metrics=metrics),
         )
         return runners
 

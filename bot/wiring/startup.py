@@ -15,8 +15,10 @@ from bot.access import BotConfig, ConfigFileError, load_bot_config
 from bot.application.startup import EXIT_FAILURE, EXIT_USAGE, StartupError, load_knowledge_base
 from bot.logs import configure_logging
 from bot.settings import Settings
+from bot.wiring.alerts_only import run_alerts_only
 from bot.wiring.console import run_console_mode
 from bot.wiring.slack_mode import run_slack_mode
+from bot.wiring.surfaces import surface_secrets, surface_targets
 
 if TYPE_CHECKING:
     from bot.application.cluster import ClusterConnection
@@ -32,16 +34,17 @@ def run_bot(settings: Settings) -> int:
         check_transport(settings)
         knowledge = load_knowledge_base(settings)
         config = load_config_file(settings)
+        targets = surface_targets(settings, config)
+        if targets:  # the surfaces' URLs and keys are redacted from every log line too
+            secrets = secret_values(settings) + surface_secrets(targets)
+            configure_logging(settings.log_level, settings.log_format, secrets=secrets)
         clusters = open_clusters(settings)
         cluster = clusters.home_connection if clusters is not None else open_cluster(settings)
         try:
-            if not settings.slack_enabled:
-                return asyncio.run(
-                    run_console_mode(settings, knowledge, cluster=cluster, config=config, clusters=clusters)
-                )
-            return asyncio.run(
-                run_slack_mode(settings, knowledge, cluster=cluster, config=config, clusters=clusters)
+            mode = (
+                run_slack_mode if settings.slack_enabled else run_alerts_only if targets else run_console_mode
             )
+            return asyncio.run(mode(settings, knowledge, cluster=cluster, config=config, clusters=clusters))
         finally:
             if clusters is not None:
                 clusters.close()
@@ -56,7 +59,15 @@ def run_bot(settings: Settings) -> int:
 
 def secret_values(settings: Settings) -> list[str]:
     """Every configured secret, so the log formatter can redact it wherever it appears."""
-    secrets = (settings.slack_bot_token, settings.slack_app_token, settings.slack_signing_secret)
+    secrets = (
+        settings.slack_bot_token,
+        settings.slack_app_token,
+        settings.slack_signing_secret,
+        settings.teams_webhook_url,
+        settings.pagerduty_routing_key,
+        settings.webhook_url,
+        settings.webhook_secret,
+    )
     return [secret.get_secret_value() for secret in secrets if secret is not None]
 
 
