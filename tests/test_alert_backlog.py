@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -150,3 +151,29 @@ async def test_when_even_the_summary_does_not_fit_it_says_so_loudly_and_keeps_th
     pending = Outbox().pending(await writer.load())
     assert pending == Outbox().pending(written)  # what was stored is what the bot goes on with
     assert crashes_accounted(pending) == 400  # summarised, still every crash: never an empty ledger
+
+
+def test_a_destination_that_is_down_makes_room_from_its_own_backlog_only() -> None:
+    """Issue 12: Teams is down for an hour while Slack keeps up. Teams' queued alerts fill the outbox;
+    folding them into a summary must leave Slack's queued alerts exactly as they are."""
+    planner = AlertPlanner(PlannerConfig(storm_threshold=1_000_000))
+    outbox = Outbox()
+    for index in range(320):
+        name = f"svc{index}"
+        pod = deployment_pod(f"{name}-7d9f8c6b5-x2x9z", deployment=name, uid=f"uid-{index}")
+        pod = exited(pod, "app", 1, 60 + index * 0.5)
+        found = detect_terminations(None, pod)
+        items = assess(found, pod, AlertRules(), now=NOW, default_channel="#alerts")
+        fanned = [replace(item, destinations=("#alerts", "teams:default")) for item in items]
+        outbox.add(planner.state, planner.plan(fanned, NOW + index).actions, NOW + index)
+        for entry in outbox.pending(planner.state):  # Slack is up: its entries are sent at once
+            if entry.channel == "#alerts" and index < 280:  # then Slack is slow for a while
+                outbox.complete(planner.state, entry.id, NOW + index)
+
+    pending = outbox.pending(planner.state)
+    slack = [entry for entry in pending if entry.channel == "#alerts"]
+    teams = [entry for entry in pending if entry.channel == "teams:default"]
+    assert len(slack) == 40 and all(isinstance(entry.action, PostRoot) for entry in slack)
+    assert any(isinstance(entry.action, PostDigest) for entry in teams)
+    assert crashes_accounted(teams) == 320  # every crash still counted for Teams
+    assert len(pending) <= outbox.max_entries + 1

@@ -57,8 +57,10 @@ def fold_backlog(
     busy: Collection[str] = (),
     max_rows: int = 40,
     order: Iterator[int] | None = None,
+    channels: Collection[str | None] | None = None,
 ) -> FoldResult:
-    """Fold every queued root and reply of `state.outbox` (not in `busy`) into one digest per channel.
+    """Fold every queued root and reply of `state.outbox` (not in `busy`) into one digest per channel
+    (of `channels` only, when given: the outbox folds its biggest backlogs, not every channel's).
 
     A queued fold digest of the same channel (not busy) is folded in too, so repeated folds keep one
     summary per channel. Pure: works on the live state as on a copy being written.
@@ -74,6 +76,8 @@ def fold_backlog(
         try:
             action = action_from_record(record)
         except (TypeError, ValueError, KeyError):
+            continue
+        if channels is not None and action.channel not in channels:
             continue
         if isinstance(action, PostRoot | PostThreadReply) or (
             isinstance(action, PostDigest) and folded_ids(record)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -146,12 +147,15 @@ class Outbox:
         folded = self._fold_replies(state)
         summarised = 0
         if len(state.outbox) > self.max_entries:
-            summarised = self.fold_backlog(state, now).crashes
+            summarised = self.fold_backlog(state, now, channels=self._largest_backlogs(state)).crashes
         return AddResult(tuple(added), superseded, folded, summarised)
 
-    def fold_backlog(self, state: LedgerState, now: float) -> FoldResult:
-        """Summarise every queued root and reply (not being sent) into one digest per channel."""
-        result = fold_backlog(state, now, busy=self.in_flight, order=self._order)
+    def fold_backlog(
+        self, state: LedgerState, now: float, channels: Collection[str | None] | None = None
+    ) -> FoldResult:
+        """Summarise every queued root and reply (not being sent) into one digest per channel (of
+        `channels` only, when given)."""
+        result = fold_backlog(state, now, busy=self.in_flight, order=self._order, channels=channels)
         self._own.update(result.digests)
         fresh = set(result.digests)
         self._parsed = {
@@ -176,17 +180,38 @@ class Outbox:
         excess = len(state.outbox) - self.max_entries
         if excess <= 0:
             return 0
-        replies = [
-            entry
-            for entry in self.pending(state)
-            if isinstance(entry.action, PostThreadReply) and entry.id not in self.in_flight
-        ]
+        # The biggest backlog first: a destination that is down (issue 12: one surface of several)
+        # fills the outbox with its own entries, and only its own must make room.
+        backlog = self._backlogs(state)
+        replies = sorted(
+            (
+                entry
+                for entry in self.pending(state)
+                if isinstance(entry.action, PostThreadReply) and entry.id not in self.in_flight
+            ),
+            key=lambda entry: (-backlog[entry.channel], entry.sort_key),
+        )
         folded = 0
         for entry in replies[:excess]:
             del state.outbox[entry.id]
             self._parsed.pop(entry.id, None)
             folded += 1
         return folded
+
+    def _backlogs(self, state: LedgerState) -> Counter[str | None]:
+        return Counter(entry.channel for entry in self.pending(state))
+
+    def _largest_backlogs(self, state: LedgerState) -> set[str | None]:
+        """The channels whose folding brings the outbox back under its bound, biggest backlog first: a
+        destination that is down never turns the others' alerts into summaries."""
+        excess = len(state.outbox) - self.max_entries
+        chosen: set[str | None] = set()
+        for channel, count in self._backlogs(state).most_common():
+            if excess <= 0:
+                break
+            chosen.add(channel)
+            excess -= count - 1  # its queued entries become one summary
+        return chosen
 
     # --- reading --------------------------------------------------------------------------------------
 
