@@ -19,6 +19,11 @@ The same file carries `namespace_channels`, the per-namespace alert routing, so 
     channel_clusters:                   # with CLUSTERS: a channel's default and allowed clusters
       "#payments-oncall": {default: prod-eu, allowed: ["prod-*"]}
 
+Issue 12 adds `namespace_routes` (namespace glob → destinations on the other alert surfaces,
+`teams:payments, pagerduty:none`), `surfaces` (more targets per surface, each naming the *environment
+variable* holding its URL or key: the file never holds a secret) and `pagerduty_severity`; see the
+README's "Alert surfaces" and `bot.wiring.surfaces`.
+
 With CLUSTERS a channel may query the clusters its `channel_clusters` entry allows (globs; every
 cluster when the map has no entry for it, as with no map at all) times the namespaces
 `channel_namespaces` allows: `allowed: ["prod-*"]` and `["payments-*"]` give payments namespaces of prod

@@ -2,7 +2,8 @@
 
 The only module that knows every adapter: the Slack app, the web server and the console never
 import each other, they are handed what they need here. Modes, decided once at startup:
-- no SLACK_BOT_TOKEN: console mode (stdin/stdout);
+- no SLACK_BOT_TOKEN and no other alert surface: console mode (stdin/stdout);
+- no SLACK_BOT_TOKEN, but Teams, PagerDuty or the webhook configured: alerts-only (`alerts_only`);
 - SLACK_APP_TOKEN set: Socket Mode, plus the web server for probes, metrics and runbook pages;
 - otherwise HTTP mode: the web server also receives Slack's signed requests on `/slack/events`.
 
@@ -21,8 +22,8 @@ Exit codes: 0 after SIGTERM/SIGINT or end of console input (the bot must never i
 137 it explains), 2 for configuration an operator must fix, 1 for anything unexpected.
 
 The package is split so each module is one sitting's read, importing only downwards (no cycles):
-`startup` (run_bot) → `console` | `slack_mode` → `slack_bot` → `slack_clusters` → `alerts` |
-`services` | `lifecycle`.
+`startup` (run_bot) → `console` | `slack_mode` | `alerts_only` → `slack_bot` → `slack_clusters` →
+`alerts` | `surfaces` | `services` | `lifecycle`.
 Every name other code imports is re-exported here, so callers keep `from bot.wiring import …`.
 """
 
