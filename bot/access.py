@@ -39,11 +39,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+)
 
 from bot.alerting.routing import channel_for_namespace
 from bot.diagnosis.names import DNS1123_SUBDOMAIN, validate_namespace, validate_pod_name
 from bot.diagnosis.ports import InvalidName
+from bot.render.alert_pagerduty import SeverityRules, parse_severity_rules
 
 ANY_CHANNEL = "*"
 """The `channel_namespaces` key that applies to every channel not listed by name or ID."""
@@ -146,6 +155,10 @@ class BotConfig(BaseModel):
     matching glob wins)."""
     channel_clusters: dict[ChannelKey, ChannelClusters] = Field(default_factory=dict)
     """Channel (`#name`, ID or `*`) → its default cluster and the cluster globs it may query."""
+    pagerduty_severity: Annotated[SeverityRules, PlainValidator(parse_severity_rules)] = Field(
+        default_factory=SeverityRules
+    )
+    """PagerDuty severity rules, first match wins (`bot.render.alert_pagerduty.parse_severity_rules`)."""
 
     def alert_channel_for(self, namespace: str, cluster: str | None = None) -> str | None:
         """The channel `namespace_channels` routes `namespace`'s (in `cluster`) alerts to (first
@@ -170,8 +183,9 @@ def load_bot_config(path: Path | None) -> BotConfig:
         problem = str(first["msg"]).removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             problem = (
-                "unknown field (the file knows channel_namespaces, namespace_channels and "
-                "channel_clusters; a channel_clusters entry knows default and allowed)"
+                "unknown field (the file knows channel_namespaces, namespace_channels, "
+                "channel_clusters and pagerduty_severity; a channel_clusters entry knows default and "
+                "allowed)"
             )
         elif first["type"] in ("tuple_type", "list_type"):
             problem = 'must be a list of namespace globs, e.g. ["payments-*", "shared"]'
