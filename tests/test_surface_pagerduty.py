@@ -11,11 +11,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
+from pathlib import Path
 
+import aiohttp
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
+from bot.access import ConfigFileError, load_bot_config
 from bot.alerting import AlertKind, DigestRow, Termination, Workload, detect_terminations
 from bot.alerting.incidents import EndReason, IncidentPhase, IncidentStatus
 from bot.diagnosis.engine import diagnose
@@ -34,7 +39,7 @@ from bot.render.alert_pagerduty import (
 from bot.render.alert_text import CrashAlert, DigestAlert, RecoveryAlert
 from bot.render.surface import AlertEvent, Delivery, short_key
 from bot.surfaces.http_delivery import DeliveryTiming, HttpDelivery, Rejected
-from bot.surfaces.pagerduty import PagerDutySurface
+from bot.surfaces.pagerduty import PAGERDUTY_TIMING, PagerDutySurface
 from tests.fakes.pagerduty import (
     MAX_BODY,
     ROUTING_KEY,
@@ -46,8 +51,12 @@ from tests.fakes.pagerduty import (
     validate_event,
 )
 from tests.fixtures.scenarios import load_scenario
-from tests.test_alerting_pods import T0, deployment_pod, exited
+from tests.test_alerting_pods import T0, deployment_pod, exited, with_condition, with_pod_reason
 
+HOSTILE = st.one_of(
+    st.characters(),
+    st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF, exclude_categories=[]),  # lone surrogates
+)
 INCIDENT = short_key("shop/Deployment/api/app/crash")
 FAST = DeliveryTiming(
     min_interval_seconds=0.0,
@@ -424,3 +433,172 @@ async def test_an_invalid_event_is_rejected_with_pagerdutys_reason_and_no_key_is
     assert registry.get_sample_value("exitcode_bot_surface_errors_total", errors) == 2
     accepted = {"surface": "pagerduty", "event": "crash"}
     assert registry.get_sample_value("exitcode_bot_surface_messages_total", accepted) == 1
+
+
+def test_an_eviction_pages_as_an_eviction_with_the_node_pressure(knowledge_base: KnowledgeBase) -> None:
+    pod = with_condition(
+        deployment_pod(namespace="prod-shop"), "DisruptionTarget", "TerminationByKubelet", 50
+    )
+    pod = with_pod_reason(pod, "Evicted", "The node was low on resource: memory.")
+    termination = detect_terminations(None, exited(pod, "app", 137, 60))[0]
+    view = CrashAlert(termination, AlertKind.EVICTION, meaning=knowledge_base.explain_reason("Evicted"))
+    rules = parse_severity_rules([{"kind": "eviction", "reason": "Evicted", "severity": "warning"}])
+
+    event = wire(pagerduty_event(delivery(view), severity=rules))
+
+    payload = event["payload"]
+    assert isinstance(payload, dict)
+    assert payload["summary"] == "prod-shop: Deployment/api evicted from node node-1 (node pressure)"
+    assert payload["class"] == "Evicted" and payload["severity"] == "warning"
+    assert payload["custom_details"]["node_pressure"] == "The node was low on resource: memory."
+    assert "exit_code" not in payload["custom_details"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(HOSTILE, max_size=3000), name=st.text(HOSTILE, min_size=1, max_size=300))
+def test_any_cluster_text_makes_an_event_pagerduty_accepts(text: str, name: str) -> None:
+    termination = replace(crash(1), message=text or None, reason=name, pod=name, container=name)
+    view = CrashAlert(termination, AlertKind.CRASH, cluster=name, count=2)
+
+    body = event_bytes(pagerduty_event(delivery(view)), ROUTING_KEY)
+
+    event = orjson.loads(body)
+    assert validate_event(event) == [] and len(body) < MAX_BODY
+
+
+def test_pagerduty_severity_in_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "pagerduty_severity:\n"
+        "  - {namespace: 'prod-*', reason: OOMKilled, severity: critical}\n"
+        "  - {cluster: 'staging-*', severity: info}\n"
+    )
+    rules = load_bot_config(config).pagerduty_severity
+    assert [rule.severity for rule in rules.rules] == ["critical", "info"]
+    assert load_bot_config(None).pagerduty_severity == SeverityRules()
+
+    config.write_text("pagerduty_severity:\n  - {namespace: 'prod-*', severity: page}\n")
+    with pytest.raises(ConfigFileError) as error:
+        load_bot_config(config)
+    assert str(error.value) == (
+        f"{config}, field 'pagerduty_severity': rule 1, field 'severity': 'page' is not one of "
+        "critical, error, warning, info"
+    )
+
+
+# --- the fake rejects what PagerDuty rejects ----------------------------------------------------------------
+
+
+def good_trigger() -> dict[str, object]:
+    return {
+        "routing_key": ROUTING_KEY,
+        "event_action": "trigger",
+        "dedup_key": "k1",
+        "payload": {"summary": "s", "source": "shop/api", "severity": "error"},
+    }
+
+
+def without(event: dict[str, object], *path: str) -> dict[str, object]:
+    copy = orjson.loads(orjson.dumps(event))
+    target = copy
+    for part in path[:-1]:
+        target = target[part]
+    del target[path[-1]]
+    return copy  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        (b"{not json", 400, "Malformed JSON"),
+        (
+            orjson.dumps({**good_trigger(), "routing_key": "short"}),
+            400,
+            "Length of 'routing_key' is incorrect",
+        ),
+        (orjson.dumps({**good_trigger(), "routing_key": "Z" * 32}), 400, "Invalid routing key"),
+        (orjson.dumps({**good_trigger(), "event_action": "page"}), 400, "'event_action' is invalid"),
+        (orjson.dumps(without(good_trigger(), "payload", "summary")), 400, "'payload.summary' is missing"),
+        (orjson.dumps(without(good_trigger(), "payload", "source")), 400, "'payload.source' is missing"),
+        (
+            orjson.dumps({**good_trigger(), "payload": {"summary": "s", "source": "x", "severity": "high"}}),
+            400,
+            "'payload.severity' is invalid",
+        ),
+        (
+            orjson.dumps(
+                {**good_trigger(), "payload": {"summary": "s" * 1025, "source": "x", "severity": "info"}}
+            ),
+            400,
+            "'payload.summary' is too long",
+        ),
+        (orjson.dumps({**good_trigger(), "dedup_key": "k" * 256}), 400, "'dedup_key' is too long"),
+        (
+            orjson.dumps({"routing_key": ROUTING_KEY, "event_action": "resolve"}),
+            400,
+            "'dedup_key' is missing",
+        ),
+        (orjson.dumps({**good_trigger(), "links": [{"text": "no href"}]}), 400, "'links' must be"),
+        (orjson.dumps({**good_trigger(), "padding": "x" * MAX_BODY}), 413, None),
+    ],
+)
+async def test_the_fake_rejects_what_pagerduty_rejects(
+    pagerduty: FakePagerDuty, body: bytes, status: int, error: str | None
+) -> None:
+    async with aiohttp.ClientSession() as session, session.post(pagerduty.events_url, data=body) as response:
+        answer = await response.json(content_type=None)
+    assert response.status == status
+    if error is not None:
+        assert answer["status"] == "invalid event" and answer["message"] == "Event object is invalid"
+        assert any(message.startswith(error) for message in answer["errors"])
+    assert pagerduty.alerts == []
+
+
+async def test_the_fake_keeps_pagerdutys_alert_model(pagerduty: FakePagerDuty) -> None:
+    async def send(event: dict[str, object]) -> dict[str, object]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(pagerduty.events_url, json=event) as response,
+        ):
+            assert response.status == 202
+            return await response.json()  # type: ignore[no-any-return]
+
+    resolve = {"routing_key": ROUTING_KEY, "event_action": "resolve", "dedup_key": "k1"}
+    assert await send(resolve) == {"status": "success", "message": "Event processed", "dedup_key": "k1"}
+    assert pagerduty.alerts == []  # a resolve with no open alert is dropped
+    await send(good_trigger())
+    await send(good_trigger())
+    await send({**good_trigger(), "routing_key": ROUTING_KEY_2})  # another service, another alert
+    await send(resolve)
+    await send(good_trigger())  # after a resolve, the same key opens a new alert
+    generated = await send(without(good_trigger(), "dedup_key"))
+    assert [(a.routing_key, a.dedup_key, a.status, len(a.log)) for a in pagerduty.alerts] == [
+        (ROUTING_KEY, "k1", "resolved", 3),
+        (ROUTING_KEY_2, "k1", "triggered", 1),
+        (ROUTING_KEY, "k1", "triggered", 1),
+        (ROUTING_KEY, generated["dedup_key"], "triggered", 1),
+    ]
+
+
+async def test_targets_sharing_a_routing_key_share_its_rate_limit(
+    pagerduty: FakePagerDuty, knowledge_base: KnowledgeBase
+) -> None:
+    waits: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    adapter = PagerDutySurface(
+        {"default": ROUTING_KEY, "payments": ROUTING_KEY, "checkout": ROUTING_KEY_2},
+        events_url=pagerduty.events_url,
+        delivery=HttpDelivery("pagerduty", PAGERDUTY_TIMING, sleep=no_sleep),
+    )
+    try:
+        await adapter.deliver("default", delivery(crash_view(knowledge_base)))
+        await adapter.deliver("checkout", delivery(crash_view(knowledge_base)))
+        assert waits == []  # two integration keys: two separate limits
+        await adapter.deliver("payments", delivery(crash_view(knowledge_base)))
+    finally:
+        await adapter.close()
+    assert len(waits) == 1 and 0 < waits[0] <= PAGERDUTY_TIMING.min_interval_seconds
+    assert len(pagerduty.accepted) == 3
