@@ -563,7 +563,7 @@ async def test_the_fake_keeps_pagerdutys_alert_model(pagerduty: FakePagerDuty) -
             assert response.status == 202
             return await response.json()  # type: ignore[no-any-return]
 
-    resolve = {"routing_key": ROUTING_KEY, "event_action": "resolve", "dedup_key": "k1"}
+    resolve: dict[str, object] = {"routing_key": ROUTING_KEY, "event_action": "resolve", "dedup_key": "k1"}
     assert await send(resolve) == {"status": "success", "message": "Event processed", "dedup_key": "k1"}
     assert pagerduty.alerts == []  # a resolve with no open alert is dropped
     await send(good_trigger())
