@@ -365,8 +365,12 @@ async def test_a_trigger_retried_after_a_lost_answer_is_still_one_alert(
     ids=["429", "5xx", "dropped"],
 )
 async def test_throttling_and_server_errors_are_retried_until_accepted(
-    pagerduty: FakePagerDuty, knowledge_base: KnowledgeBase, faults: list[object]
+    pagerduty: FakePagerDuty,
+    knowledge_base: KnowledgeBase,
+    faults: list[object],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     for fault in faults:
         pagerduty.fail(fault)  # type: ignore[arg-type]
     adapter = surface(pagerduty)
@@ -378,6 +382,9 @@ async def test_throttling_and_server_errors_are_retried_until_accepted(
     assert len(pagerduty.requests) == len(faults) + 1
     [alert] = pagerduty.alerts
     assert alert.status == "triggered" and len(alert.triggers) == 1
+    if not isinstance(faults[0], RateLimited):  # retries are logged by target name, never by key or URL
+        assert "event=alert_delivery_retry surface=pagerduty target=default" in caplog.text
+    assert ROUTING_KEY not in caplog.text and pagerduty.events_url not in caplog.text
 
 
 async def test_an_outage_holds_the_page_until_pagerduty_is_back(
