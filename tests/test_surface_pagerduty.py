@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -237,6 +238,9 @@ def test_severity_rules_first_match_wins_default_error(knowledge_base: Knowledge
     assert severity(crash(139, namespace="shop"), cluster="staging-1") == "info"
     assert severity(crash(1, namespace="prod-payments")) == "warning"
     assert severity(crash(139, namespace="prod-payments")) == "critical"
+    loose = parse_severity_rules([{"reason": "oomkilled", "severity": "critical"}])
+    view = crash_view(knowledge_base, crash(137, reason="OOMKilled"))
+    assert pagerduty_event(delivery(view), severity=loose)["payload"]["severity"] == "critical"
     assert SeverityRules().for_digest(storm()) == "error"
     assert rules.for_digest(storm()) == "critical"  # the loudest workload in the storm
 
@@ -255,10 +259,14 @@ def test_severity_rules_first_match_wins_default_error(knowledge_base: Knowledge
         ([{"severity": "info", "kind": "oom"}], "rule 1, field 'kind': 'oom' is not one of crash, eviction"),
         ([{"severity": "info", "reason": ""}], "rule 1, field 'reason': must be a non-empty string"),
         (["critical"], "rule 1: must be a mapping"),
+        (
+            [{"severity": "info", "namespace": "Prod-*"}],
+            "rule 1, field 'namespace': 'Prod-*': namespaces are lower",
+        ),
     ],
 )
 def test_bad_severity_rules_are_refused_with_the_rule_and_field(data: object, problem: str) -> None:
-    with pytest.raises(SeverityRuleError, match="^" + problem.replace("(", r"\(")):
+    with pytest.raises(SeverityRuleError, match="^" + re.escape(problem)):
         parse_severity_rules(data)
 
 

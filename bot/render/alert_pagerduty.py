@@ -105,8 +105,10 @@ class SeverityRule:
 
     severity: str
     namespace: str | None = None
+    """A namespace glob (`prod-*`); `cluster` likewise (CLUSTER_NAME, or a cluster of CLUSTERS)."""
     cluster: str | None = None
     reason: str | None = None
+    """A termination reason (`OOMKilled`, `Error`, `Evicted`), in any letter case."""
     exit_code: int | None = None
     kind: AlertKind | None = None
 
@@ -124,7 +126,9 @@ class SeverityRule:
             return False
         if self.cluster is not None and not fnmatch.fnmatchcase(cluster or "", self.cluster):
             return False
-        if self.reason is not None and self.reason not in {reason for reason in reasons if reason}:
+        if self.reason is not None and self.reason.casefold() not in {
+            reason.casefold() for reason in reasons if reason
+        }:
             return False
         if self.exit_code is not None and self.exit_code != exit_code:
             return False
@@ -202,7 +206,7 @@ def _rule(index: int, item: object) -> SeverityRule:
         )
     return SeverityRule(
         severity=str(severity),
-        namespace=_text(where, "namespace", item.get("namespace")),
+        namespace=_namespace(where, item.get("namespace")),
         cluster=_text(where, "cluster", item.get("cluster")),
         reason=_text(where, "reason", item.get("reason")),
         exit_code=_exit_code(where, item.get("exit_code")),
@@ -216,6 +220,15 @@ def _text(where: str, field: str, value: object) -> str | None:
     if not isinstance(value, str) or not value.strip():
         raise SeverityRuleError(f"{where}, field '{field}': must be a non-empty string")
     return value.strip()
+
+
+def _namespace(where: str, value: object) -> str | None:
+    glob = _text(where, "namespace", value)
+    if glob is not None and glob != glob.lower():
+        raise SeverityRuleError(
+            f"{where}, field 'namespace': {glob!r}: namespaces are lower case, so this glob would never match"
+        )
+    return glob
 
 
 def _exit_code(where: str, value: object) -> int | None:
@@ -254,22 +267,21 @@ def pagerduty_event(
         return {"event_action": "resolve", "dedup_key": key}
     if isinstance(view, CrashAlert | RepeatAlert):
         payload = _crash_payload(view, rules, delivery.planned_at)
-        links = [{"href": view.runbook_url, "text": "Runbook"}] if isinstance(view, CrashAlert) else []
     elif isinstance(view, DigestAlert):
         payload = _digest_payload(view, rules, delivery.planned_at)
-        links = []
     else:  # a recovery view sent as anything but `recovered` still only closes the alert
         return {"event_action": "resolve", "dedup_key": key}
     event: JsonDict = {"event_action": "trigger", "dedup_key": key, "payload": payload, "client": CLIENT}
     if public_url:
         event["client_url"] = public_url
-    if any(link["href"] for link in links):
-        event["links"] = [link for link in links if link["href"]]
+    runbook = view.runbook_url if isinstance(view, CrashAlert) else None
+    if runbook:
+        event["links"] = [{"href": runbook, "text": "Runbook"}]
     return event
 
 
 def acknowledge_event(incident: str) -> JsonDict:
-    """ "I'm on it": the alert stops escalating and notifying (PagerDuty's `acknowledge`)."""
+    """The "I'm on it" button: the alert stops escalating and notifying (PagerDuty's `acknowledge`)."""
     return {"event_action": "acknowledge", "dedup_key": dedup_key(incident)}
 
 
