@@ -44,12 +44,21 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+)
 
 from bot.alerting.destinations import RouteError, parse_route
 from bot.alerting.routing import channel_for_namespace
 from bot.diagnosis.names import DNS1123_SUBDOMAIN, validate_namespace, validate_pod_name
 from bot.diagnosis.ports import InvalidName
+from bot.render.alert_pagerduty import SeverityRules, parse_severity_rules
 
 ANY_CHANNEL = "*"
 """The `channel_namespaces` key that applies to every channel not listed by name or ID."""
@@ -202,6 +211,10 @@ class BotConfig(BaseModel):
     """Surface → target → {setting: ENVIRONMENT_VARIABLE}: more Teams webhooks, PagerDuty services or
     webhook receivers than the plain settings' `default`, each naming the variables that hold its URL or
     key (checked against what each surface needs at startup)."""
+    pagerduty_severity: Annotated[SeverityRules, PlainValidator(parse_severity_rules)] = Field(
+        default_factory=SeverityRules
+    )
+    """PagerDuty severity rules, first match wins (`bot.render.alert_pagerduty.parse_severity_rules`)."""
 
     def alert_channel_for(self, namespace: str, cluster: str | None = None) -> str | None:
         """The channel `namespace_channels` routes `namespace`'s (in `cluster`) alerts to (first
@@ -226,8 +239,9 @@ def load_bot_config(path: Path | None) -> BotConfig:
         problem = str(first["msg"]).removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             problem = (
-                "unknown field (the file knows channel_namespaces, namespace_channels and "
-                "channel_clusters; a channel_clusters entry knows default and allowed)"
+                "unknown field (the file knows channel_namespaces, namespace_channels, channel_clusters, "
+                "namespace_routes, surfaces and pagerduty_severity; a channel_clusters entry knows default "
+                "and allowed)"
             )
         elif first["type"] in ("tuple_type", "list_type"):
             problem = 'must be a list of namespace globs, e.g. ["payments-*", "shared"]'

@@ -93,16 +93,12 @@ def _build_teams(
 def _build_pagerduty(
     targets: Targets, settings: Settings, config: BotConfig, metrics: AlertMetrics | None
 ) -> AlertSurface:
-    from bot.surfaces.pagerduty import PagerDutySurface, severity_rules
+    from bot.surfaces.pagerduty import PagerDutySurface
 
-    try:
-        rules = severity_rules(config.pagerduty_severity)
-    except ValueError as error:
-        raise StartupError(f"CONFIG_FILE pagerduty_severity: {error}") from None
     return PagerDutySurface(
         {name: values["routing_key"] for name, values in targets.items()},
         events_url=settings.pagerduty_events_url,
-        severity=rules,
+        severity=config.pagerduty_severity,
         metrics=metrics,
         public_url=settings.public_url,
     )
