@@ -24,6 +24,7 @@ from bot.alerting.planner import open_incidents
 from bot.diagnosis.answers import OpenIncident
 from bot.diagnosis.ports import ClusterError
 
+from .acknowledge import Acknowledging, PagerAcknowledge
 from .context import TermContext
 from .snoozes import LedgerSnoozes
 from .term import LeadershipTerm, first_of
@@ -66,7 +67,18 @@ class AlertService:
 
     @property
     def snoozes(self) -> LedgerSnoozes:
-        return LedgerSnoozes(self.change_if_leading, self.context.ledger)
+        """The buttons' store; "I'm on it" also acknowledges the incident on every surface that can
+        (PagerDuty: `acknowledge.PagerAcknowledge`)."""
+        hooks = tuple(
+            PagerAcknowledge(self._current_state, surface)
+            for surface in self.context.surfaces.values()
+            if isinstance(surface, Acknowledging)
+        )
+        return LedgerSnoozes(self.change_if_leading, self.context.ledger, hooks)
+
+    async def _current_state(self) -> LedgerState:
+        planner = self.planner
+        return planner.state if planner is not None else await self.context.ledger.load()
 
     async def open_incidents(self) -> list[OpenIncident]:
         """The open incidents for `/exitcode ns` and `/exitcode incidents`, on every replica: the live

@@ -6,9 +6,9 @@ the leader re-reads every few seconds (a click reaches whichever replica Slack o
 Either way the change is one of `bot.alerting.decisions`' pure functions, applied to the state: a
 duplicate is found and answered from the stored ledger, and nothing is written for it.
 
-The incident owner is kept here for the ledger's sake only: no paging service is acknowledged yet. When
-one exists, `OwnerHook` is where it is told (after the ledger write, so a failed page never loses the
-owner); until then there is none, and the README says so.
+The incident owner is kept in the ledger; `OwnerHook`s are told after the write (so a failed page never
+loses the owner): with PagerDuty on, `acknowledge.PagerAcknowledge` acknowledges the incident's
+PagerDuty alert (issue 12).
 """
 
 from __future__ import annotations
