@@ -23,6 +23,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from bot.alerting import AlertKind, DigestRow, Termination, Workload, detect_terminations
@@ -527,13 +529,14 @@ async def test_a_wrong_secret_is_a_logged_refusal_not_silence(
     assert receiver.events == []
 
 
-async def test_409_for_a_key_the_receiver_already_has_counts_as_delivered(
+async def test_409_for_a_key_the_receiver_already_has_counts_as_delivered_and_errors_are_counted(
     knowledge_base: KnowledgeBase,
 ) -> None:
     receiver = await WebhookReceiver(SECRET, conflict_on_duplicate=True).start()
     registry = CollectorRegistry()
     surface = WebhookSurface({"default": route(receiver)}, metrics=AlertMetrics(registry))
     item = every_event(knowledge_base)["crash"]
+    receiver.fail(ServerError(503))
     try:
         await surface.deliver("default", item)
         await surface.deliver("default", item)  # a new leader sends the outbox entry again
@@ -541,14 +544,20 @@ async def test_409_for_a_key_the_receiver_already_has_counts_as_delivered(
         await surface.close()
         await receiver.close()
 
-    assert [attempt.status for attempt in receiver.attempts] == [200, 409]
+    assert [attempt.status for attempt in receiver.attempts] == [503, 200, 409]
     assert receiver.keys == [item.key]
     accepted = registry.get_sample_value(
         "exitcode_bot_surface_messages_total", {"surface": "webhook", "event": "crash"}
     )
     assert accepted == 2.0
-    errors = [s for m in registry.collect() if m.name == "exitcode_bot_surface_errors" for s in m.samples]
-    assert errors == [], "a 409 is not an error"
+    errors = {
+        sample.labels["kind"]: sample.value
+        for metric in registry.collect()
+        if metric.name == "exitcode_bot_surface_errors"
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    }
+    assert errors == {"server_error": 1.0}, "counted by the surface's own delivery; a 409 is not an error"
 
 
 async def test_no_log_line_or_repr_shows_the_url_or_the_secret(
@@ -603,3 +612,25 @@ def test_the_bot_signs_as_an_independent_hmac_does() -> None:
     body = b'{"event":"crash"}'
     expected = hmac.new(SECRET.encode(), b"v1:1767225600:" + body, hashlib.sha256).hexdigest()
     assert sign(SECRET, "1767225600", body) == f"v1={expected}"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    name=st.text(min_size=1, max_size=300),
+    message=st.text(max_size=5000),
+    lines=st.lists(st.text(max_size=3000), max_size=40),
+)
+def test_any_cluster_text_makes_a_valid_event_within_its_limit(
+    knowledge_base: KnowledgeBase, name: str, message: str, lines: list[str]
+) -> None:
+    alert = hostile_alert(knowledge_base)
+    assert alert.diagnosis is not None
+    diagnosis = replace(alert.diagnosis, log_tails=(LogTail(name, tuple(lines)),))
+    termination = replace(alert.termination, pod=name, container=name, message=message or None)
+    alert = replace(alert, termination=termination, diagnosis=diagnosis, log_lines=max(len(lines), 1))
+    event = rendered(delivery(alert, AlertEvent.CRASH), limit=16 * 1024)
+    assert schema_problems(event) == []
+    if not event["truncated"]:
+        assert (event["pod"], event["message"], event["log_tail"]) == (name, message or None, lines)
+    elif lines:
+        assert event["log_tail"] == [] or lines[-1].startswith(event["log_tail"][-1].rstrip("…"))
