@@ -74,7 +74,10 @@ def _checked(name: str, route: WebhookRoute) -> WebhookRoute:
 
 
 class WebhookSurface:
-    """The `AlertSurface` for signed webhooks: one route (URL + secret) per target."""
+    """The `AlertSurface` for signed webhooks: one route (URL + secret) per target.
+
+    `delivery=None` builds the production `HttpDelivery`, whose errors `metrics` counts; a `delivery`
+    passed in (tests, the wiring) reports its errors to its own hook."""
 
     name = SURFACE
     capabilities = Capabilities(threads=True, edits=False, buttons=False, resolve=True)
