@@ -258,9 +258,13 @@ def test_a_first_crash_without_a_diagnosis_has_empty_lists_and_no_verdict(
 
 
 def test_an_eviction_shows_the_pods_reason_and_message(knowledge_base: KnowledgeBase) -> None:
-    event = rendered(every_event(knowledge_base)["eviction"])
-    assert (event["kind"], event["reason"]) == ("eviction", "Evicted")
-    assert event["message"] == "The node was low on resource: memory."
+    item = every_event(knowledge_base)["eviction"]
+    assert isinstance(item.view, CrashAlert)
+    again = delivery(RepeatAlert(item.view.termination, AlertKind.EVICTION), AlertEvent.REPEAT)
+    for event in (rendered(item), rendered(again)):
+        assert (event["kind"], event["reason"]) == ("eviction", "Evicted")
+        assert event["message"] == "The node was low on resource: memory."
+        assert schema_problems(event) == []
 
 
 def test_a_repeat_names_its_crash_and_nulls_what_only_the_root_has(knowledge_base: KnowledgeBase) -> None:

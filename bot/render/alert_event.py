@@ -129,7 +129,7 @@ def event_record(delivery: Delivery, *, sent_at: float) -> Record:
     if isinstance(view, CrashAlert):
         record.update(_crash(view))
     elif isinstance(view, RepeatAlert):
-        record.update(_termination(view.termination, view.meaning))
+        record.update(_termination(view.termination, view.meaning, view.kind))
         record.update(kind=view.kind.value, summary=headline(view))
     elif isinstance(view, RecoveryAlert):
         record.update(_recovery(view))
@@ -142,9 +142,11 @@ def event_record(delivery: Delivery, *, sent_at: float) -> Record:
 # --- per view -------------------------------------------------------------------------------------------
 
 
-def _termination(termination: Termination, meaning: Explanation | None) -> Record:
-    """The facts of one termination, as the Slack alert's fields show them."""
+def _termination(termination: Termination, meaning: Explanation | None, kind: AlertKind) -> Record:
+    """The facts of one termination, as the Slack alert's fields show them (an eviction: the pod's
+    reason and message, which say which resource the node lacked)."""
     finished = termination.finished_epoch
+    evicted = kind is AlertKind.EVICTION
     return {
         "namespace": termination.namespace,
         "pod": termination.pod,
@@ -154,8 +156,8 @@ def _termination(termination: Termination, meaning: Explanation | None) -> Recor
         "workload": _workload(termination.workload),
         "exit_code": termination.exit_code,
         "signal": meaning.signal.name if meaning is not None and meaning.signal is not None else None,
-        "reason": termination.reason,
-        "message": termination.message,
+        "reason": termination.pod_reason if evicted else termination.reason,
+        "message": termination.pod_message if evicted else termination.message,
         "finished_at": rfc3339(finished) if finished is not None else None,
         "restarts": termination.restart_count,
         "meaning": meaning.summary if meaning is not None else None,
@@ -164,7 +166,7 @@ def _termination(termination: Termination, meaning: Explanation | None) -> Recor
 
 
 def _crash(alert: CrashAlert) -> Record:
-    record = _termination(alert.termination, alert.meaning)
+    record = _termination(alert.termination, alert.meaning, alert.kind)
     verdict = alert.diagnosis.verdict if alert.diagnosis is not None else None
     tail = alert.log_tail
     record.update(
@@ -180,8 +182,6 @@ def _crash(alert: CrashAlert) -> Record:
         pod_count=alert.pod_count,
         incident=_incident(alert.incident) if alert.incident is not None else None,
     )
-    if alert.kind is AlertKind.EVICTION:  # the pod's reason and message, as the Slack alert shows
-        record.update(reason=alert.termination.pod_reason, message=alert.termination.pod_message)
     return record
 
 
