@@ -10,7 +10,9 @@ it when the term ends; the entry stays in the ledger's outbox for the next leade
 - `429`: wait `Retry-After` (seconds, capped), else the backoff; `408`, `5xx`, timeouts, resets:
   exponential backoff with jitter, capped;
 - any other `4xx`: `Rejected` (retrying the same bytes cannot help); the adapter may shrink the
-  payload and try again (Teams' size limit), or let the alert service retry without the diagnosis.
+  payload and try again (Teams' size limit), or let the alert service retry without the diagnosis;
+- a redirect is not followed (`Rejected` too): an alert goes only where it was configured to go, never
+  with its body and signature to wherever an answer points.
 
 URLs and keys are secrets (a Teams Workflows URL carries its signature): nothing here logs a URL, a
 header or a body; log lines name the surface and the target only.
@@ -130,8 +132,10 @@ class HttpDelivery:
                 if wait > 0:
                     await self._sleep(wait)
                 attempt += 1
-                delay = await self._attempt(target, url, body, headers, attempt)
-                pace.next_at = loop.time() + self.timing.min_interval_seconds
+                try:
+                    delay = await self._attempt(target, url, body, headers, attempt)
+                finally:  # a refusal is an arrival the service counted, too
+                    pace.next_at = loop.time() + self.timing.min_interval_seconds
                 if isinstance(delay, Answer):
                     return delay
                 await self._sleep(delay)
@@ -142,7 +146,9 @@ class HttpDelivery:
         """One request: the answer, or how long to wait before the next attempt."""
         request_headers = {"Content-Type": "application/json", **headers()}
         try:
-            async with self._client().post(url, data=body, headers=request_headers) as response:
+            async with self._client().post(
+                url, data=body, headers=request_headers, allow_redirects=False
+            ) as response:
                 content = await response.read()
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
