@@ -96,7 +96,7 @@ class FakeTeams:
         app = web.Application(client_max_size=1024**2 * 4)
         app.router.add_post("/workflows/{workflow}/triggers/manual/paths/invoke", self._invoke)
         self._server = TestServer(app, host="127.0.0.1")
-        await self._server.start_server()
+        await self._server.start_server(access_log=None)  # an access log line would hold the sig
         return self
 
     async def close(self) -> None:
@@ -138,6 +138,10 @@ class FakeTeams:
         if self.down:
             return self._drop(request)
         workflow_id = request.match_info["workflow"]
+        faults = self._faults
+        if faults.failing > 0:  # the front end fails before anything looks at the request
+            faults.failing -= 1
+            return self._error(faults.failing_status, "ServiceUnavailable", "Try again later.")
         if workflow_id not in self._sigs:
             return self._error(404, "WorkflowNotFound", "The workflow could not be found.")
         sig = request.query.get("sig")
@@ -149,15 +153,11 @@ class FakeTeams:
                 "DirectApiInvalidAuthorizationSignature",
                 "The provided authorization signature is invalid.",
             )
-        faults = self._faults
         if faults.throttled > 0:
             faults.throttled -= 1
             return self._error(
                 429, "WorkflowRequestsThrottled", "Too many requests.", {"Retry-After": faults.retry_after}
             )
-        if faults.failing > 0:
-            faults.failing -= 1
-            return self._error(faults.failing_status, "ServiceUnavailable", "Try again later.")
         raw = await request.read()
         if self.oversize_status is not None and len(raw) > self.size_limit:
             return self._error(self.oversize_status, "RequestEntityTooLarge", "The request is too large.")
