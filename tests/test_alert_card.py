@@ -8,12 +8,15 @@ on purpose: Markdown links and emphasis, `<at>` mentions, control characters, me
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.alerting import AlertKind, DigestRow, Termination, Workload, detect_terminations
 from bot.alerting.incidents import EndReason, IncidentPhase, IncidentStatus
@@ -35,6 +38,11 @@ from tests.fakes.teams import validate_card
 from tests.fixtures.scenarios import load_scenario
 from tests.test_alerting_pods import T0, deployment_pod, exited
 
+BOT_HEADING = re.compile(
+    r"Facts|What it means|Diagnosis \((high|medium|low) confidence\)|Termination message"
+    r"|Log tail \(last \d+ lines\)|First step"
+)
+"""Every TextBlock (the only Markdown) of a crash card is one of the bot's own headings."""
 HOSTILE = "[click](http://evil.example) **x** _y_ <at>Everyone</at> # head\n- item"
 
 
@@ -184,8 +192,7 @@ def test_hostile_cluster_text_is_shown_literally_never_as_markdown(knowledge_bas
     alert = crash_alert(knowledge_base, termination, diagnosis=diagnosis, cluster=HOSTILE)
     card = checked(alert_message(delivery(alert)))
 
-    for text in markdown_texts(card):  # the bot's own words only
-        assert "evil" not in text and "<at>" not in text and "**x**" not in text and "javascript" not in text
+    assert all(BOT_HEADING.fullmatch(text) for text in markdown_texts(card))  # the bot's own words only
     literal = "\n".join(literal_lines(card))
     assert "Pod: api-[click](http://evil.example) **x** _y_ <at>Everyone</at>" in literal
     assert "**bold** [x](javascript:alert(1))" in literal  # a log line, monospace, as written
@@ -241,3 +248,15 @@ def test_the_delivery_label_is_stable_per_entry_and_hides_the_key() -> None:
     assert delivery_label(one) == delivery_label(replace(one, planned_at=T0 + 5))
     assert delivery_label(one) != delivery_label(replace(one, key="shop/api/entry-8"))
     assert "shop" not in delivery_label(one)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(min_size=1, max_size=3000), lines=st.lists(st.text(max_size=800), max_size=60))
+def test_any_cluster_text_gives_a_valid_card_within_budget_and_never_reaches_markdown(
+    knowledge_base: KnowledgeBase, text: str, lines: list[str]
+) -> None:
+    termination = replace(crash(1, message=text), pod=text[:253], node=text[:63])
+    diagnosis = replace(oom_diagnosis(knowledge_base), log_tails=(LogTail("app", tuple(lines)),))
+    alert = crash_alert(knowledge_base, termination, diagnosis=diagnosis, log_lines=60, cluster=text[:40])
+    card = checked(alert_message(delivery(alert)))
+    assert all(BOT_HEADING.fullmatch(block) for block in markdown_texts(card))

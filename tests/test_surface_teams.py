@@ -152,10 +152,11 @@ async def test_an_outage_is_waited_out(
 
 
 async def test_an_answer_lost_after_the_card_was_posted_may_show_it_twice_with_one_delivery_id(
-    fake: FakeTeams, surface: TeamsSurface, knowledge_base: KnowledgeBase
+    fake: FakeTeams, surface: TeamsSurface, knowledge_base: KnowledgeBase, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A Workflow has no idempotency key and cannot be read back: the honest outcome is a repeat the
     reader can recognise (same delivery id), never a lost alert."""
+    caplog.set_level(logging.INFO)
     fake.drop_after_accept(1)
     delivery = crash_delivery(knowledge_base)
     await surface.deliver("default", delivery)
@@ -163,6 +164,7 @@ async def test_an_answer_lost_after_the_card_was_posted_may_show_it_twice_with_o
     cards = fake.cards_for("default")
     assert len(cards) == 2 and cards[0] == cards[1]
     assert shown(cards[0]).rstrip().endswith(delivery_label(delivery))
+    assert delivery_label(delivery).replace(" ", "=") in caplog.text  # operators can match the card
     other = crash_delivery(knowledge_base, key="entry-2")
     await surface.deliver("default", other)
     assert delivery_label(other) in shown(fake.cards_for("default")[-1])

@@ -12,9 +12,10 @@ Workflow), no resolve. `bot.render.surface.event_for` maps the planner's actions
 Delivery:
 - `HttpDelivery` paces each target, waits out `429` (Workflows throttling) and retries `5xx`, timeouts
   and resets for as long as the term lasts; the Workflow answers `202 Accepted` with an empty body.
-- The renderer fits every card under the size limit. If a `413` comes back anyway (a proxy, a stricter
-  tenant, the legacy connector's "HTTP error 413" inside a `200`), the card is rendered again with half
-  the budget and sent again, down to the minimal card: shrunk, never dropped.
+- The renderer fits every card under the size limit (a Workflow says `202` first and fails a too-large
+  card afterwards, unseen). If a `413` comes back anyway (a proxy or gateway in front of the Workflow),
+  the card is rendered again with half the budget and sent again, down to the minimal card: shrunk,
+  never dropped.
 - Exactly once, as far as the wire allows: a Workflow has no idempotency key and nothing to read back,
   so an attempt whose answer is lost (the request was taken, then the connection dropped) is retried and
   the card may show twice. Each card carries a short `delivery <id>` line so a reader can tell such a
@@ -28,9 +29,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from bot.render.alert_card import MAX_MESSAGE_BYTES, MIN_MESSAGE_BYTES, alert_message
+from bot.render.alert_card import MAX_MESSAGE_BYTES, MIN_MESSAGE_BYTES, alert_message, delivery_label
 from bot.render.surface import Capabilities, Delivery
-from bot.surfaces.http_delivery import Answer, HttpDelivery, Rejected
+from bot.surfaces.http_delivery import HttpDelivery, Rejected
 
 if TYPE_CHECKING:
     from bot.metrics import AlertMetrics
@@ -41,8 +42,6 @@ log = logging.getLogger(__name__)
 
 RETIRED_CONNECTOR_HOSTS = ("webhook.office.com", "outlook.office.com", "outlook.office365.com")
 """Hosts of Office 365 connector URLs, which Microsoft retired: posts there no longer reach a channel."""
-_TOO_LARGE_IN_BODY = b"HTTP error 413"
-"""How the legacy connector endpoint reported a too-large card: inside a `200` answer."""
 
 
 def _no_headers() -> Mapping[str, str]:
@@ -83,15 +82,20 @@ class TeamsSurface:
         while True:
             body = alert_message(delivery, budget=budget)
             try:
-                answer = await self._delivery.post(target, url, body, _no_headers)
+                await self._delivery.post(target, url, body, _no_headers)
             except Rejected as rejected:
                 if rejected.status != 413 or budget <= MIN_MESSAGE_BYTES:
                     raise
                 budget = self._smaller(target, budget, len(body))
                 continue
-            if _too_large_in(answer) and budget > MIN_MESSAGE_BYTES:
-                budget = self._smaller(target, budget, len(body))
-                continue
+            log.info(
+                "event=alert_delivered surface=%s target=%s alert_event=%s %s bytes=%d",
+                self.name,
+                target,
+                delivery.event.value,
+                delivery_label(delivery).replace(" ", "="),
+                len(body),
+            )
             if self._metrics is not None:
                 self._metrics.surface_messages.labels(surface=self.name, event=delivery.event.value).inc()
             return
@@ -115,10 +119,6 @@ class TeamsSurface:
 
     async def close(self) -> None:
         await self._delivery.close()
-
-
-def _too_large_in(answer: Answer) -> bool:
-    return answer.status == 200 and _TOO_LARGE_IN_BODY in answer.body
 
 
 def _check_url(target: str, url: str) -> None:
