@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
+import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -23,7 +24,7 @@ from bot.alerting.incidents import EndReason, IncidentPhase, IncidentStatus
 from bot.diagnosis.model import LogTail
 from bot.knowledge import KnowledgeBase
 from bot.metrics import AlertMetrics
-from bot.render.alert_card import delivery_label
+from bot.render.alert_card import ADAPTIVE_CARD_CONTENT_TYPE, delivery_label
 from bot.render.alert_text import CrashAlert, RecoveryAlert, headline
 from bot.render.surface import AlertEvent, Capabilities, Delivery
 from bot.surfaces.http_delivery import DeliveryTiming, HttpDelivery, Rejected
@@ -262,3 +263,42 @@ def test_an_unusable_url_is_refused_at_startup_by_its_target_name(url: str) -> N
     with pytest.raises(ValueError, match="'payments'") as refused:
         TeamsSurface({"payments": url})
     assert "SECRET" not in str(refused.value) and "0000" not in str(refused.value)
+
+
+async def test_the_fake_refuses_what_a_workflow_refuses() -> None:
+    """The fake's own contract: what a real Workflow answers, and which cards its flow run fails on."""
+    fake = await FakeTeams().start()
+    url = fake.workflow("default")
+    workflow_id = url.split("/workflows/")[1].split("/")[0]
+
+    def message(card: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "message",
+            "attachments": [{"contentType": ADAPTIVE_CARD_CONTENT_TYPE, "content": card}],
+        }
+
+    good = {"type": "AdaptiveCard", "version": "1.4", "body": [{"type": "TextBlock", "text": "hi"}]}
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def post(target: str, body: Any) -> tuple[int, str]:
+                async with session.post(target, json=body) as response:
+                    return response.status, await response.text()
+
+            assert await post(url, message(good)) == (202, "")
+            assert (await post(url.partition("&sig=")[0], message(good)))[0] == 401
+            status, text = await post(fake.url(workflow_id, sig="wrong"), message(good))
+            assert status == 401 and "DirectApiInvalidAuthorizationSignature" in text
+            assert (await post(fake.url("0" * 32), message(good)))[0] == 404
+            status, text = await post(url, {"text": "a connector payload"})
+            assert status == 400 and "TriggerInputSchemaMismatch" in text
+            # accepted, then the flow run fails: the caller never hears of these
+            assert (await post(url, message({**good, "version": "1.5"})))[0] == 202
+            submit = {**good, "actions": [{"type": "Action.Submit", "title": "Snooze"}]}
+            assert (await post(url, message(submit)))[0] == 202
+            big = {**good, "body": [{"type": "TextBlock", "text": "x" * 30_000}]}
+            assert (await post(url, message(big)))[0] == 202
+    finally:
+        await fake.close()
+    assert len(fake.cards) == 1
+    assert [run.reason.split()[0] for run in fake.failed_runs] == ["version", "action", "MessageSizeExceeded"]
