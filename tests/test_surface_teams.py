@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 from prometheus_client import CollectorRegistry
 
+from bot.alert_service.surfaces import AlertSurface
 from bot.alerting import AlertKind
 from bot.alerting.incidents import EndReason, IncidentPhase, IncidentStatus
 from bot.diagnosis.model import LogTail
@@ -80,7 +81,7 @@ def crash_delivery(kb: KnowledgeBase, key: str = "entry-1", **fields: Any) -> De
 
 
 def test_the_surface_declares_it_can_only_post() -> None:
-    teams = TeamsSurface(
+    teams: AlertSurface = TeamsSurface(  # the port, structurally (mypy checks it)
         {"default": "https://prod-00.westeurope.logic.azure.com/workflows/x/triggers/manual"}
     )
     assert teams.name == "teams"
