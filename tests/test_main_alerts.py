@@ -402,3 +402,58 @@ async def test_a_leader_stopped_with_sigterm_exits_0_and_hands_over_at_once(
     assert len(posts(slack_api, thread=False)) == 1
     assert "released Lease" in first.stderr and "Traceback" not in first.stderr
     assert await second.stop(signal.SIGTERM) == 0
+
+
+# --- alerts-only (issue 12) ---------------------------------------------------------------------------
+
+
+async def test_alerts_only_runs_without_slack_or_stdin_and_pages_each_crash_once(
+    kube: StandaloneKube, start_bot: Callable[..., Awaitable[BotProcess]]
+) -> None:
+    """No Slack app at all, PagerDuty and the webhook configured: a Deployment's process that reads no
+    stdin (end of input does not stop it), pages each crash once, logs none of its secrets, exits 0."""
+    from tests.fakes.pagerduty import ROUTING_KEY, FakePagerDuty
+    from tests.fakes.webhook_receiver import WebhookReceiver
+
+    secret = "whsec-process-test-0123456789"
+    async with FakePagerDuty() as pagerduty:
+        receiver = await WebhookReceiver(secret).start()
+        receiver_url = receiver.url
+        try:
+            pod = (await kube.apply(web_pod()))[0]
+            env = cluster_env(
+                kube,
+                PAGERDUTY_ROUTING_KEY=ROUTING_KEY,
+                PAGERDUTY_EVENTS_URL=pagerduty.events_url,
+                WEBHOOK_URL=receiver.url,
+                WEBHOOK_SECRET=secret,
+            )
+            bot = await start_bot(**env)
+            assert bot.process.stdin is not None
+            bot.process.stdin.close()  # no stdin: console mode would end here; alerts-only does not
+            await bot.ready()
+            await until("the watcher to lead", bot.leading)
+
+            await kube.crash(pod, 137, reason="OOMKilled")
+            await until(
+                "the page and the event",
+                lambda: len(pagerduty.alerts) == 1 and len(receiver.events) == 1,
+            )
+            assert "OOMKilled" in str(pagerduty.alerts[0].first["payload"]["summary"])
+            assert receiver.events[0]["event"] == "crash"
+            code = await bot.stop(signal.SIGTERM)
+        finally:
+            await receiver.close()
+    assert code == 0
+    assert "alerts-only" in bot.stderr
+    for secret_text in (ROUTING_KEY, secret, receiver_url):
+        assert secret_text not in bot.stderr and secret_text not in bot.stdout
+
+
+async def test_a_webhook_without_its_secret_stops_startup_with_one_line_and_exit_2(
+    kube: StandaloneKube, start_bot: Callable[..., Awaitable[BotProcess]]
+) -> None:
+    bot = await start_bot(**cluster_env(kube, WEBHOOK_URL="https://receiver.example.com/hook"))
+    assert await bot.exited() == 2
+    assert "WEBHOOK_SECRET" in bot.stderr and "Traceback" not in bot.stderr
+    assert "receiver.example.com" not in bot.stderr
