@@ -19,7 +19,15 @@ Figures:
   busiest channel's messages (posts and edits) at Slack's 1 per second (target ≤ 1.25× the floor);
 - peak RSS of the process (the fakes included).
 
-Run: `.venv/bin/python -m bench.storm [--terminations N] [--namespaces N] [--seconds S]`.
+With `--surfaces` (issue 12) the same storm also goes to Microsoft Teams, PagerDuty and the signed
+webhook at once (their fakes on the same remote loop, the real adapters at their production pacing:
+Teams and the webhook one request per second per target, PagerDuty one per 0.5 s per routing key), each
+with its default target only, so each gets one destination for all 50 namespaces. Per surface: messages
+accepted, refusals, duplicates, time from the first crash to its last message, and for the webhook (a
+machine-readable surface) every crash accounted for in its events; and Slack's figures next to the run
+without surfaces, which is the point: the other surfaces must not slow Slack down.
+
+Run: `.venv/bin/python -m bench.storm [--terminations N] [--namespaces N] [--seconds S] [--surfaces]`.
 """
 
 from __future__ import annotations
@@ -41,14 +49,21 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bench.figures import figure
 from bench.watch_memory import peak_rss_kib
 from bot.alert_service import AlertService, build_alert_service
+from bot.alert_service.surfaces import AlertSurface, SurfaceSet
 from bot.alerting import Disposition
 from bot.knowledge import load_knowledge
 from bot.kube.client import build_api_client
 from bot.metrics import AlertMetrics
 from bot.settings import Settings
 from bot.slack.poster import SlackAlertSink
+from bot.surfaces.pagerduty import PagerDutySurface
+from bot.surfaces.teams import TeamsSurface
+from bot.surfaces.webhook import WebhookRoute, WebhookSurface
 from tests.fakes.kube_api import FakeKubeApi
+from tests.fakes.pagerduty import ROUTING_KEY, FakePagerDuty
 from tests.fakes.slack_api import DEFAULT_BOT_TOKEN, FakeSlackApi
+from tests.fakes.teams import FakeTeams
+from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.test_alerting_pods import T0, deployment_pod, exited
 
 T = TypeVar("T")
@@ -59,18 +74,27 @@ FIRST_POST_TARGET_SECONDS = 1.0
 FLOOR_RATIO_TARGET = 1.25
 SLACK_MESSAGES_PER_SECOND = 1.0
 DRAIN_TIMEOUT_SECONDS = 300.0
+WEBHOOK_SECRET = "whsec-bench-0123456789abcdef"
 
 
 class Remote:
-    """The fake apiserver and the fake Slack, served from their own thread and event loop."""
+    """The fake apiserver and the fake Slack (and with `surfaces`, fake Teams, PagerDuty and a webhook
+    receiver), served from their own thread and event loop."""
 
-    def __init__(self) -> None:
+    def __init__(self, surfaces: bool = False) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="bench-fakes", daemon=True)
         self.thread.start()
         self.kube = FakeKubeApi(history_limit=20_000)
         self.slack: FakeSlackApi = self.run(self._start_slack())
         self.run(self.kube.start())
+        self.teams: FakeTeams | None = None
+        self.pagerduty: FakePagerDuty | None = None
+        self.webhook: WebhookReceiver | None = None
+        if surfaces:
+            self.teams = self.run(FakeTeams().start())
+            self.pagerduty = self.run(FakePagerDuty().start())
+            self.webhook = self.run(WebhookReceiver(WEBHOOK_SECRET).start())
 
     async def _start_slack(self) -> FakeSlackApi:
         slack = FakeSlackApi()
@@ -84,6 +108,9 @@ class Remote:
     def close(self) -> None:
         self.run(self.kube.stop())
         self.run(self.slack.close())
+        for fake in (self.teams, self.pagerduty, self.webhook):
+            if fake is not None:
+                self.run(fake.close())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
 
@@ -147,6 +174,7 @@ async def measure(args: argparse.Namespace, remote: Remote, workdir: Path) -> No
     client = build_api_client(config_file=remote.kube.write_kubeconfig(workdir / "kubeconfig"))
     metrics = AlertMetrics(CollectorRegistry())
     sink = SlackAlertSink(AsyncWebClient(token=DEFAULT_BOT_TOKEN, base_url=remote.slack.base_url))
+    surfaces = surface_set(remote, metrics)
     service = build_alert_service(
         settings,
         load_knowledge(),
@@ -155,6 +183,7 @@ async def measure(args: argparse.Namespace, remote: Remote, workdir: Path) -> No
         metrics=metrics,
         namespace_channels={namespace: f"#alerts-{namespace}" for namespace in spaces},
         identity="bench",
+        surfaces=surfaces,
     )
     stop = asyncio.Event()
     running = asyncio.create_task(service.run(stop))
@@ -186,9 +215,94 @@ async def measure(args: argparse.Namespace, remote: Remote, workdir: Path) -> No
         if sample.name.endswith("_total")
     )
     count("ledger ConfigMap writes (batched; before: one per root or digest posted)", int(writes), "writes")
+    if surfaces is not None:
+        report_surfaces(remote, started[0], planner.accounting.dispositions)
     stop.set()
     await running
+    if surfaces is not None:
+        await surfaces.close()
     client.close()  # type: ignore[no-untyped-call]
+
+
+def surface_set(remote: Remote, metrics: AlertMetrics) -> SurfaceSet | None:
+    """The real adapters, at their production pacing, one `default` target each."""
+    if remote.teams is None or remote.pagerduty is None or remote.webhook is None:
+        return None
+    teams_url = remote.teams.workflow("oncall")
+    made: dict[str, AlertSurface] = {
+        "teams": TeamsSurface({"default": teams_url}, metrics=metrics),
+        "pagerduty": PagerDutySurface(
+            {"default": ROUTING_KEY}, events_url=remote.pagerduty.events_url, metrics=metrics
+        ),
+        "webhook": WebhookSurface(
+            {"default": WebhookRoute(remote.webhook.url, WEBHOOK_SECRET)}, metrics=metrics
+        ),
+    }
+    return SurfaceSet(made, {})
+
+
+def report_surfaces(remote: Remote, first_crash: float, dispositions: dict[Disposition, int]) -> None:
+    """Per surface: what it accepted, what it refused or saw twice, and when its last message arrived."""
+    assert remote.teams is not None and remote.pagerduty is not None and remote.webhook is not None
+    alerted = sum(
+        dispositions[kind]
+        for kind in (Disposition.ROOT, Disposition.REPLY, Disposition.DIGEST, Disposition.ROOT_COUNT)
+    )
+    print("   -- other surfaces (each: one destination for every namespace) --", flush=True)
+    teams = remote.teams
+    count("Teams: cards posted", len(teams.cards), "messages")
+    count(
+        "Teams: 429 answers, failed flow runs",
+        sum(1 for status in teams.statuses if status == 429) + len(teams.failed_runs),
+    )
+    pagerduty = remote.pagerduty
+    count("PagerDuty: events accepted", len(pagerduty.accepted), "events")
+    count("PagerDuty: alerts (one per incident or storm)", len(pagerduty.alerts))
+    count("PagerDuty: 429 answers", sum(1 for request in pagerduty.requests if request.status == 429))
+    webhook = remote.webhook
+    count("webhook: events delivered to the application", len(webhook.events), "events")
+    count(
+        "webhook: duplicates seen by the receiver",
+        len(webhook.duplicates),
+        target="0",
+        met=not webhook.duplicates,
+    )
+    latest: dict[str, int] = {}
+    singles = 0
+    for event in webhook.events:
+        if event["event"] in ("crash", "repeat"):
+            singles += 1
+        elif event["event"] == "digest" and isinstance(event.get("digest"), dict):
+            latest[str(event["incident_key"])] = int(event["digest"].get("total") or 0)
+    in_webhook = singles + sum(latest.values())
+    count(
+        "webhook: crash + repeat events + digest totals",
+        in_webhook,
+        f"of {alerted} alerted",
+        target=str(alerted),
+        met=in_webhook == alerted,
+    )
+    last = max(
+        [
+            posted_at
+            for posted_at in (teams_last(teams), pagerduty_last(pagerduty), webhook_last(webhook))
+            if posted_at
+        ]
+        or [float("nan")]
+    )
+    figure("first crash → last message on any other surface", last - first_crash, "s")
+
+
+def teams_last(teams: FakeTeams) -> float | None:
+    return max((posted.at for posted in teams.cards), default=None)
+
+
+def pagerduty_last(pagerduty: FakePagerDuty) -> float | None:
+    return max((request.at for request in pagerduty.accepted), default=None)
+
+
+def webhook_last(webhook: WebhookReceiver) -> float | None:
+    return max((attempt.at for attempt in webhook.attempts if 200 <= attempt.status < 300), default=None)
 
 
 def report(
@@ -312,6 +426,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--terminations", type=int, default=1000)
     parser.add_argument("--namespaces", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--surfaces", action="store_true", help="also Teams, PagerDuty and the webhook")
     run_against_remote(measure, parser.parse_args(argv))
 
 
@@ -320,7 +435,7 @@ Measurement = Callable[[argparse.Namespace, "Remote", Path], Coroutine[Any, Any,
 
 def run_against_remote(measurement: Measurement, args: argparse.Namespace) -> None:
     """Run one measurement against the fakes' process (`Remote`) in a scratch directory; always stops it."""
-    remote = Remote()
+    remote = Remote(surfaces=bool(getattr(args, "surfaces", False)))
     try:
         with tempfile.TemporaryDirectory() as workdir:
             asyncio.run(measurement(args, remote, Path(workdir)))

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,8 @@ class Posted:
     workflow: str
     card: JsonDict
     size: int
+    at: float = field(default_factory=time.monotonic)
+    """When it was posted (the storm benchmark's clock)."""
 
 
 @dataclass

@@ -27,7 +27,7 @@ import json
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,8 @@ class Attempt:
     body: bytes
     status: int
     why: str
+    at: float = field(default_factory=time.monotonic)
+    """When it arrived (the storm benchmark's clock)."""
 
     @property
     def idempotency_key(self) -> str | None:
