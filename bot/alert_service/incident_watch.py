@@ -18,7 +18,7 @@ from typing import Any
 
 from bot.alerting.incidents import PodSeen
 from bot.alerting.termination import epoch
-from bot.alerting.workload import pod_revision, resolve_workload
+from bot.alerting.workload import resolve_workload, workload_revision
 
 __all__ = ["WorkloadPods", "pod_seen", "succeeded_at"]
 
@@ -46,7 +46,7 @@ def pod_seen(pod: Mapping[str, Any]) -> PodSeen | None:
     status = pod.get("status") or {}
     if metadata.get("deletionTimestamp") or status.get("phase") in ("Succeeded", "Failed"):
         return None
-    revision = pod_revision(pod)
+    revision = workload_revision(pod)
     running: dict[str, float | None] = {}
     for item in status.get("containerStatuses") or ():
         if isinstance(item, Mapping) and item.get("name"):

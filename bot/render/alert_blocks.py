@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.alerting.actions import DigestRow
-from bot.alerting.incidents import IncidentPhase, IncidentStatus
+from bot.alerting.incidents import EndReason, IncidentPhase, IncidentStatus
 from bot.alerting.policy import AlertKind
 from bot.alerting.termination import Termination
 from bot.command import is_cluster_name
@@ -427,6 +427,8 @@ _STATE_ICONS = {
     IncidentPhase.RECOVERED: ":large_green_circle:",
     IncidentPhase.CONTINUED: ":arrow_down:",
 }
+_ENDED_ICON = ":black_circle:"
+"""An incident that ended without recovering (a Job that failed for good): over, but not green."""
 
 
 def _state_mrkdwn(status: IncidentStatus) -> str:
@@ -442,7 +444,8 @@ def _state_mrkdwn(status: IncidentStatus) -> str:
     for index, date in enumerate(dates):
         text = text.replace(f"{marker}{index}{marker}", date)
     head, colon, rest = text.partition(":")
-    return truncate(f"{_STATE_ICONS[status.phase]} {bold(head)}{colon}{rest}", 2900)
+    icon = _ENDED_ICON if status.reason is EndReason.JOB_FAILED else _STATE_ICONS[status.phase]
+    return truncate(f"{icon} {bold(head)}{colon}{rest}", 2900)
 
 
 # --- thread replies and digests -------------------------------------------------------------------------
@@ -479,7 +482,8 @@ def _recovery_blocks(alert: RecoveryAlert) -> list[Block]:
     text = escape(recovery_phrase(alert, when))
     for index, date in enumerate(dates):
         text = text.replace(f"{marker}{index}{marker}", date)
-    blocks = [section(f":white_check_mark: {truncate(text, 2900)}")]
+    icon = _ENDED_ICON if alert.status.reason is EndReason.JOB_FAILED else ":white_check_mark:"
+    blocks = [section(f"{icon} {truncate(text, 2900)}")]
     if alert.cluster:
         blocks.append(cluster_context(alert.cluster))
     return fit_blocks(blocks)
