@@ -328,3 +328,21 @@ async def test_a_bare_pod_that_completed_after_its_crash_says_it_completed(harne
     reply = all_text(recoveries(harness)[0])
     assert "the pod completed" in reply and "deleted" not in reply
     assert _count(bot.metrics.incident_duration.labels(reason="pod_completed")) == 1
+
+
+async def test_a_bare_pod_that_failed_for_good_ends_as_failed_not_deleted(harness: Harness) -> None:
+    """A bare pod with `restartPolicy: Never` that exits 1 is `Failed` and stays so: nothing deleted it,
+    nothing will run it again."""
+    bare = harness.apply(make_pod("one-shot", uid="uid-one-shot", restart_policy="Never"))
+    bot = await harness.leading(await harness.start(recovery_seconds=NEVER))
+    harness.clock += 3
+    harness.apply(finished(bare, "app", 1, harness.clock, phase="Failed"))
+
+    await until("the end", lambda: len(ends(harness)) == 1 and bot.settled())
+    await asyncio.sleep(0.5)
+    assert len(ends(harness)) == 1 and recoveries(harness) == []
+    reply = all_text(ends(harness)[0])
+    assert "Ended: " in reply and "the pod failed and will not be restarted (restartPolicy Never)" in reply
+    assert "deleted" not in reply
+    assert harness.kube.cluster.get("Pod", "shop", "one-shot")  # nobody deleted it
+    assert _count(bot.metrics.incident_duration.labels(reason="pod_failed")) == 1

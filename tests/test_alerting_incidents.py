@@ -39,7 +39,7 @@ from bot.alerting.planner import open_incidents
 from bot.render.alert_blocks import alert_blocks, alert_fallback_text
 from bot.render.alert_text import CrashAlert, RecoveryAlert, alert_text, state_phrase
 from tests.test_alerting_planner import crash
-from tests.test_alerting_pods import T0, backoff, deleting, deployment_pod, exited
+from tests.test_alerting_pods import T0, backoff, deleting, deployment_pod, exited, job_pod, make_pod
 
 CONFIG = PlannerConfig(group_window_seconds=1800, recovery_seconds=600)
 UID = "uid-shop-api-7d9f8c6b5-x2x9z"
@@ -471,6 +471,33 @@ def test_a_bare_pod_that_completed_after_its_crash_says_so_not_deleted() -> None
     assert _judge(incident, "Pod", (), T0 + 30, completed_at=T0 + 25)
     assert incident.reason is EndReason.POD_COMPLETED and incident.since == T0 + 25
     assert "the pod completed" in state_phrase(incident.status())
+
+
+def test_a_bare_pod_that_failed_for_good_ends_as_failed() -> None:
+    incident = IncidentState(opened=T0, started=T0, last_crash=T0 + 10, crashes=1)
+    failed = (PodSeen("uid-1", None, failed_at=T0 + 10, failure="restartPolicy Never"),)
+    assert _judge(incident, "Pod", failed, T0 + 12)
+    assert incident.reason is EndReason.POD_FAILED and incident.since == T0 + 10
+    phrase = state_phrase(incident.status())
+    assert (
+        phrase.startswith("Ended")
+        and "the pod failed and will not be restarted (restartPolicy Never)" in phrase
+    )
+
+
+def test_a_failed_bare_pod_is_kept_by_the_index_a_failed_job_pod_is_not() -> None:
+    index = WorkloadPods()
+    bare = make_pod("one-shot", restart_policy="Never")
+    job = job_pod(namespace="shop")
+    index.watch([("shop", "Pod/one-shot"), ("shop", "Job/migrate")])
+    for pod in (bare, job):
+        done = exited(pod, "app" if pod is bare else "main", 1, 40)
+        done["status"]["phase"] = "Failed"
+        index.note(done, deleted=False)
+    live = index.live()
+    assert "Job/migrate" not in {ref for _, ref in live}
+    [seen] = live[("shop", "Pod/one-shot")]
+    assert seen.failed_at == T0 + 40 and seen.failure == "restartPolicy Never"
 
 
 def test_a_later_cron_run_is_not_a_rollout_of_the_one_that_crashed() -> None:

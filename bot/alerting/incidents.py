@@ -23,6 +23,8 @@ nor announces it twice. Its phases:
     and then succeeded), or the Job says `Complete` once its pods are gone: no need to wait for the
     pod's deletion, which may never come;
   - `pod_completed`: the bare pod that crashed finished `Succeeded` after its last crash;
+  - `pod_failed`: the bare pod that crashed ended `Failed` (`restartPolicy: Never`, a deadline): nothing
+    will run it again, yet nobody deleted it. Not a recovery, but the end of the incident;
   - `scaled_to_zero` / `deleted`: no pod is left and the owner the crash named says why: its ReplicaSet
     or StatefulSet wants 0 replicas, or it (the ReplicaSet, StatefulSet, DaemonSet, or the Job, a
     CronJob's run included) no longer exists (404). The pod stream alone cannot tell those apart, so
@@ -91,6 +93,7 @@ class EndReason(StrEnum):
     ROLLOUT = "rollout"
     POD_DELETED = "pod_deleted"
     POD_COMPLETED = "pod_completed"
+    POD_FAILED = "pod_failed"
     GONE = "gone"
     SCALED_TO_ZERO = "scaled_to_zero"
     DELETED = "deleted"
@@ -352,6 +355,10 @@ class PodSeen:
     """`pod-template-hash` (Deployments) or `controller-revision-hash` (StatefulSets, DaemonSets)."""
     running_since: Mapping[str, float | None] = field(default_factory=dict)
     """Container name → when its current instance started running (None: not running now)."""
+    failed_at: float | None = None
+    """For a bare pod only: when it ended `Failed` (it is not live, but its end is told as it is)."""
+    failure: str | None = None
+    """Why that pod will not run again (`restartPolicy Never`, or the pod's reason: `DeadlineExceeded`)."""
 
     def ran(self, container: str) -> float | None:
         """Since when `container` runs (for "" — an eviction — since when all of them do)."""
@@ -397,6 +404,9 @@ def evaluate(
         incident.revision = sorted(key for key in revisions if key)[-1]
     if not pods and workload_kind == "Pod":
         return _recover(incident, EndReason.POD_DELETED, now)
+    if workload_kind == "Pod" and all(pod.failed_at is not None for pod in pods):
+        ended = max(max(pod.failed_at or 0.0 for pod in pods), incident.last_crash)
+        return _recover(incident, EndReason.POD_FAILED, ended, detail=pods[-1].failure)
     if not pods and _owner_end(incident, workload_kind, owner, now):
         return True
     if (

@@ -19,11 +19,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.alerting.actions import DigestRow
-from bot.alerting.incidents import EndReason, IncidentPhase, IncidentStatus
+from bot.alerting.incidents import IncidentPhase, IncidentStatus
 from bot.alerting.policy import AlertKind
 from bot.alerting.termination import Termination
 from bot.command import is_cluster_name
 from bot.render.alert_text import (
+    FAILED_ENDS,
     MAX_EVIDENCE,
     MESSAGE_CHARS,
     AlertView,
@@ -444,7 +445,7 @@ def _state_mrkdwn(status: IncidentStatus) -> str:
     for index, date in enumerate(dates):
         text = text.replace(f"{marker}{index}{marker}", date)
     head, colon, rest = text.partition(":")
-    icon = _ENDED_ICON if status.reason is EndReason.JOB_FAILED else _STATE_ICONS[status.phase]
+    icon = _ENDED_ICON if status.reason in FAILED_ENDS else _STATE_ICONS[status.phase]
     return truncate(f"{icon} {bold(head)}{colon}{rest}", 2900)
 
 
@@ -482,7 +483,7 @@ def _recovery_blocks(alert: RecoveryAlert) -> list[Block]:
     text = escape(recovery_phrase(alert, when))
     for index, date in enumerate(dates):
         text = text.replace(f"{marker}{index}{marker}", date)
-    icon = _ENDED_ICON if alert.status.reason is EndReason.JOB_FAILED else ":white_check_mark:"
+    icon = _ENDED_ICON if alert.status.reason in FAILED_ENDS else ":white_check_mark:"
     blocks = [section(f"{icon} {truncate(text, 2900)}")]
     if alert.cluster:
         blocks.append(cluster_context(alert.cluster))

@@ -33,6 +33,7 @@ from bot.render.diagnosis_text import CONFIDENCE_LABEL, cluster_prefix
 from bot.render.text import printable
 
 __all__ = [
+    "FAILED_ENDS",
     "AlertView",
     "CrashAlert",
     "DigestAlert",
@@ -232,6 +233,8 @@ def end_phrase(status: IncidentStatus) -> str:
         return "the pod was deleted"
     if reason is EndReason.POD_COMPLETED:
         return "the pod completed"
+    if reason is EndReason.POD_FAILED:
+        return "the pod failed and will not be restarted" + (f" ({detail})" if detail else "")
     if reason is EndReason.SCALED_TO_ZERO:
         return f"its {detail} was scaled to zero" if detail else "its workload was scaled to zero"
     if reason is EndReason.DELETED:
@@ -258,9 +261,13 @@ def end_phrase(status: IncidentStatus) -> str:
     return "it stopped crashing"
 
 
+FAILED_ENDS = frozenset({EndReason.JOB_FAILED, EndReason.POD_FAILED})
+"""Ends that are no recovery: the root and the reply say `Ended`, with an icon that is not green."""
+
+
 def ended_word(status: IncidentStatus) -> str:
-    """`Recovered`, or `Ended` for an end that is no recovery (a Job that failed for good)."""
-    return "Ended" if status.reason is EndReason.JOB_FAILED else "Recovered"
+    """`Recovered`, or `Ended` for an end that is no recovery (a Job or a bare pod that failed for good)."""
+    return "Ended" if status.reason in FAILED_ENDS else "Recovered"
 
 
 def _crashes(count: int) -> str:
