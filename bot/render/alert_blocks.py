@@ -429,7 +429,7 @@ _STATE_ICONS = {
     IncidentPhase.CONTINUED: ":arrow_down:",
 }
 _ENDED_ICON = ":black_circle:"
-"""An incident that ended without recovering (a Job that failed for good): over, but not green."""
+"""An incident that ended without recovering (a Job or a bare pod that failed for good): over, not green."""
 
 
 def _state_mrkdwn(status: IncidentStatus) -> str:

@@ -221,7 +221,7 @@ _JOB_FAILURES = {
 
 
 def end_phrase(status: IncidentStatus) -> str:
-    """Why an incident recovered, in words (`replaced by revision 6c8d9f7b4`)."""
+    """Why an incident recovered or ended, in words (`replaced by revision 6c8d9f7b4`)."""
     reason = status.reason
     detail = status.detail
     if reason is EndReason.RAN_CLEAN:
@@ -246,13 +246,8 @@ def end_phrase(status: IncidentStatus) -> str:
     if reason is EndReason.JOB_COMPLETED:
         return "the Job completed"
     if reason is EndReason.JOB_FAILED:
-        why = (
-            f": {detail} ({_JOB_FAILURES[detail]})"
-            if detail in _JOB_FAILURES
-            else f": {detail}"
-            if detail
-            else ""
-        )
+        meaning = _JOB_FAILURES.get(detail or "")
+        why = f": {detail} ({meaning})" if meaning else f": {detail}" if detail else ""
         return f"the Job failed{why} — no more retries"
     if reason is EndReason.GONE:
         return (
