@@ -26,10 +26,12 @@ from bot.alerting.incidents import (
     IncidentPhase,
     IncidentState,
     OwnerFate,
+    OwnerState,
     PodSeen,
     evaluate,
     owner_fate,
     owner_to_read,
+    revision_key,
 )
 from bot.alerting.ledger_state import pod_digest
 from bot.alerting.outbox import action_from_record, action_to_record, entry_identity
@@ -37,7 +39,7 @@ from bot.alerting.planner import open_incidents
 from bot.render.alert_blocks import alert_blocks, alert_fallback_text
 from bot.render.alert_text import CrashAlert, RecoveryAlert, alert_text, state_phrase
 from tests.test_alerting_planner import crash
-from tests.test_alerting_pods import T0, backoff, deleting, deployment_pod, exited
+from tests.test_alerting_pods import T0, backoff, deleting, deployment_pod, exited, job_pod, make_pod
 
 CONFIG = PlannerConfig(group_window_seconds=1800, recovery_seconds=600)
 UID = "uid-shop-api-7d9f8c6b5-x2x9z"
@@ -300,39 +302,85 @@ def test_a_waiting_container_has_not_run_and_an_eviction_needs_every_container()
 # --- what the owner says once no pod is left -------------------------------------------------------------
 
 
+ACTIVE = OwnerFate(OwnerState.ACTIVE)
+DELETED = OwnerFate(OwnerState.DELETED)
+SCALED = OwnerFate(OwnerState.SCALED_TO_ZERO)
+COMPLETED = OwnerFate(OwnerState.COMPLETED)
+
+
+def _failed(reason: str) -> dict[str, object]:
+    return {"status": {"conditions": [{"type": "Failed", "status": "True", "reason": reason}]}}
+
+
 @pytest.mark.parametrize(
     ("kind", "owner", "fate"),
     [
-        ("ReplicaSet", {"spec": {"replicas": 0}}, OwnerFate.SCALED_TO_ZERO),
-        ("ReplicaSet", {"spec": {"replicas": 2}}, OwnerFate.ACTIVE),
-        ("ReplicaSet", {"spec": {}}, OwnerFate.ACTIVE),  # unset means 1
-        ("ReplicaSet", None, OwnerFate.DELETED),
-        ("ReplicaSet", {"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}}, OwnerFate.DELETED),
-        ("Job", {"status": {"conditions": [{"type": "Complete", "status": "True"}]}}, OwnerFate.COMPLETED),
+        ("ReplicaSet", {"spec": {"replicas": 0}}, SCALED),
+        ("ReplicaSet", {"spec": {"replicas": 2}}, ACTIVE),
+        ("ReplicaSet", {"spec": {}}, ACTIVE),  # unset means 1
+        ("ReplicaSet", None, DELETED),
+        ("ReplicaSet", {"metadata": {"deletionTimestamp": "2026-01-01T00:00:00Z"}}, DELETED),
+        ("StatefulSet", {"spec": {"replicas": 0}, "status": {"updateRevision": "db-5d8f7c9b6"}}, SCALED),
+        (
+            "StatefulSet",
+            {"spec": {"replicas": 3}, "status": {"updateRevision": "db-5d8f7c9b6"}},
+            OwnerFate(OwnerState.ACTIVE, "db-5d8f7c9b6"),
+        ),
+        ("StatefulSet", None, DELETED),
+        ("DaemonSet", None, DELETED),
+        (
+            "DaemonSet",
+            {"metadata": {"generation": 2}, "status": {"observedGeneration": 2, "desiredNumberScheduled": 0}},
+            OwnerFate(OwnerState.UNSCHEDULED),
+        ),
+        # a status that has not caught up with the new spec says nothing yet
+        (
+            "DaemonSet",
+            {"metadata": {"generation": 3}, "status": {"observedGeneration": 2, "desiredNumberScheduled": 0}},
+            ACTIVE,
+        ),
+        ("DaemonSet", {"status": {"desiredNumberScheduled": 4}}, ACTIVE),
+        ("Job", {"status": {"conditions": [{"type": "Complete", "status": "True"}]}}, COMPLETED),
         (
             "Job",
             {"status": {"conditions": [{"type": "SuccessCriteriaMet", "status": "True"}]}},
-            OwnerFate.COMPLETED,
+            COMPLETED,
         ),
-        ("Job", {"status": {"active": 1}}, OwnerFate.ACTIVE),
-        ("Job", {"status": {"conditions": [{"type": "Failed", "status": "True"}]}}, None),
+        ("Job", {"status": {"active": 1}}, ACTIVE),
+        ("Job", _failed("BackoffLimitExceeded"), OwnerFate(OwnerState.FAILED, "BackoffLimitExceeded")),
+        (
+            "Job",
+            {
+                "status": {
+                    "conditions": [{"type": "FailureTarget", "status": "True", "reason": "PodFailurePolicy"}]
+                }
+            },
+            OwnerFate(OwnerState.FAILED, "PodFailurePolicy"),
+        ),
+        (
+            "Job",
+            {"status": {"conditions": [{"type": "Failed", "status": "True"}]}},
+            OwnerFate(OwnerState.FAILED),
+        ),
         ("Job", {"spec": {"suspend": True}}, None),
-        ("Job", None, OwnerFate.DELETED),
+        ("Job", None, DELETED),
     ],
 )
 def test_the_owner_says_why_the_pods_are_gone(
     kind: str, owner: dict[str, object] | None, fate: OwnerFate | None
 ) -> None:
-    assert owner_fate(kind, owner) is fate
+    assert owner_fate(kind, owner) == fate
 
 
 def test_only_owners_the_rbac_reads_are_named() -> None:
     assert owner_to_read("Deployment", "api", "7d9f8c6b5") == ("ReplicaSet", "api-7d9f8c6b5")
     assert owner_to_read("Job", "migrate", None) == ("Job", "migrate")
-    assert owner_to_read("StatefulSet", "db", "db-5d8f") is None
-    assert owner_to_read("DaemonSet", "agent", "6c7b") is None
+    assert owner_to_read("StatefulSet", "db", "db-5d8f") == ("StatefulSet", "db")
+    assert owner_to_read("DaemonSet", "agent", "6c7b") == ("DaemonSet", "agent")
+    assert owner_to_read("CronJob", "backup", "28934560") == ("Job", "backup-28934560")
     assert owner_to_read("CronJob", "backup", None) is None
     assert owner_to_read("Deployment", "api", None) is None
+    assert owner_to_read("Rollout", "api", "7d9f8c6b5") is None
 
 
 def _judge(
@@ -360,10 +408,103 @@ def _judge(
 
 def test_no_pod_left_while_the_owner_wants_pods_keeps_the_incident_open() -> None:
     incident = IncidentState(opened=T0, started=T0, last_crash=T0, crashes=1, revision="7d9f8c6b5")
-    assert not _judge(incident, "Deployment", (), T0 + 5, owner=OwnerFate.ACTIVE)
+    assert not _judge(incident, "Deployment", (), T0 + 5, owner=ACTIVE)
     assert incident.open
-    assert _judge(incident, "Deployment", (), T0 + 6, owner=OwnerFate.SCALED_TO_ZERO)
-    assert incident.reason is EndReason.SCALED_TO_ZERO
+    assert _judge(incident, "Deployment", (), T0 + 6, owner=SCALED)
+    assert incident.reason is EndReason.SCALED_TO_ZERO and incident.detail is None
+
+
+def test_a_stateful_set_that_now_wants_another_revision_ended_the_incident_by_a_rollout() -> None:
+    incident = IncidentState(opened=T0, started=T0, last_crash=T0, crashes=1, revision="db-5d8f7c9b6")
+    assert not _judge(incident, "StatefulSet", (), T0 + 5, owner=OwnerFate(OwnerState.ACTIVE, "db-5d8f7c9b6"))
+    assert _judge(incident, "StatefulSet", (), T0 + 6, owner=OwnerFate(OwnerState.ACTIVE, "db-6c9d8e7f5"))
+    assert incident.reason is EndReason.ROLLOUT and incident.detail == "db-6c9d8e7f5"
+
+
+def test_a_long_revision_kept_as_a_digest_is_compared_as_one() -> None:
+    long = "a-stateful-set-with-a-long-name-5d8f7c9b6"
+    incident = IncidentState(opened=T0, started=T0, last_crash=T0, crashes=1, revision=revision_key(long))
+    assert not _judge(incident, "StatefulSet", (), T0 + 5, owner=OwnerFate(OwnerState.ACTIVE, long))
+
+
+@pytest.mark.parametrize(
+    ("kind", "fate", "reason", "words"),
+    [
+        ("StatefulSet", SCALED, EndReason.SCALED_TO_ZERO, "its StatefulSet was scaled to zero"),
+        ("StatefulSet", DELETED, EndReason.DELETED, "its StatefulSet was deleted"),
+        ("DaemonSet", DELETED, EndReason.DELETED, "its DaemonSet was deleted"),
+        (
+            "DaemonSet",
+            OwnerFate(OwnerState.UNSCHEDULED),
+            EndReason.UNSCHEDULED,
+            "no longer runs a pod on any node",
+        ),
+        ("Job", DELETED, EndReason.DELETED, "its Job was deleted"),
+        ("CronJob", DELETED, EndReason.DELETED, "the Job of the CronJob's run that crashed was deleted"),
+        (
+            "Job",
+            OwnerFate(OwnerState.FAILED, "BackoffLimitExceeded"),
+            EndReason.JOB_FAILED,
+            "the Job failed: BackoffLimitExceeded (backoffLimit reached) — no more retries",
+        ),
+        (
+            "CronJob",
+            OwnerFate(OwnerState.FAILED, "DeadlineExceeded"),
+            EndReason.JOB_FAILED,
+            "the Job failed: DeadlineExceeded (activeDeadlineSeconds passed) — no more retries",
+        ),
+        ("Deployment", DELETED, EndReason.DELETED, "its workload was deleted"),
+    ],
+)
+def test_each_owner_end_says_which(kind: str, fate: OwnerFate, reason: EndReason, words: str) -> None:
+    incident = IncidentState(opened=T0, started=T0, last_crash=T0, crashes=1, revision="7d9f8c6b5")
+    assert _judge(incident, kind, (), T0 + 5, owner=fate)
+    assert incident.reason is reason
+    status = incident.status()
+    assert words in state_phrase(status)
+    ended = "Ended" if reason is EndReason.JOB_FAILED else "Recovered"
+    assert state_phrase(status).startswith(ended)
+
+
+def test_a_bare_pod_that_completed_after_its_crash_says_so_not_deleted() -> None:
+    incident = IncidentState(opened=T0, started=T0, last_crash=T0 + 10, crashes=1)
+    assert _judge(incident, "Pod", (), T0 + 30, completed_at=T0 + 25)
+    assert incident.reason is EndReason.POD_COMPLETED and incident.since == T0 + 25
+    assert "the pod completed" in state_phrase(incident.status())
+
+
+def test_a_bare_pod_that_failed_for_good_ends_as_failed() -> None:
+    incident = IncidentState(opened=T0, started=T0, last_crash=T0 + 10, crashes=1)
+    failed = (PodSeen("uid-1", None, failed_at=T0 + 10, failure="restartPolicy Never"),)
+    assert _judge(incident, "Pod", failed, T0 + 12)
+    assert incident.reason is EndReason.POD_FAILED and incident.since == T0 + 10
+    phrase = state_phrase(incident.status())
+    assert (
+        phrase.startswith("Ended")
+        and "the pod failed and will not be restarted (restartPolicy Never)" in phrase
+    )
+
+
+def test_a_failed_bare_pod_is_kept_by_the_index_a_failed_job_pod_is_not() -> None:
+    index = WorkloadPods()
+    bare = make_pod("one-shot", restart_policy="Never")
+    job = job_pod(namespace="shop")
+    index.watch([("shop", "Pod/one-shot"), ("shop", "Job/migrate")])
+    for pod in (bare, job):
+        done = exited(pod, "app" if pod is bare else "main", 1, 40)
+        done["status"]["phase"] = "Failed"
+        index.note(done, deleted=False)
+    live = index.live()
+    assert "Job/migrate" not in {ref for _, ref in live}
+    [seen] = live[("shop", "Pod/one-shot")]
+    assert seen.failed_at == T0 + 40 and seen.failure == "restartPolicy Never"
+
+
+def test_a_later_cron_run_is_not_a_rollout_of_the_one_that_crashed() -> None:
+    incident = IncidentState(opened=T0, started=T0, last_crash=T0, crashes=1, revision="28934560")
+    later = (PodSeen("uid-later", "28934620", {"main": None}),)
+    assert not _judge(incident, "CronJob", later, T0 + 5)
+    assert incident.open
 
 
 def test_a_success_before_the_last_crash_does_not_end_the_incident() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.alerting import Workload
-from bot.alerting.workload import resolve_workload
+from bot.alerting.workload import resolve_workload, workload_revision
 from tests.test_alerting_pods import deployment_pod, job_pod, make_pod
 
 
@@ -63,6 +63,14 @@ def test_a_cron_named_job_without_a_cron_label_stays_a_job() -> None:
 def test_a_date_suffixed_job_is_not_mistaken_for_a_cronjob() -> None:
     pod = cron_pod("migrate-20260101", 12.0, {"team": "cron-owners"})
     assert resolve_workload(pod) == Workload("Job", "migrate-20260101")
+
+
+def test_the_revision_an_incident_tracks_is_the_template_hash_or_the_cron_run() -> None:
+    assert workload_revision(deployment_pod()) == "7d9f8c6b5"
+    cron = cron_pod("backup-29453760", 12.0, {"app.kubernetes.io/component": "cronjob"})
+    assert workload_revision(cron) == "29453760"  # with the CronJob's name, it names the Job to read
+    assert workload_revision(cron_pod("migrate-20260101", 12.0, {"team": "cron-owners"})) is None
+    assert workload_revision(job_pod()) is None and workload_revision(make_pod("one-off")) is None
 
 
 def test_workload_references_round_trip_and_reject_garbage() -> None:

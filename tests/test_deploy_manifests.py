@@ -73,6 +73,8 @@ BOT_READS = {
     ("", "events"): {"list"},
     ("", "namespaces"): {"get", "list", "watch"},
     ("apps", "replicasets"): {"get"},
+    ("apps", "statefulsets"): {"get"},
+    ("apps", "daemonsets"): {"get"},
     ("batch", "jobs"): {"get"},
 }
 BOT_STATE_WRITES = {
@@ -449,6 +451,9 @@ def test_single_namespace_mode_can_read_its_own_namespace_only() -> None:
         ("GET", "/api/v1/namespaces/{ns}", {}, True, True),
         ("GET", "/api/v1/namespaces", {"watch": "true"}, True, False),
         ("GET", "/apis/apps/v1/namespaces/{ns}/replicasets/api-7d9c", {}, True, True),
+        ("GET", "/apis/apps/v1/namespaces/{ns}/statefulsets/db", {}, True, True),
+        ("GET", "/apis/apps/v1/namespaces/payments/daemonsets/agent", {}, True, False),
+        ("GET", "/apis/apps/v1/namespaces/{ns}/statefulsets", {}, False, False),
         ("GET", "/apis/batch/v1/namespaces/{ns}/cronjobs/nightly", {}, False, False),
         ("PUT", "/api/v1/namespaces/{ns}/configmaps/exitcode-bot-ledger", {}, True, True),
         ("POST", "/api/v1/namespaces/{ns}/configmaps", {}, True, True),

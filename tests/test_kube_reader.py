@@ -213,16 +213,37 @@ async def test_owner_chain_is_readable_for_every_owner_kind(
     assert chain == fetched
 
 
-async def test_owner_kinds_the_diagnosis_does_not_fetch_are_not_read(
+async def test_owner_kinds_the_bot_does_not_fetch_are_not_read(
     reader: KubeClusterReader, fake_kube: FakeKubeApi, oom: JsonDict
 ) -> None:
-    """Deployments, StatefulSets, DaemonSets and CronJobs are named from ownerReferences, never read:
-    the bot's RBAC does not grant `get` on them."""
+    """Deployments and CronJobs are named from ownerReferences, never read: the bot's RBAC does not grant
+    `get` on them."""
     namespace, _ = pod_ref(oom)
     before = len(fake_kube.requests.entries)
-    for kind in ("Deployment", "StatefulSet", "DaemonSet", "CronJob"):
+    for kind in ("Deployment", "CronJob"):
         assert await reader.get_owner(namespace, kind, "web") is None
     assert len(fake_kube.requests.entries) == before
+
+
+@pytest.mark.parametrize(("kind", "resource"), [("StatefulSet", "statefulsets"), ("DaemonSet", "daemonsets")])
+async def test_stateful_and_daemon_sets_are_read_raw_for_the_incident_lifecycle(
+    reader: KubeClusterReader, fake_kube: FakeKubeApi, kind: str, resource: str
+) -> None:
+    """Once an incident's pods are all gone, their StatefulSet or DaemonSet says why (scaled to zero,
+    deleted, unscheduled, another revision): a `get`, the API's JSON as is; 404 is None."""
+    workload = {
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": {"name": "db", "namespace": "shop", "uid": f"uid-{resource}-db", "generation": 2},
+        "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "db"}}},
+        "status": {"observedGeneration": 2, "updateRevision": "db-5d8f7c9b6", "desiredNumberScheduled": 0},
+    }
+    fake_kube.cluster.apply(workload)
+    read = await reader.get_owner("shop", kind, "db")
+    assert read is not None and read["kind"] == kind
+    assert read["spec"]["replicas"] == 0 and read["status"]["updateRevision"] == "db-5d8f7c9b6"
+    assert await reader.get_owner("shop", kind, "gone") is None
+    assert ("get", "apps", resource) in fake_kube.requests.permissions(USER_AGENT)
 
 
 async def test_owner_that_is_gone_or_not_a_workload_is_none(reader: KubeClusterReader, oom: JsonDict) -> None:

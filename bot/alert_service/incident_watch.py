@@ -3,7 +3,9 @@ since when each container runs. The planner's `observe` (pure) decides from it w
 quiet or recovered; this index only keeps what it needs, for the few workloads that burn.
 
 A pod that finished `Succeeded` is not live, but it is remembered (when it finished, per workload): a Job
-that retried after a crash and then succeeded has recovered, whether or not its pod is ever deleted.
+that retried after a crash and then succeeded has recovered, whether or not its pod is ever deleted. A
+bare pod that ended `Failed` stays indexed, marked as such: nothing will run it again, and its incident
+ends saying so (a Job's failed pods are not kept: the Job says whether it retries).
 
 Only workloads with an incident in the ledger are indexed (a set lookup per watch event, and the owner
 resolved only for pods in a namespace that has one), so a 100k-pod cluster pays nearly nothing. A
@@ -18,9 +20,9 @@ from typing import Any
 
 from bot.alerting.incidents import PodSeen
 from bot.alerting.termination import epoch
-from bot.alerting.workload import pod_revision, resolve_workload
+from bot.alerting.workload import resolve_workload, workload_revision
 
-__all__ = ["WorkloadPods", "pod_seen", "succeeded_at"]
+__all__ = ["WorkloadPods", "failed_bare_pod", "pod_seen", "succeeded_at"]
 
 WorkloadId = tuple[str, str]
 """(namespace, `Kind/name`)."""
@@ -28,8 +30,25 @@ WorkloadId = tuple[str, str]
 
 def succeeded_at(pod: Mapping[str, Any]) -> float | None:
     """When a pod that ran to completion (`Succeeded`) finished: its containers' last `finishedAt`."""
+    return _ended_at(pod, "Succeeded")
+
+
+def failed_bare_pod(pod: Mapping[str, Any]) -> PodSeen | None:
+    """A bare pod that ended `Failed` (and is not being deleted), as `observe` needs it: nothing will run it
+    again, which ends its incident in words of its own ("the pod failed"), not as if it were deleted."""
+    metadata = pod.get("metadata") or {}
+    at = _ended_at(pod, "Failed")
+    if at is None or metadata.get("deletionTimestamp"):
+        return None
     status = pod.get("status") or {}
-    if status.get("phase") != "Succeeded":
+    policy = (pod.get("spec") or {}).get("restartPolicy")
+    why = status.get("reason") or (f"restartPolicy {policy}" if policy else None)
+    return PodSeen(uid=str(metadata.get("uid") or ""), revision=None, failed_at=at, failure=why)
+
+
+def _ended_at(pod: Mapping[str, Any], phase: str) -> float | None:
+    status = pod.get("status") or {}
+    if status.get("phase") != phase:
         return None
     ends = [
         epoch(((item.get("state") or {}).get("terminated") or {}).get("finishedAt"))
@@ -46,7 +65,7 @@ def pod_seen(pod: Mapping[str, Any]) -> PodSeen | None:
     status = pod.get("status") or {}
     if metadata.get("deletionTimestamp") or status.get("phase") in ("Succeeded", "Failed"):
         return None
-    revision = pod_revision(pod)
+    revision = workload_revision(pod)
     running: dict[str, float | None] = {}
     for item in status.get("containerStatuses") or ():
         if isinstance(item, Mapping) and item.get("name"):
@@ -89,6 +108,8 @@ class WorkloadPods:
         if finished is not None:
             self._completed[where] = max(finished, self._completed.get(where, finished))
         seen = None if deleted else pod_seen(pod)
+        if seen is None and not deleted and where[1].startswith("Pod/"):
+            seen = failed_bare_pod(pod)
         if seen is None:
             self.forget(uid)
             return

@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.alerting.termination import ContainerKind, RecordSource, Termination, epoch, infer_signal
-from bot.alerting.workload import pod_revision, resolve_workload
+from bot.alerting.workload import resolve_workload, workload_revision
 from bot.diagnosis.lifecycle import (
     RestartAllTrigger,
     all_containers_restarting,
@@ -239,7 +239,7 @@ class _PodContext:
         self.uid = str(metadata.get("uid") or f"{self.namespace}/{self.pod_name}")
         self.node = _text(spec.get("nodeName"))
         self.workload = resolve_workload(pod)
-        self.revision = pod_revision(pod)
+        self.revision = workload_revision(pod, self.workload)
         self.pod_reason = _text(status.get("reason"))
         self.pod_message = _text(status.get("message"))
         self._specs: dict[str, Mapping[str, Any]] | None = None

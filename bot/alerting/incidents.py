@@ -22,15 +22,25 @@ nor announces it twice. Its phases:
   - `job_completed`: a pod of the Job finished `Succeeded` after the last crash (a Job that retried
     and then succeeded), or the Job says `Complete` once its pods are gone: no need to wait for the
     pod's deletion, which may never come;
+  - `pod_completed`: the bare pod that crashed finished `Succeeded` after its last crash;
+  - `pod_failed`: the bare pod that crashed ended `Failed` (`restartPolicy: Never`, a deadline): nothing
+    will run it again, yet nobody deleted it. Not a recovery, but the end of the incident;
   - `scaled_to_zero` / `deleted`: no pod is left and the owner the crash named says why: its ReplicaSet
-    wants 0 replicas, or the ReplicaSet (or Job) no longer exists (404). The pod stream alone cannot
-    tell those apart; the bot's RBAC reads ReplicaSets and Jobs (`owner_to_read`), nothing else;
-  - `gone`: no pod is left and the owner could not be read (a StatefulSet or DaemonSet, which the RBAC
-    does not grant; a CronJob's Job, whose name the pod stream does not keep; a read that failed): it
-    was scaled down (to zero) or deleted, and the message says both.
+    or StatefulSet wants 0 replicas, or it (the ReplicaSet, StatefulSet, DaemonSet, or the Job, a
+    CronJob's run included) no longer exists (404). The pod stream alone cannot tell those apart, so
+    the service reads the object `owner_to_read` names (a `get` the RBAC grants);
+  - `unscheduled`: a DaemonSet whose pods are all gone schedules none (`desiredNumberScheduled: 0`:
+    its nodeSelector or affinity matches no node any more);
+  - `job_failed`: the Job (or the CronJob's run that crashed) has `Failed`: backoffLimit reached,
+    deadline passed, a `podFailurePolicy` rule failed it. Not a recovery, but the end of the incident:
+    nothing will retry; `detail` keeps the condition's reason (`BackoffLimitExceeded`);
+  - `gone`: no pod is left and the owner could not be read (a controller the bot does not read, a
+    CronJob run whose Job the pods did not name, a read that failed): it was scaled down (to zero) or
+    deleted, and the message says both.
 
-  While the owner still wants pods (`OwnerFate.ACTIVE`: a ReplicaSet recreating a deleted pod, a Job
-  between a failed pod and its retry), no pod left does not end the incident.
+  While the owner still wants pods (`OwnerState.ACTIVE`: a ReplicaSet or StatefulSet recreating a
+  deleted pod, a Job between a failed pod and its retry), no pod left does not end the incident, unless
+  a StatefulSet now wants another revision than the one that crashed (`rollout`, as its pods will be).
 - **continued** (only on a root, never a live incident): the group's window passed while it still
   crashed, so the planner posted a new root; the incident moved to it and the old root says so.
 
@@ -52,6 +62,7 @@ __all__ = [
     "IncidentState",
     "IncidentStatus",
     "OwnerFate",
+    "OwnerState",
     "PodSeen",
     "evaluate",
     "owner_fate",
@@ -81,63 +92,100 @@ class EndReason(StrEnum):
     RAN_CLEAN = "ran_clean"
     ROLLOUT = "rollout"
     POD_DELETED = "pod_deleted"
+    POD_COMPLETED = "pod_completed"
+    POD_FAILED = "pod_failed"
     GONE = "gone"
     SCALED_TO_ZERO = "scaled_to_zero"
     DELETED = "deleted"
+    UNSCHEDULED = "unscheduled"
     JOB_COMPLETED = "job_completed"
+    JOB_FAILED = "job_failed"
 
 
-class OwnerFate(StrEnum):
+class OwnerState(StrEnum):
     """What a workload's controller object says once none of its pods is left (`owner_fate`)."""
 
     ACTIVE = "active"
     """It exists and still wants pods: they are being replaced, the incident is not over."""
     SCALED_TO_ZERO = "scaled_to_zero"
     DELETED = "deleted"
+    UNSCHEDULED = "unscheduled"
     COMPLETED = "completed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerFate:
+    """An owner's state and the one fact its wording needs: for `FAILED` the Job's `Failed` reason
+    (`BackoffLimitExceeded`), for an `ACTIVE` StatefulSet the revision it now creates pods of
+    (`status.updateRevision`: another one than the crash's is a rollout)."""
+
+    state: OwnerState
+    detail: str | None = None
 
 
 _OWNER_ENDS = {
-    OwnerFate.SCALED_TO_ZERO: EndReason.SCALED_TO_ZERO,
-    OwnerFate.DELETED: EndReason.DELETED,
-    OwnerFate.COMPLETED: EndReason.JOB_COMPLETED,
+    OwnerState.SCALED_TO_ZERO: EndReason.SCALED_TO_ZERO,
+    OwnerState.DELETED: EndReason.DELETED,
+    OwnerState.UNSCHEDULED: EndReason.UNSCHEDULED,
+    OwnerState.COMPLETED: EndReason.JOB_COMPLETED,
+    OwnerState.FAILED: EndReason.JOB_FAILED,
 }
+
+_READ_ITSELF = frozenset({"ReplicaSet", "Job", "StatefulSet", "DaemonSet"})
+"""Controllers whose own object the bot reads (a `get` each in the RBAC) once their pods are all gone."""
 
 
 def owner_to_read(workload_kind: str, workload_name: str, revision: str | None) -> tuple[str, str] | None:
     """The controller object (kind, name) whose state says why a workload's pods are gone, among those the
-    bot may read (ReplicaSets and Jobs); None when there is none it may read. A Deployment's pods of
-    revision `h` belong to the ReplicaSet `<deployment>-<h>` (the name `resolve_workload` stripped)."""
+    bot may read; None when there is none it may read. A Deployment's pods of revision `h` belong to the
+    ReplicaSet `<deployment>-<h>` (the name `resolve_workload` stripped); a CronJob's run `m` (the
+    scheduled minute `workload_revision` keeps) is the Job `<cronjob>-<m>`: that Job, not the CronJob,
+    says whether the run that crashed failed, completed or was deleted (suspending a CronJob stops only
+    its next runs, and deleting it deletes its Jobs)."""
     if workload_kind == "Deployment" and revision and not revision.startswith("#"):
         return ("ReplicaSet", f"{workload_name}-{revision}")
-    if workload_kind in ("ReplicaSet", "Job"):
+    if workload_kind == "CronJob" and revision and revision.isdigit():
+        return ("Job", f"{workload_name}-{revision}")
+    if workload_kind in _READ_ITSELF:
         return (workload_kind, workload_name)
     return None
 
 
 def owner_fate(kind: str, owner: Mapping[str, Any] | None) -> OwnerFate | None:
-    """Read a ReplicaSet or Job as the API returned it (None: 404); None when it says nothing certain
-    (a Job that failed or is suspended: not what "recovered" means, so the generic wording stays)."""
-    if owner is None:
-        return OwnerFate.DELETED
-    if (owner.get("metadata") or {}).get("deletionTimestamp"):
-        return OwnerFate.DELETED
+    """Read a ReplicaSet, StatefulSet, DaemonSet or Job as the API returned it (None: 404); None when it
+    says nothing certain (a suspended Job: it may resume, so the generic wording stays)."""
+    if owner is None or (owner.get("metadata") or {}).get("deletionTimestamp"):
+        return OwnerFate(OwnerState.DELETED)
     spec = owner.get("spec") or {}
-    if kind == "ReplicaSet":
-        replicas = spec.get("replicas", 1)  # the API's default when unset
-        return OwnerFate.SCALED_TO_ZERO if replicas == 0 else OwnerFate.ACTIVE
+    status = owner.get("status") or {}
+    if kind in ("ReplicaSet", "StatefulSet"):
+        if spec.get("replicas", 1) == 0:  # unset means 1, the API's default
+            return OwnerFate(OwnerState.SCALED_TO_ZERO)
+        revision = status.get("updateRevision") if kind == "StatefulSet" else None
+        return OwnerFate(OwnerState.ACTIVE, str(revision) if revision else None)
+    if kind == "DaemonSet":
+        # The DaemonSet controller counts the nodes it should run a pod on; none left means its
+        # nodeSelector, affinity or tolerations match no node now. Only a status that has caught up with
+        # the spec (observedGeneration) is trusted with that.
+        current = status.get("observedGeneration", 0) >= (owner.get("metadata") or {}).get("generation", 0)
+        if current and status.get("desiredNumberScheduled") == 0:
+            return OwnerFate(OwnerState.UNSCHEDULED)
+        return OwnerFate(OwnerState.ACTIVE)
     if kind == "Job":
-        conditions = (owner.get("status") or {}).get("conditions") or ()
         true = {
-            str(item.get("type"))
-            for item in conditions
+            str(item.get("type")): item
+            for item in status.get("conditions") or ()
             if isinstance(item, Mapping) and item.get("status") == "True"
         }
-        if true & {"Complete", "SuccessCriteriaMet"}:
-            return OwnerFate.COMPLETED
-        if true & {"Failed", "FailureTarget", "Suspended"} or spec.get("suspend"):
+        if true.keys() & {"Complete", "SuccessCriteriaMet"}:
+            return OwnerFate(OwnerState.COMPLETED)
+        failed = true.get("Failed") or true.get("FailureTarget")
+        if failed is not None:
+            return OwnerFate(OwnerState.FAILED, str(failed.get("reason") or "") or None)
+        if "Suspended" in true or spec.get("suspend"):
             return None
-        return OwnerFate.ACTIVE
+        return OwnerFate(OwnerState.ACTIVE)
     return None
 
 
@@ -307,6 +355,10 @@ class PodSeen:
     """`pod-template-hash` (Deployments) or `controller-revision-hash` (StatefulSets, DaemonSets)."""
     running_since: Mapping[str, float | None] = field(default_factory=dict)
     """Container name → when its current instance started running (None: not running now)."""
+    failed_at: float | None = None
+    """For a bare pod only: when it ended `Failed` (it is not live, but its end is told as it is)."""
+    failure: str | None = None
+    """Why that pod will not run again (`restartPolicy Never`, or the pod's reason: `DeadlineExceeded`)."""
 
     def ran(self, container: str) -> float | None:
         """Since when `container` runs (for "" — an eviction — since when all of them do)."""
@@ -344,16 +396,22 @@ def evaluate(
     job = workload_kind in ("Job", "CronJob")
     if job and completed_at is not None and completed_at >= incident.last_crash:
         return _recover(incident, EndReason.JOB_COMPLETED, completed_at)
+    if workload_kind == "Pod" and completed_at is not None and completed_at >= incident.last_crash:
+        return _recover(incident, EndReason.POD_COMPLETED, completed_at)
     crashed = set(crashed_pods)
     revisions = [revision_key(pod.revision) for pod in pods if pod.uid in crashed and pod.revision]
     if revisions and incident.revision not in revisions:
         incident.revision = sorted(key for key in revisions if key)[-1]
     if not pods and workload_kind == "Pod":
         return _recover(incident, EndReason.POD_DELETED, now)
-    if not pods and owner is not OwnerFate.ACTIVE:
-        return _recover(incident, _OWNER_ENDS.get(owner, EndReason.GONE) if owner else EndReason.GONE, now)
+    if workload_kind == "Pod" and all(pod.failed_at is not None for pod in pods):
+        ended = max(max(pod.failed_at or 0.0 for pod in pods), incident.last_crash)
+        return _recover(incident, EndReason.POD_FAILED, ended, detail=pods[-1].failure)
+    if not pods and _owner_end(incident, workload_kind, owner, now):
+        return True
     if (
         pods
+        and not job  # a CronJob's "revision" is its run: a later run is no rollout of the one that crashed
         and incident.revision
         and all(pod.revision and revision_key(pod.revision) != incident.revision for pod in pods)
     ):
@@ -369,6 +427,24 @@ def evaluate(
         incident.since = incident.last_crash
         return True
     return False
+
+
+def _owner_end(incident: IncidentState, workload_kind: str, owner: OwnerFate | None, now: float) -> bool:
+    """No pod of the workload is left: True when what its owner said ended the incident; False while the
+    owner still wants pods of the revision that crashed. The detail names the object when it is not the
+    Deployment's ReplicaSet (`its StatefulSet was deleted`; for a CronJob, the Job of the run)."""
+    if owner is None:
+        return _recover(incident, EndReason.GONE, now)
+    if owner.state is OwnerState.ACTIVE:
+        wanted = revision_key(owner.detail)
+        if wanted and incident.revision and wanted != incident.revision:
+            return _recover(incident, EndReason.ROLLOUT, now, detail=owner.detail)
+        return False
+    reason = _OWNER_ENDS[owner.state]
+    if reason is EndReason.JOB_FAILED:
+        return _recover(incident, reason, now, detail=owner.detail)
+    named = workload_kind if workload_kind in ("StatefulSet", "DaemonSet", "Job", "CronJob") else None
+    return _recover(incident, reason, now, detail=named)
 
 
 def _recover(incident: IncidentState, reason: EndReason, when: float, detail: str | None = None) -> bool:

@@ -39,6 +39,23 @@ def pod_revision(pod: Mapping[str, Any]) -> str | None:
     return next((str(labels[name]) for name in REVISION_LABELS if labels.get(name)), None)
 
 
+def workload_revision(pod: Mapping[str, Any], workload: Workload | None = None) -> str | None:
+    """What the incident lifecycle tracks as the revision a pod belongs to: its template revision, or for a
+    CronJob's pod the run it belongs to, the scheduled minute its Job name ends with (`backup-28934560`
+    -> `28934560`; short, so the ledger keeps it as is, and with the CronJob's name it names the Job).
+    `workload` is the pod's, when the caller resolved it already."""
+    revision = pod_revision(pod)
+    if revision is not None:
+        return revision
+    workload = workload or resolve_workload(pod)
+    if workload.kind != "CronJob":
+        return None
+    owner = _controller_owner((pod.get("metadata") or {}).get("ownerReferences"))
+    job = str((owner or {}).get("name") or "")
+    run = job.removeprefix(f"{workload.name}-")
+    return run if run != job and run.isdigit() else None
+
+
 def resolve_workload(pod: Mapping[str, Any]) -> Workload:
     """The workload that owns `pod` (a raw pod dict), or `Pod/<name>` for a bare or static pod."""
     metadata = pod.get("metadata") or {}

@@ -27,12 +27,16 @@ from bot.kube.errors import ApiCall, json_object, translate_error
 
 LIST_PAGE_SIZE = 500  # the apiserver's own default chunk size for kubectl
 
-# kind -> (API group attribute, read method, RBAC resource) for the owners the diagnosis reads. Only
-# ReplicaSets (for the Deployment above them) and Jobs (backoffLimit, deadline, CronJob above them) are
-# fetched: the rest of the chain is named from ownerReferences. Adding a kind here needs a `get` grant in
+# kind -> (API group attribute, read method, RBAC resource) for the owners the bot reads. The diagnosis
+# fetches ReplicaSets (for the Deployment above them) and Jobs (backoffLimit, deadline, CronJob above them)
+# and names the rest of the chain from ownerReferences; the incident lifecycle also reads StatefulSets and
+# DaemonSets once their pods are all gone, to say whether they were scaled to zero, deleted or rolled out
+# (`bot.alerting.incidents.owner_to_read`). Adding a kind here needs a `get` grant in
 # k8s/base/clusterrole.yaml; tests/test_rbac_matches_code.py fails until both agree.
 _OWNER_READS: dict[str, tuple[str, str, str]] = {
     "ReplicaSet": ("_apps", "read_namespaced_replica_set", "replicasets"),
+    "StatefulSet": ("_apps", "read_namespaced_stateful_set", "statefulsets"),
+    "DaemonSet": ("_apps", "read_namespaced_daemon_set", "daemonsets"),
     "Job": ("_batch", "read_namespaced_job", "jobs"),
 }
 OWNER_KINDS = frozenset(_OWNER_READS)

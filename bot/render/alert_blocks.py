@@ -24,6 +24,7 @@ from bot.alerting.policy import AlertKind
 from bot.alerting.termination import Termination
 from bot.command import is_cluster_name
 from bot.render.alert_text import (
+    FAILED_ENDS,
     MAX_EVIDENCE,
     MESSAGE_CHARS,
     AlertView,
@@ -427,6 +428,8 @@ _STATE_ICONS = {
     IncidentPhase.RECOVERED: ":large_green_circle:",
     IncidentPhase.CONTINUED: ":arrow_down:",
 }
+_ENDED_ICON = ":black_circle:"
+"""An incident that ended without recovering (a Job or a bare pod that failed for good): over, not green."""
 
 
 def _state_mrkdwn(status: IncidentStatus) -> str:
@@ -442,7 +445,8 @@ def _state_mrkdwn(status: IncidentStatus) -> str:
     for index, date in enumerate(dates):
         text = text.replace(f"{marker}{index}{marker}", date)
     head, colon, rest = text.partition(":")
-    return truncate(f"{_STATE_ICONS[status.phase]} {bold(head)}{colon}{rest}", 2900)
+    icon = _ENDED_ICON if status.reason in FAILED_ENDS else _STATE_ICONS[status.phase]
+    return truncate(f"{icon} {bold(head)}{colon}{rest}", 2900)
 
 
 # --- thread replies and digests -------------------------------------------------------------------------
@@ -479,7 +483,8 @@ def _recovery_blocks(alert: RecoveryAlert) -> list[Block]:
     text = escape(recovery_phrase(alert, when))
     for index, date in enumerate(dates):
         text = text.replace(f"{marker}{index}{marker}", date)
-    blocks = [section(f":white_check_mark: {truncate(text, 2900)}")]
+    icon = _ENDED_ICON if alert.status.reason in FAILED_ENDS else ":white_check_mark:"
+    blocks = [section(f"{icon} {truncate(text, 2900)}")]
     if alert.cluster:
         blocks.append(cluster_context(alert.cluster))
     return fit_blocks(blocks)

@@ -33,6 +33,7 @@ from bot.render.diagnosis_text import CONFIDENCE_LABEL, cluster_prefix
 from bot.render.text import printable
 
 __all__ = [
+    "FAILED_ENDS",
     "AlertView",
     "CrashAlert",
     "DigestAlert",
@@ -44,6 +45,7 @@ __all__ = [
     "count_phrase",
     "duration_phrase",
     "end_phrase",
+    "ended_word",
     "headline",
     "recovery_phrase",
     "runbook_steps",
@@ -208,27 +210,59 @@ def duration_phrase(seconds: float) -> str:
     return f"{days} d {hours} h" if hours else f"{days} d"
 
 
+_JOB_FAILURES = {
+    "BackoffLimitExceeded": "backoffLimit reached",
+    "DeadlineExceeded": "activeDeadlineSeconds passed",
+    "PodFailurePolicy": "a podFailurePolicy rule failed it",
+    "MaxFailedIndexesExceeded": "maxFailedIndexes reached",
+    "FailedIndexes": "indexes failed their backoffLimitPerIndex",
+}
+"""The Job controller's `Failed` reasons, in words (`kubectl explain job.status.conditions`)."""
+
+
 def end_phrase(status: IncidentStatus) -> str:
-    """Why an incident recovered, in words (`replaced by revision 6c8d9f7b4`)."""
+    """Why an incident recovered or ended, in words (`replaced by revision 6c8d9f7b4`)."""
     reason = status.reason
+    detail = status.detail
     if reason is EndReason.RAN_CLEAN:
         ran = f" {duration_phrase(status.recovery_seconds)}" if status.recovery_seconds else ""
         return f"it has run{ran} without a crash"
     if reason is EndReason.ROLLOUT:
-        return f"replaced by revision {status.detail}" if status.detail else "replaced by a new revision"
+        return f"replaced by revision {detail}" if detail else "replaced by a new revision"
     if reason is EndReason.POD_DELETED:
         return "the pod was deleted"
+    if reason is EndReason.POD_COMPLETED:
+        return "the pod completed"
+    if reason is EndReason.POD_FAILED:
+        return "the pod failed and will not be restarted" + (f" ({detail})" if detail else "")
     if reason is EndReason.SCALED_TO_ZERO:
-        return "its workload was scaled to zero"
+        return f"its {detail} was scaled to zero" if detail else "its workload was scaled to zero"
     if reason is EndReason.DELETED:
-        return "its workload was deleted"
+        if detail == "CronJob":
+            return "the Job of the CronJob's run that crashed was deleted"
+        return f"its {detail} was deleted" if detail else "its workload was deleted"
+    if reason is EndReason.UNSCHEDULED:
+        return "its DaemonSet no longer runs a pod on any node (its node selection matches none)"
     if reason is EndReason.JOB_COMPLETED:
         return "the Job completed"
+    if reason is EndReason.JOB_FAILED:
+        meaning = _JOB_FAILURES.get(detail or "")
+        why = f": {detail} ({meaning})" if meaning else f": {detail}" if detail else ""
+        return f"the Job failed{why} — no more retries"
     if reason is EndReason.GONE:
         return (
             "its crashing pods were deleted and none replaced them (scaled to zero, or the workload deleted)"
         )
     return "it stopped crashing"
+
+
+FAILED_ENDS = frozenset({EndReason.JOB_FAILED, EndReason.POD_FAILED})
+"""Ends that are no recovery: the root and the reply say `Ended`, with an icon that is not green."""
+
+
+def ended_word(status: IncidentStatus) -> str:
+    """`Recovered`, or `Ended` for an end that is no recovery (a Job or a bare pod that failed for good)."""
+    return "Ended" if status.reason in FAILED_ENDS else "Recovered"
 
 
 def _crashes(count: int) -> str:
@@ -247,7 +281,7 @@ def state_phrase(status: IncidentStatus, when: Callable[[float], str] = utc) -> 
         return f"Quiet: no crash since {when(status.last_crash)}, not seen running cleanly yet ({crashes})"
     if status.phase is IncidentPhase.CONTINUED:
         return f"Still crashing at {when(status.since)}: continued in a newer alert ({crashes} so far)"
-    return f"Recovered {when(status.since)}: {end_phrase(status)}. {crashes}, burned {burned}"
+    return f"{ended_word(status)} {when(status.since)}: {end_phrase(status)}. {crashes}, burned {burned}"
 
 
 def recovery_phrase(alert: RecoveryAlert, when: Callable[[float], str] = utc) -> str:
@@ -255,7 +289,7 @@ def recovery_phrase(alert: RecoveryAlert, when: Callable[[float], str] = utc) ->
     status = alert.status
     burned = duration_phrase(status.burned_seconds)
     return (
-        f"Recovered: {alert.subject}: {end_phrase(status)}. It burned {burned}"
+        f"{ended_word(status)}: {alert.subject}: {end_phrase(status)}. It burned {burned}"
         f" ({_crashes(status.crashes)}, first at {when(status.started)}, last at {when(status.last_crash)})."
     )
 
