@@ -638,3 +638,12 @@ def test_any_cluster_text_makes_a_valid_event_within_its_limit(
         assert (event["pod"], event["message"], event["log_tail"]) == (name, message or None, lines)
     elif lines:
         assert event["log_tail"] == [] or lines[-1].startswith(event["log_tail"][-1].rstrip("…"))
+
+
+@pytest.mark.parametrize("reason", list(EndReason))
+def test_every_way_an_incident_ends_is_in_the_schema(reason: EndReason) -> None:
+    """A new end (issue 9 added StatefulSets, DaemonSets, failed Jobs and pods) must not make the
+    receiver refuse the `recovered` event: the schema's enum follows `EndReason`."""
+    status = replace(recovered(), reason=reason, detail=None)
+    view = RecoveryAlert("shop", "Deployment/api", "app", AlertKind.CRASH, status)
+    assert schema_problems(rendered(delivery(view, AlertEvent.RECOVERED))) == []
