@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -45,6 +45,7 @@ class Remotes:
     teams_url: str
     pagerduty: FakePagerDuty
     webhook: WebhookReceiver
+    made: list[SurfaceSet] = field(default_factory=list)
 
     def surfaces(self) -> SurfaceSet:
         """Fresh adapters (a new bot process has its own), each retrying fast."""
@@ -59,20 +60,28 @@ class Remotes:
                 {"default": WebhookRoute(self.webhook.url, SECRET)}, delivery=HttpDelivery("webhook", FAST)
             ),
         }
-        return SurfaceSet(made, {})
+        surfaces = SurfaceSet(made, {})
+        self.made.append(surfaces)
+        return surfaces
 
     def crash_events(self) -> list[dict[str, object]]:
         return [event for event in self.webhook.events if event["event"] == "crash"]
 
 
 @pytest.fixture
-async def remotes() -> AsyncIterator[Remotes]:
+async def remotes(harness: Harness) -> AsyncIterator[Remotes]:
     teams = await FakeTeams().start()
     pagerduty = await FakePagerDuty().start()
     webhook = await WebhookReceiver(SECRET).start()
+    remotes = Remotes(teams, teams.workflow("oncall"), pagerduty, webhook)
     try:
-        yield Remotes(teams, teams.workflow("oncall"), pagerduty, webhook)
+        yield remotes
     finally:
+        for bot in harness.bots:  # stopped before their surfaces close (as AlertRunner.stop does)
+            if not bot.task.done():
+                await bot.shutdown()
+        for surfaces in remotes.made:
+            await surfaces.close()
         await teams.close()
         await pagerduty.close()
         await webhook.close()
