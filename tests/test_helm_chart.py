@@ -497,6 +497,15 @@ def test_slack_alone_reads_no_surfaces_secret(chart: helm.Chart) -> None:
     assert "Mode: Slack (" in notes and "surfaces" not in notes
 
 
+def test_an_upgrade_reusing_values_from_before_alert_surfaces_still_renders(chart: helm.Chart) -> None:
+    """`helm upgrade --reuse-values` (what NOTES.txt suggests) keeps the old release's values as the
+    chart's defaults, so a release from before `alertSurfaces` has no such map: null removes it here."""
+    manifests, notes = render(chart, {**EXISTING_SECRET, "alertSurfaces": None})
+    assert "envFrom" not in bot_container(manifests) and "Mode: Slack" in notes
+    with pytest.raises(helm.HelmError, match="nowhere to send alerts"):
+        render(chart, {"alertSurfaces": None})
+
+
 def test_changed_surface_values_roll_the_pods(chart: helm.Chart) -> None:
     before = render(chart, {"alertSurfaces": {"teamsWebhookUrl": TEAMS_URL}})[0]
     after = render(chart, {"alertSurfaces": {"teamsWebhookUrl": TEAMS_URL + "x"}})[0]

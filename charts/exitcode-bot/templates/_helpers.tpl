@@ -55,7 +55,8 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{/* The Secret whose keys all become the bot's environment (envFrom): the surfaces' URLs and keys, the
 operator's (alertSurfaces.existingSecret) or the one this chart creates from values; empty: none. */}}
 {{- define "exitcode-bot.surfacesSecretName" -}}
-{{- $surfaces := .Values.alertSurfaces }}
+{{- /* `default dict`: `helm upgrade --reuse-values` from a release before alertSurfaces has no such map. */ -}}
+{{- $surfaces := .Values.alertSurfaces | default dict }}
 {{- if $surfaces.existingSecret }}
 {{- $surfaces.existingSecret }}
 {{- else if or $surfaces.teamsWebhookUrl $surfaces.pagerdutyRoutingKey $surfaces.webhookUrl $surfaces.webhookSecret }}
@@ -66,7 +67,7 @@ operator's (alertSurfaces.existingSecret) or the one this chart creates from val
 {{/* "true" when an alert surface besides Slack is configured (bot/wiring/startup.py: a surface target from
 the settings or from CONFIG_FILE's `surfaces`): without Slack, the bot then runs alerts-only. */}}
 {{- define "exitcode-bot.surfacesEnabled" -}}
-{{- $surfaces := .Values.alertSurfaces }}
+{{- $surfaces := .Values.alertSurfaces | default dict }}
 {{- if or $surfaces.existingSecret $surfaces.teamsWebhookUrl $surfaces.pagerdutyRoutingKey $surfaces.webhookUrl .Values.accessConfig.surfaces }}true{{ end }}
 {{- end }}
 
@@ -78,7 +79,7 @@ the settings or from CONFIG_FILE's `surfaces`): without Slack, the bot then runs
 {{/* Fails the install with one sentence for what the bot would refuse at startup, or could not deliver. */}}
 {{- define "exitcode-bot.checkDelivery" -}}
 {{- $slack := .Values.slack }}
-{{- $surfaces := .Values.alertSurfaces }}
+{{- $surfaces := .Values.alertSurfaces | default dict }}
 {{- if and (not (include "exitcode-bot.slackEnabled" .)) (not (include "exitcode-bot.surfacesEnabled" .)) }}
 {{- fail "exitcode-bot: nowhere to send alerts. For Slack, set slack.existingSecret (a Secret with SLACK_BOT_TOKEN and SLACK_APP_TOKEN or SLACK_SIGNING_SECRET) or slack.botToken with slack.appToken or slack.signingSecret. For alerts-only (Teams, PagerDuty, webhook; no Slack app), set alertSurfaces.existingSecret (a Secret with TEAMS_WEBHOOK_URL, PAGERDUTY_ROUTING_KEY and/or WEBHOOK_URL with WEBHOOK_SECRET) or alertSurfaces.teamsWebhookUrl, alertSurfaces.pagerdutyRoutingKey or alertSurfaces.webhookUrl with alertSurfaces.webhookSecret. See the README, Install on Kubernetes" }}
 {{- end }}
