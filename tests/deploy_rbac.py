@@ -4,9 +4,9 @@ Why a renderer of our own: the deploy tests must run on a machine without `kubec
 compares the permissions granted here with the Kubernetes API calls recorded by the fake API server.
 It implements exactly the kustomize features the manifests use (resources, `namespace`, a
 `NamespaceTransformer` with `setRoleBindingSubjects`, `labels`, `images`, `$patch: delete`, JSON 6902
-patches, and `replacements` of one field by another) and refuses anything else, so it can never
-silently disagree with `kubectl kustomize`; when `kubectl` is installed, tests/test_deploy_manifests.py
-checks that both render the same objects.
+patches (`test` included), and `replacements` of one field by another) and refuses anything else, so it
+can never silently disagree with `kubectl kustomize`; when `kubectl` is installed,
+tests/test_deploy_manifests.py checks that both render the same objects.
 """
 
 from __future__ import annotations
@@ -65,6 +65,10 @@ _SUPPORTED_KEYS = frozenset(
 
 class KustomizeUnsupported(Exception):
     """The kustomization uses a feature this renderer does not implement (extend it, then test it)."""
+
+
+class KustomizeTestFailed(Exception):
+    """A JSON 6902 `test` operation did not hold: kustomize refuses to build, and so does this."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -234,13 +238,19 @@ def _matches(manifest: Manifest, target: Mapping[str, Any]) -> bool:
 
 
 def _json6902(manifest: Manifest, operation: Mapping[str, Any]) -> None:
-    """RFC 6902 `add`, `replace` and `remove` (all a deployment patch needs)."""
+    """RFC 6902 `add`, `replace`, `remove` and `test` (all a deployment patch needs). A failed `test`
+    fails the build, as in kustomize: an overlay that removes by index states what it removes."""
     *parents, last = [part.replace("~1", "/").replace("~0", "~") for part in operation["path"].split("/")[1:]]
     node: Any = manifest
     for part in parents:
         node = node[int(part)] if isinstance(node, list) else node[part]
     op = operation["op"]
     value = copy.deepcopy(operation.get("value"))
+    if op == "test":
+        actual = node[int(last)] if isinstance(node, list) else node[last]
+        if actual != value:
+            raise KustomizeTestFailed(f"testing value {operation['path']} failed: {actual!r} != {value!r}")
+        return
     if isinstance(node, list):
         index = len(node) if last == "-" else int(last)
         if op == "add":

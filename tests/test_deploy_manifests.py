@@ -1,4 +1,4 @@
-"""What a platform engineer's `kubectl apply -k k8s/` (or the single-namespace overlay) gets.
+"""What a platform engineer's `kubectl apply -k k8s/` (or one of the overlays) gets.
 
 Every check here is something a security review or a failed rollout would otherwise find: manifests the
 API server rejects, selectors that match no pod, bindings to a ServiceAccount that does not exist, a
@@ -47,16 +47,22 @@ from tests.deploy_rbac import (
     split_image,
 )
 
+ALERTS_ONLY_DIR = K8S_DIR / "overlays" / "alerts-only"
 VARIANTS = {
     "cluster-wide": BASE_DIR,
+    "alerts-only": ALERTS_ONLY_DIR,  # the base without Slack: Teams, PagerDuty, webhook (issue 12)
     "single-namespace": SINGLE_NAMESPACE_DIR,
     "namespace-admin": NAMESPACE_ADMIN_DIR,  # single-namespace without the node-events grant in `default`
 }
 NAMESPACED_VARIANTS = ("single-namespace", "namespace-admin")
+CLUSTER_WIDE_VARIANTS = ("cluster-wide", "alerts-only")
 # The one grant outside the bot's namespace in single-namespace mode: node events (issue 8, finding 11).
 NODE_EVENTS_OBJECTS = {("Role", "exitcode-bot-node-events"), ("RoleBinding", "exitcode-bot-node-events")}
 SECRET_EXAMPLE = K8S_DIR / "secret.example.yaml"
+SURFACES_SECRET_EXAMPLE = K8S_DIR / "secret-surfaces.example.yaml"
+SECRET_EXAMPLES = (SECRET_EXAMPLE, SURFACES_SECRET_EXAMPLE)
 SLACK_SECRET = "exitcode-bot-slack"
+SURFACES_SECRET = "exitcode-bot-surfaces"
 # The oldest Kubernetes the manifests support (kubectl 1.27 brings kustomize v5, which the overlay needs)
 # and the newest the installed kubernetes-validate knows.
 KUBERNETES_VERSIONS = ("1.27", kubernetes_validate.latest_version())
@@ -160,14 +166,15 @@ def test_every_manifest_file_is_used_or_is_the_secret_example() -> None:
     used = set(kustomization_files())
     for kustomization in kustomization_files():
         used |= {path for path in referenced_files(kustomization.parent) if path.is_file()}
-    orphans = [path for path in yaml_files(K8S_DIR) if path not in used and path != SECRET_EXAMPLE]
+    orphans = [path for path in yaml_files(K8S_DIR) if path not in used and path not in SECRET_EXAMPLES]
     assert orphans == []
 
 
 def test_the_secret_example_is_not_applied(rendered: list[Manifest]) -> None:
-    assert SECRET_EXAMPLE.resolve() not in {
+    applied = {
         path for kustomization in kustomization_files() for path in referenced_files(kustomization.parent)
     }
+    assert not {example.resolve() for example in SECRET_EXAMPLES} & applied
     assert [m for m in rendered if m["kind"] == "Secret"] == []
 
 
@@ -295,8 +302,9 @@ def test_the_default_install_creates_its_namespace_and_the_secret_example_target
     manifests = render_kustomization(BASE_DIR)
     namespace = bot_deployment(manifests)["metadata"]["namespace"]
     assert find(manifests, "Namespace", namespace)
-    (secret,) = load_yaml_documents(SECRET_EXAMPLE)
-    assert secret["metadata"]["namespace"] == namespace
+    for example in SECRET_EXAMPLES:
+        (secret,) = load_yaml_documents(example)
+        assert secret["metadata"]["namespace"] == namespace, example.name
 
 
 def test_configmap_volumes_exist_and_the_config_paths_point_into_them(rendered: list[Manifest]) -> None:
@@ -342,10 +350,14 @@ def test_secret_references_name_the_documented_secret_and_its_keys(rendered: lis
         assert secret_ref["name"] == SLACK_SECRET, name
         if not secret_ref.get("optional", False):
             assert secret_ref["key"] in example_keys, f"{name} needs key {secret_ref['key']} in the example"
+    (surfaces_example,) = load_yaml_documents(SURFACES_SECRET_EXAMPLE)
+    for source in bot_container(rendered).get("envFrom", []):
+        assert source == {"secretRef": {"name": surfaces_example["metadata"]["name"]}}, source
 
 
-def test_the_secret_example_holds_placeholders_only() -> None:
-    (example,) = load_yaml_documents(SECRET_EXAMPLE)
+@pytest.mark.parametrize("path", SECRET_EXAMPLES, ids=lambda path: path.name)
+def test_the_secret_example_holds_placeholders_only(path: Path) -> None:
+    (example,) = load_yaml_documents(path)
     for key, value in example["stringData"].items():
         assert "REPLACE-ME" in value, f"{key} looks like a real credential"
 
@@ -383,7 +395,7 @@ def test_the_image_is_the_released_version(rendered: list[Manifest]) -> None:
 def test_the_bot_is_granted_exactly_the_calls_it_makes(variant: str, rendered: list[Manifest]) -> None:
     namespace = bot_deployment(rendered)["metadata"]["namespace"]
     grants = granted_permissions(rendered)
-    read_scope = CLUSTER_WIDE if variant == "cluster-wide" else namespace
+    read_scope = CLUSTER_WIDE if variant in CLUSTER_WIDE_VARIANTS else namespace
     expected = {
         Grant(group, resource, verb, namespace)
         for (group, resource), verbs in BOT_STATE_WRITES.items()
@@ -482,7 +494,7 @@ def test_real_api_calls_against_the_rbac(
     namespace = bot_deployment(rendered)["metadata"]["namespace"]
     request = api_request(method, path.format(ns=namespace), query)
     allowed = is_allowed(granted_permissions(rendered), resource_name_limits(rendered), **request._asdict())
-    expected = cluster_wide if variant == "cluster-wide" else single_namespace
+    expected = cluster_wide if variant in CLUSTER_WIDE_VARIANTS else single_namespace
     if variant == "namespace-admin" and path.startswith("/api/v1/namespaces/default/"):
         expected = False  # nothing outside its own namespace, not even the node events
     assert allowed == expected, request
@@ -616,3 +628,80 @@ def test_the_many_clusters_overlay_grants_exactly_each_clusters_lease_and_ledger
     for version in KUBERNETES_VERSIONS:
         for manifest in manifests:
             kubernetes_validate.validate(manifest, version, strict=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Alerts-only (issue 12): Teams, PagerDuty and the webhook, no Slack app
+
+SLACK_VARIABLES = frozenset({"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"})
+
+
+def test_the_alerts_only_overlay_is_the_base_without_slack_and_with_the_surfaces_secret() -> None:
+    """Only the Slack variables go and the surfaces' Secret comes: RBAC, Lease, ledger, probes, resources
+    and every other setting are the base's, so the two installs cannot drift apart."""
+    base, overlay = render_kustomization(BASE_DIR), render_kustomization(ALERTS_ONLY_DIR)
+    ours, theirs = bot_container(overlay), bot_container(base)
+    assert not SLACK_VARIABLES & set(env_values(ours))
+    assert set(env_values(theirs)) >= SLACK_VARIABLES
+    assert ours["envFrom"] == [{"secretRef": {"name": SURFACES_SECRET}}]
+    assert "envFrom" not in theirs
+    without_slack = [item for item in theirs["env"] if item["name"] not in SLACK_VARIABLES]
+    assert ours["env"] == without_slack
+    assert {key: value for key, value in ours.items() if key not in {"env", "envFrom"}} == {
+        key: value for key, value in theirs.items() if key != "env"
+    }
+    assert [m for m in overlay if m["kind"] != "Deployment"] == [m for m in base if m["kind"] != "Deployment"]
+    assert granted_permissions(overlay) == granted_permissions(base)
+
+
+def test_the_surfaces_secret_example_makes_the_bot_run_alerts_only() -> None:
+    """What the pod sees (the overlay's env plus the example Secret's keys) is what the bot's startup
+    reads as alerts-only mode: no Slack token, and each surface in the example on as its `default`."""
+    from bot.access import BotConfig
+    from bot.wiring.surfaces import surface_targets
+
+    (example,) = load_yaml_documents(SURFACES_SECRET_EXAMPLE)
+    assert example["metadata"]["name"] == SURFACES_SECRET
+    assert set(example["stringData"]) <= {name.upper() for name in Settings.model_fields}
+    container = bot_container(render_kustomization(ALERTS_ONLY_DIR))
+    environ = {name: item["value"] for name, item in env_values(container).items() if "value" in item}
+    environ |= example["stringData"]
+    settings = Settings(_env_file=None, **{name.lower(): value for name, value in environ.items()})
+    assert not settings.slack_enabled
+    targets = surface_targets(settings, BotConfig(), environ)
+    assert {surface: set(found) for surface, found in targets.items()} == {
+        "teams": {"default"},
+        "pagerduty": {"default"},
+    }
+
+
+def test_an_overlay_removing_by_index_stops_when_the_base_changed(tmp_path: Path) -> None:
+    """The overlay's `test` operations: a base whose env order changed fails the build (as kustomize
+    does) instead of silently removing another variable."""
+    from tests.deploy_rbac import KustomizeTestFailed
+
+    (tmp_path / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "resources": [str(BASE_DIR / "base")],
+                "patches": [
+                    {
+                        "target": {"kind": "Deployment", "name": "exitcode-bot"},
+                        "patch": yaml.safe_dump(
+                            [
+                                {
+                                    "op": "test",
+                                    "path": "/spec/template/spec/containers/0/env/0/name",
+                                    "value": "SLACK_APP_TOKEN",
+                                },
+                                {"op": "remove", "path": "/spec/template/spec/containers/0/env/0"},
+                            ]
+                        ),
+                    }
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(KustomizeTestFailed, match="env/0/name"):
+        render_kustomization(tmp_path)

@@ -60,6 +60,10 @@ SETTINGS_NOT_UNDER_SETTINGS = {
     "slack_bot_token": "slack.botToken / slack.existingSecret",
     "slack_app_token": "slack.appToken / slack.existingSecret",
     "slack_signing_secret": "slack.signingSecret / slack.existingSecret",
+    "teams_webhook_url": "alertSurfaces.teamsWebhookUrl / alertSurfaces.existingSecret",
+    "pagerduty_routing_key": "alertSurfaces.pagerdutyRoutingKey / alertSurfaces.existingSecret",
+    "webhook_url": "alertSurfaces.webhookUrl / alertSurfaces.existingSecret",
+    "webhook_secret": "alertSurfaces.webhookSecret / alertSurfaces.existingSecret",
     "pod_namespace": "the release namespace (downward API)",
     "config_file": "accessConfig",
     "knowledge_file": "extraExitCodes",
@@ -207,6 +211,23 @@ def test_every_ci_values_file_passes_the_schema(chart: helm.Chart, ci_values: di
         ({"slack": {"existingSecret": "", "botToken": "xapp-not-a-bot-token"}}, "/slack/botToken"),
         ({"image": {"digest": "latest"}}, "/image/digest"),
         ({"service": {"port": 70000}}, "/service/port"),
+        ({"alertSurfaces": {"teamsWebhookUrl": "teams.example.com/x"}}, "/alertSurfaces/teamsWebhookUrl"),
+        ({"alertSurfaces": {"webhookURL": "https://hooks.example.com"}}, "webhookURL"),
+        ({"alertSurfaces": {"pagerdutyRoutingKey": "R0 00"}}, "/alertSurfaces/pagerdutyRoutingKey"),
+        ({"settings": {"pagerdutyEventsUrl": "events.pagerduty.com"}}, "/settings/pagerdutyEventsUrl"),
+        # CONFIG_FILE names the variable holding a URL or key, never the secret itself.
+        (
+            {"accessConfig": {"surfaces": {"teams": {"payments": {"url_env": "https://x.example/wf"}}}}},
+            "/accessConfig/surfaces/teams/payments/url_env",
+        ),
+        (
+            {"accessConfig": {"surfaces": {"webhook": {"audit": {"url_env": "AUDIT_URL"}}}}},
+            "/accessConfig/surfaces/webhook/audit",
+        ),
+        (
+            {"accessConfig": {"pagerduty_severity": [{"severity": "high"}]}},
+            "/accessConfig/pagerduty_severity",
+        ),
     ],
 )
 def test_a_wrong_value_fails_at_install_time(chart: helm.Chart, wrong: dict[str, Any], named: str) -> None:
@@ -215,8 +236,6 @@ def test_a_wrong_value_fails_at_install_time(chart: helm.Chart, wrong: dict[str,
 
 
 def test_no_slack_credentials_fails_with_a_sentence_saying_what_to_set(chart: helm.Chart) -> None:
-    with pytest.raises(helm.HelmError, match=r"set slack\.existingSecret"):
-        render(chart, {})
     with pytest.raises(helm.HelmError, match=r"also set slack\.appToken .* or slack\.signingSecret"):
         render(chart, {"slack": {"botToken": "xoxb-1"}})
 
@@ -273,7 +292,8 @@ def test_every_setting_reaches_the_bot_as_it_parses_it(
     values["extraExitCodes"] = {"codes": [{"code": 3, "title": "three"}]}
     manifests, _ = render(chart, values)
     env = env_of(manifests)
-    for name in set(Settings.model_fields) - {"slack_bot_token", "slack_app_token", "slack_signing_secret"}:
+    from_secrets = {name for name, where in SETTINGS_NOT_UNDER_SETTINGS.items() if "existingSecret" in where}
+    for name in set(Settings.model_fields) - from_secrets:
         assert name.upper() in env, f"{name.upper()} is not set by the chart"
     for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"):
         assert env[name]["valueFrom"]["secretKeyRef"]["name"] == "exitcode-bot-slack"
@@ -338,6 +358,276 @@ def test_tokens_from_values_go_into_a_secret_never_into_the_pod_spec(chart: helm
     assert env["SLACK_BOT_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == secret["metadata"]["name"]
     everything_but_the_secret = json.dumps([m for m in manifests if m["kind"] != "Secret"]) + notes
     assert token not in everything_but_the_secret and app_token not in everything_but_the_secret
+
+
+# --------------------------------------------------------------------------------------------------
+# Alert surfaces (issue 12): Teams, PagerDuty, the signed webhook; alerts-only without Slack
+
+ALERTS_ONLY_VALUES = CHART_DIR / "ci" / "alerts-only-values.yaml"
+ALERTS_ONLY_EXISTING_SECRET_VALUES = CHART_DIR / "ci" / "alerts-only-existing-secret-values.yaml"
+SLACK_VARIABLES = frozenset({"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"})
+TEAMS_URL = "https://prod-00.westeurope.logic.azure.com/workflows/0000/triggers/manual/paths/invoke?sig=s3cr"
+ROUTING_KEY = "R0123456789abcdef0123456789abcde"
+
+
+def secrets_of(manifests: list[Manifest]) -> dict[str, dict[str, str]]:
+    """Secret name → its keys and values, for every Secret the chart creates."""
+    return {m["metadata"]["name"]: m["stringData"] for m in manifests if m["kind"] == "Secret"}
+
+
+def pod_environment(manifests: list[Manifest]) -> dict[str, str]:
+    """The variables the bot process sees when every Secret it reads is the chart's: literal `env`
+    values, and each `envFrom` Secret's keys (an `env` entry of the same name wins, as in Kubernetes)."""
+    secrets = secrets_of(manifests)
+    environ: dict[str, str] = {}
+    for source in bot_container(manifests).get("envFrom", []):
+        environ.update(secrets[source["secretRef"]["name"]])
+    environ.update({name: item["value"] for name, item in env_of(manifests).items() if "value" in item})
+    return environ
+
+
+def test_alerts_only_from_values_has_no_slack_and_reads_the_surfaces_secret(chart: helm.Chart) -> None:
+    manifests, notes = render(chart, load_values(ALERTS_ONLY_VALUES))
+    container = bot_container(manifests)
+    assert not SLACK_VARIABLES & set(env_of(manifests)), "no Slack Secret is referenced"
+    assert container["envFrom"] == [{"secretRef": {"name": "exitcode-bot-surfaces"}}]
+    values = load_values(ALERTS_ONLY_VALUES)["alertSurfaces"]
+    assert secrets_of(manifests) == {
+        "exitcode-bot-surfaces": {
+            "TEAMS_WEBHOOK_URL": values["teamsWebhookUrl"],
+            "PAGERDUTY_ROUTING_KEY": values["pagerdutyRoutingKey"],
+        }
+    }
+    assert env_of(manifests)["PAGERDUTY_EVENTS_URL"]["value"] == "https://events.pagerduty.com/v2/enqueue"
+    assert "Mode: alerts-only (no Slack app)" in notes and '"exitcode-bot-surfaces"' in notes
+    assert "/invite" not in notes, "no Slack steps for an install without Slack"
+
+
+def test_surface_urls_and_keys_from_values_stay_in_their_secret(chart: helm.Chart) -> None:
+    secret = "whsec-0123456789abcdef"
+    surfaces = {
+        "teamsWebhookUrl": TEAMS_URL,
+        "pagerdutyRoutingKey": ROUTING_KEY,
+        "webhookUrl": "https://hooks.example.com/exitcode?token=t0k3n",
+        "webhookSecret": secret,
+    }
+    manifests, notes = render(chart, {"alertSurfaces": surfaces})
+    assert secrets_of(manifests)["exitcode-bot-surfaces"] == {
+        "TEAMS_WEBHOOK_URL": TEAMS_URL,
+        "PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
+        "WEBHOOK_URL": surfaces["webhookUrl"],
+        "WEBHOOK_SECRET": secret,
+    }
+    everything_but_the_secret = json.dumps([m for m in manifests if m["kind"] != "Secret"]) + notes
+    for value in surfaces.values():
+        assert value not in everything_but_the_secret
+
+
+def test_alerts_only_values_reach_the_bot_as_it_parses_them(
+    chart: helm.Chart, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The pod's environment (env + the surfaces Secret) loaded into the real Settings and resolved by the
+    bot's own startup code: no Slack, so alerts-only mode; each surface's `default` target and the
+    CONFIG_FILE target, whose variable comes from extraEnv here."""
+    from bot.access import BotConfig
+    from bot.wiring.surfaces import surface_targets
+
+    config = {"surfaces": {"teams": {"payments": {"url_env": "TEAMS_PAYMENTS_URL"}}}}
+    values = {
+        "alertSurfaces": {"teamsWebhookUrl": TEAMS_URL, "pagerdutyRoutingKey": ROUTING_KEY},
+        "settings": {"pagerdutyEventsUrl": "https://events.eu.pagerduty.com/v2/enqueue"},
+        "accessConfig": config,
+        "extraEnv": [{"name": "TEAMS_PAYMENTS_URL", "value": "https://teams.example.com/payments"}],
+    }
+    manifests, _ = render(chart, values)
+    environ = pod_environment(manifests)
+    monkeypatch.chdir(tmp_path)  # no .env
+    for name in [key for key in os.environ if key.upper() in environ or key.upper() in SLACK_VARIABLES]:
+        monkeypatch.delenv(name)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert not settings.slack_enabled and settings.surfaces_enabled
+    assert settings.pagerduty_events_url == "https://events.eu.pagerduty.com/v2/enqueue"
+    configmap = only(manifests, "ConfigMap")
+    bot_config = BotConfig.model_validate(yaml.safe_load(configmap["data"]["config.yaml"]))
+    targets = surface_targets(settings, bot_config, environ)
+    assert targets == {
+        "teams": {"default": {"url": TEAMS_URL}, "payments": {"url": "https://teams.example.com/payments"}},
+        "pagerduty": {"default": {"routing_key": ROUTING_KEY}},
+    }
+
+
+def test_alerts_only_from_an_existing_secret_creates_no_secret(chart: helm.Chart) -> None:
+    manifests, notes = render(chart, load_values(ALERTS_ONLY_EXISTING_SECRET_VALUES))
+    assert secrets_of(manifests) == {}
+    assert bot_container(manifests)["envFrom"] == [{"secretRef": {"name": "exitcode-bot-surfaces"}}]
+    assert not SLACK_VARIABLES & set(env_of(manifests))
+    config = yaml.safe_load(only(manifests, "ConfigMap")["data"]["config.yaml"])
+    assert config["surfaces"] == {"teams": {"payments": {"url_env": "TEAMS_PAYMENTS_URL"}}}
+    assert config["namespace_routes"] == {"payments-*": "teams:payments"}
+    assert "Mode: alerts-only" in notes
+
+
+def test_slack_and_surfaces_together_read_both_secrets(chart: helm.Chart) -> None:
+    values = {
+        "slack": {"botToken": "xoxb-1-bot", "appToken": "xapp-1-app"},
+        "alertSurfaces": {"pagerdutyRoutingKey": ROUTING_KEY},
+    }
+    manifests, notes = render(chart, values)
+    env = env_of(manifests)
+    for name in SLACK_VARIABLES:
+        assert env[name]["valueFrom"]["secretKeyRef"]["name"] == "exitcode-bot-slack"
+    assert bot_container(manifests)["envFrom"] == [{"secretRef": {"name": "exitcode-bot-surfaces"}}]
+    assert secrets_of(manifests) == {
+        "exitcode-bot-slack": {"SLACK_BOT_TOKEN": "xoxb-1-bot", "SLACK_APP_TOKEN": "xapp-1-app"},
+        "exitcode-bot-surfaces": {"PAGERDUTY_ROUTING_KEY": ROUTING_KEY},
+    }
+    assert "Mode: Slack" in notes and '"exitcode-bot-surfaces"' in notes and "/invite" in notes
+    both_existing = {**EXISTING_SECRET, "alertSurfaces": {"existingSecret": "team-surfaces"}}
+    manifests, _ = render(chart, both_existing)
+    assert secrets_of(manifests) == {}
+    assert bot_container(manifests)["envFrom"] == [{"secretRef": {"name": "team-surfaces"}}]
+    assert env_of(manifests)["SLACK_BOT_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "exitcode-bot-slack"
+
+
+def test_slack_alone_reads_no_surfaces_secret(chart: helm.Chart) -> None:
+    manifests, notes = render(chart, EXISTING_SECRET)
+    assert "envFrom" not in bot_container(manifests)
+    assert "Mode: Slack (" in notes and "surfaces" not in notes
+
+
+def test_an_upgrade_reusing_values_from_before_alert_surfaces_still_renders(chart: helm.Chart) -> None:
+    """`helm upgrade --reuse-values` (what NOTES.txt suggests) keeps the old release's values as the
+    chart's defaults, so a release from before `alertSurfaces` has no such map: null removes it here."""
+    manifests, notes = render(chart, {**EXISTING_SECRET, "alertSurfaces": None})
+    assert "envFrom" not in bot_container(manifests) and "Mode: Slack" in notes
+    with pytest.raises(helm.HelmError, match="nowhere to send alerts"):
+        render(chart, {"alertSurfaces": None})
+
+
+def test_changed_surface_values_roll_the_pods(chart: helm.Chart) -> None:
+    before = render(chart, {"alertSurfaces": {"teamsWebhookUrl": TEAMS_URL}})[0]
+    after = render(chart, {"alertSurfaces": {"teamsWebhookUrl": TEAMS_URL + "x"}})[0]
+    annotations = [deployment(m)["spec"]["template"]["metadata"]["annotations"] for m in (before, after)]
+    assert annotations[0]["checksum/secret"] != annotations[1]["checksum/secret"]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        pytest.param(
+            {},
+            r"nowhere to send alerts\. For Slack, set slack\.existingSecret .* For alerts-only .*"
+            r"set alertSurfaces\.existingSecret .* or alertSurfaces\.teamsWebhookUrl",
+            id="nothing configured",
+        ),
+        pytest.param(
+            {"alertSurfaces": {"webhookSecret": "only-the-secret"}},
+            r"nowhere to send alerts",
+            id="a webhook secret is no surface",
+        ),
+        pytest.param(
+            {"alertSurfaces": {"webhookUrl": "https://hooks.example.com/x"}},
+            r"alertSurfaces\.webhookUrl is set but alertSurfaces\.webhookSecret is not",
+            id="webhook without its secret",
+        ),
+        pytest.param(
+            {**EXISTING_SECRET, "alertSurfaces": {"webhookUrl": "https://hooks.example.com/x"}},
+            r"alertSurfaces\.webhookUrl is set but alertSurfaces\.webhookSecret is not",
+            id="webhook without its secret beside Slack",
+        ),
+        pytest.param(
+            {"alertSurfaces": {"existingSecret": "s", "teamsWebhookUrl": TEAMS_URL}},
+            r"alertSurfaces\.existingSecret and alertSurfaces\.teamsWebhookUrl.* exclude each other",
+            id="existing secret and values",
+        ),
+        pytest.param(
+            {"alertSurfaces": {"teamsWebhookUrl": TEAMS_URL}, "slack": {"appToken": "xapp-1"}},
+            r"slack\.appToken or slack\.signingSecret without slack\.botToken",
+            id="app token without bot token",
+        ),
+        pytest.param(
+            {"alertSurfaces": {"teamsWebhookUrl": TEAMS_URL}, "settings": {"watchEnabled": False}},
+            r"alerts-only .* settings\.watchEnabled=false has nothing to do",
+            id="alerts-only without the watcher",
+        ),
+        pytest.param(
+            {
+                "alertSurfaces": {"teamsWebhookUrl": TEAMS_URL},
+                "accessConfig": {"surfaces": {"teams": {"payments": {"url_env": "TEAMS_PAYMENTS_URL"}}}},
+            },
+            r"accessConfig\.surfaces\.teams\.payments\.url_env names TEAMS_PAYMENTS_URL, which nothing sets",
+            id="a CONFIG_FILE variable nothing sets",
+        ),
+    ],
+)
+def test_what_the_bot_would_refuse_fails_the_install_with_a_sentence(
+    chart: helm.Chart, values: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(helm.HelmError, match=message):
+        render(chart, values)
+
+
+def test_config_file_surface_keys_are_accepted(chart: helm.Chart) -> None:
+    """`accessConfig` is CONFIG_FILE: the surface keys (issue 12) and `channel_clusters` (issue 13) pass
+    the schema and reach the file as written."""
+    config = {
+        "channel_namespaces": {"#payments": ["payments-*"]},
+        "channel_clusters": {"#payments": {"default": "prod-eu", "allowed": ["prod-*"]}},
+        "namespace_routes": {"payments-*": "teams:payments, pagerduty:checkout", "dev-*": "pagerduty:none"},
+        "surfaces": {
+            "teams": {"payments": {"url_env": "TEAMS_PAYMENTS_URL"}},
+            "pagerduty": {"checkout": {"routing_key_env": "PAGERDUTY_CHECKOUT_KEY"}},
+            "webhook": {"audit": {"url_env": "AUDIT_WEBHOOK_URL", "secret_env": "AUDIT_WEBHOOK_SECRET"}},
+        },
+        "pagerduty_severity": [{"namespace": "prod-*", "reason": "OOMKilled", "severity": "critical"}],
+    }
+    values = {"alertSurfaces": {"existingSecret": "exitcode-bot-surfaces"}, "accessConfig": config}
+    chart.validate_schema(values)
+    manifests, _ = render(chart, values)
+    assert yaml.safe_load(only(manifests, "ConfigMap")["data"]["config.yaml"]) == config
+
+
+def test_alerts_only_keeps_the_probes_and_the_egress_open(chart: helm.Chart) -> None:
+    """Alerts-only serves /healthz and /readyz on the same port (bot/wiring/alerts_only.py), and the
+    NetworkPolicy restricts inbound traffic only: the surfaces' HTTPS endpoints stay reachable."""
+    manifests, _ = render(chart, load_values(ALERTS_ONLY_VALUES))
+    container = bot_container(manifests)
+    for probe, path in (
+        ("startupProbe", "/healthz"),
+        ("livenessProbe", "/healthz"),
+        ("readinessProbe", "/readyz"),
+    ):
+        assert container[probe]["httpGet"] == {"path": path, "port": "http"}
+    policy = only(manifests, "NetworkPolicy")
+    assert policy["spec"]["policyTypes"] == ["Ingress"] and "egress" not in policy["spec"]
+
+
+def test_alerts_only_exposes_the_runbooks_and_no_slack_endpoint(chart: helm.Chart) -> None:
+    manifests, _ = render(chart, load_values(ALERTS_ONLY_EXISTING_SECRET_VALUES))
+    (rule,) = only(manifests, "Ingress")["spec"]["rules"]
+    assert [path["path"] for path in rule["http"]["paths"]] == ["/runbooks"]
+
+
+def test_alerts_only_matches_the_kustomize_overlay_where_it_matters(chart: helm.Chart) -> None:
+    """The chart's alerts-only pod and k8s/overlays/alerts-only: no Slack variables, the surfaces' Secret
+    read whole, and the same probes, resources and security context."""
+    manifests, _ = render(chart, {"alertSurfaces": {"existingSecret": "exitcode-bot-surfaces"}})
+    ours = bot_container(manifests)
+    overlay = render_kustomization(REPO_ROOT / "k8s" / "overlays" / "alerts-only")
+    theirs = only(overlay, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    for field in (
+        "envFrom",
+        "startupProbe",
+        "livenessProbe",
+        "readinessProbe",
+        "resources",
+        "securityContext",
+    ):
+        assert ours[field] == theirs[field], field
+    assert not SLACK_VARIABLES & {item["name"] for item in theirs["env"]}
+    assert _permissions(manifests) == _permissions(overlay)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -47,13 +47,73 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
-{{/* Fails the install with one sentence when no Slack credentials are given at all. */}}
-{{- define "exitcode-bot.checkSlack" -}}
-{{- if and (not .Values.slack.existingSecret) (not .Values.slack.botToken) }}
-{{- fail "exitcode-bot: set slack.existingSecret (a Secret with SLACK_BOT_TOKEN and SLACK_APP_TOKEN or SLACK_SIGNING_SECRET) or slack.botToken with slack.appToken or slack.signingSecret; see the chart's README section" }}
+{{/* "true" when Slack credentials are given: the bot runs in Slack mode and reads the Slack Secret. */}}
+{{- define "exitcode-bot.slackEnabled" -}}
+{{- if or .Values.slack.existingSecret .Values.slack.botToken }}true{{ end }}
 {{- end }}
-{{- if and (not .Values.slack.existingSecret) (not .Values.slack.appToken) (not .Values.slack.signingSecret) }}
+
+{{/* The Secret whose keys all become the bot's environment (envFrom): the surfaces' URLs and keys, the
+operator's (alertSurfaces.existingSecret) or the one this chart creates from values; empty: none. */}}
+{{- define "exitcode-bot.surfacesSecretName" -}}
+{{- /* `default dict`: `helm upgrade --reuse-values` from a release before alertSurfaces has no such map. */ -}}
+{{- $surfaces := .Values.alertSurfaces | default dict }}
+{{- if $surfaces.existingSecret }}
+{{- $surfaces.existingSecret }}
+{{- else if or $surfaces.teamsWebhookUrl $surfaces.pagerdutyRoutingKey $surfaces.webhookUrl $surfaces.webhookSecret }}
+{{- printf "%s-surfaces" (include "exitcode-bot.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/* "true" when an alert surface besides Slack is configured (bot/wiring/startup.py: a surface target from
+the settings or from CONFIG_FILE's `surfaces`): without Slack, the bot then runs alerts-only. */}}
+{{- define "exitcode-bot.surfacesEnabled" -}}
+{{- $surfaces := .Values.alertSurfaces | default dict }}
+{{- if or $surfaces.existingSecret $surfaces.teamsWebhookUrl $surfaces.pagerdutyRoutingKey $surfaces.webhookUrl .Values.accessConfig.surfaces }}true{{ end }}
+{{- end }}
+
+{{/* The process mode the bot will choose (bot/wiring/startup.py): `slack` or `alerts-only`. */}}
+{{- define "exitcode-bot.mode" -}}
+{{- if include "exitcode-bot.slackEnabled" . }}slack{{ else }}alerts-only{{ end }}
+{{- end }}
+
+{{/* Fails the install with one sentence for what the bot would refuse at startup, or could not deliver. */}}
+{{- define "exitcode-bot.checkDelivery" -}}
+{{- $slack := .Values.slack }}
+{{- $surfaces := .Values.alertSurfaces | default dict }}
+{{- if and (not (include "exitcode-bot.slackEnabled" .)) (not (include "exitcode-bot.surfacesEnabled" .)) }}
+{{- fail "exitcode-bot: nowhere to send alerts. For Slack, set slack.existingSecret (a Secret with SLACK_BOT_TOKEN and SLACK_APP_TOKEN or SLACK_SIGNING_SECRET) or slack.botToken with slack.appToken or slack.signingSecret. For alerts-only (Teams, PagerDuty, webhook; no Slack app), set alertSurfaces.existingSecret (a Secret with TEAMS_WEBHOOK_URL, PAGERDUTY_ROUTING_KEY and/or WEBHOOK_URL with WEBHOOK_SECRET) or alertSurfaces.teamsWebhookUrl, alertSurfaces.pagerdutyRoutingKey or alertSurfaces.webhookUrl with alertSurfaces.webhookSecret. See the README, Install on Kubernetes" }}
+{{- end }}
+{{- if and (not $slack.existingSecret) $slack.botToken (not $slack.appToken) (not $slack.signingSecret) }}
 {{- fail "exitcode-bot: with slack.botToken, also set slack.appToken (Socket Mode) or slack.signingSecret (HTTP mode)" }}
+{{- end }}
+{{- if and (not $slack.existingSecret) (not $slack.botToken) (or $slack.appToken $slack.signingSecret) }}
+{{- fail "exitcode-bot: slack.appToken or slack.signingSecret without slack.botToken would be ignored: set slack.botToken too (Slack mode), or leave all three empty (alerts-only)" }}
+{{- end }}
+{{- if and $surfaces.existingSecret (or $surfaces.teamsWebhookUrl $surfaces.pagerdutyRoutingKey $surfaces.webhookUrl $surfaces.webhookSecret) }}
+{{- fail "exitcode-bot: alertSurfaces.existingSecret and alertSurfaces.teamsWebhookUrl/pagerdutyRoutingKey/webhookUrl/webhookSecret exclude each other (the values would be ignored): put every URL and key in the Secret, or use the values without existingSecret" }}
+{{- end }}
+{{- if and (not $surfaces.existingSecret) $surfaces.webhookUrl (not $surfaces.webhookSecret) }}
+{{- fail "exitcode-bot: alertSurfaces.webhookUrl is set but alertSurfaces.webhookSecret is not: every webhook request is signed (X-Exitcode-Signature), and the bot refuses to start without WEBHOOK_SECRET; set it to a long random value shared with the receiver" }}
+{{- end }}
+{{- if and (not (include "exitcode-bot.slackEnabled" .)) (not .Values.settings.watchEnabled) }}
+{{- fail "exitcode-bot: alerts-only (no Slack credentials, an alert surface configured) with settings.watchEnabled=false has nothing to do: turn the watcher on, or give Slack credentials for slash commands" }}
+{{- end }}
+{{- if not $surfaces.existingSecret }}
+{{- /* Without the operator's Secret, every variable CONFIG_FILE names must come from the chart's Secret or extraEnv. */ -}}
+{{- $provided := list }}
+{{- range $key, $variable := dict "teamsWebhookUrl" "TEAMS_WEBHOOK_URL" "pagerdutyRoutingKey" "PAGERDUTY_ROUTING_KEY" "webhookUrl" "WEBHOOK_URL" "webhookSecret" "WEBHOOK_SECRET" }}
+{{- if index $surfaces $key }}{{ $provided = append $provided $variable }}{{ end }}
+{{- end }}
+{{- range .Values.extraEnv }}{{ $provided = append $provided .name }}{{ end }}
+{{- range $surface, $targets := .Values.accessConfig.surfaces }}
+{{- range $target, $keys := $targets }}
+{{- range $key, $variable := $keys }}
+{{- if not (has $variable $provided) }}
+{{- fail (printf "exitcode-bot: accessConfig.surfaces.%s.%s.%s names %s, which nothing sets: put it in the Secret named by alertSurfaces.existingSecret (its keys all become environment variables), or in extraEnv with valueFrom.secretKeyRef" $surface $target $key $variable) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- end }}
 
