@@ -216,12 +216,25 @@ async def measure(args: argparse.Namespace, remote: Remote, workdir: Path) -> No
     )
     count("ledger ConfigMap writes (batched; before: one per root or digest posted)", int(writes), "writes")
     if surfaces is not None:
+        # A surface that cannot edit gets a storm's digest twice: when it starts, and its final count
+        # once the storm is over (a full storm window after the peak): wait for that, then count.
+        calm_deadline = time.monotonic() + DRAIN_TIMEOUT_SECONDS
+        while not storms_over(service) and time.monotonic() < calm_deadline:
+            await asyncio.sleep(0.2)
         report_surfaces(remote, started[0], planner.accounting.dispositions)
     stop.set()
     await running
     if surfaces is not None:
         await surfaces.close()
     client.close()  # type: ignore[no-untyped-call]
+
+
+def storms_over(service: AlertService) -> bool:
+    """Every other surface's storm digest had its final (calm) message sent."""
+    planner = service.planner
+    if planner is None or planner.state.outbox:
+        return False
+    return all(channel.digest is None for name, channel in planner.state.channels.items() if ":" in name)
 
 
 def surface_set(remote: Remote, metrics: AlertMetrics) -> SurfaceSet | None:
