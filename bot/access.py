@@ -145,9 +145,10 @@ def _route(value: str) -> str:
 def _env_name(value: str) -> str:
     """The *name* of an environment variable holding a URL or key: secrets never go in this file."""
     if not _ENV_NAME.match(value):
+        # Never echoed: what was written here instead of a name may well be the URL or key itself.
         raise ValueError(
-            f"{value[:40]!r} is not an environment variable name: the file names the variable that "
-            "holds the URL or key (e.g. TEAMS_PAYMENTS_URL), never the secret itself"
+            "not an environment variable name: the file names the variable that holds the URL or key "
+            "(e.g. TEAMS_PAYMENTS_URL), never the secret itself"
         )
     return value
 
