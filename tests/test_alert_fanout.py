@@ -186,3 +186,33 @@ async def test_a_recovery_resolves_the_same_incident_on_surfaces_that_resolve(ha
     assert isinstance(recovered.view, RecoveryAlert)
     # Teams cannot resolve: it gets a recovered message of its own, once.
     assert t.events().count(AlertEvent.RECOVERED) == 1
+
+
+async def test_a_crash_sent_to_every_surface_is_diagnosed_once(harness: Harness) -> None:
+    """Four destinations, one diagnosis: the evidence (events, the log tail) is read from the API server
+    once per crash, not once per surface (an API server in a crash storm has enough to do)."""
+    t, p, w = teams(), pagerduty(), webhook()
+    pod = harness.apply(web_pod())
+    bot = await harness.leading(await harness.start(surfaces=surfaces(t, p, w)))
+    harness.kube.requests.clear()
+
+    harness.crash(pod, 1)
+    await until(
+        "the crash everywhere",
+        lambda: (
+            len(harness.posts()) == 1
+            and len(t.accepted) == len(p.accepted) == len(w.accepted) == 1
+            and bot.settled()
+        ),
+    )
+    evidence = [
+        entry
+        for entry in harness.kube.requests.entries
+        if entry.resource == "events" or entry.subresource == "log"
+    ]
+    assert len([entry for entry in evidence if entry.resource == "events"]) == 1
+    # the log tail: the current log, then the previous one when the current is empty (one reading)
+    assert len([entry for entry in evidence if entry.subresource == "log"]) <= 2
+    for surface in (t, p, w):
+        view = surface.accepted[0][1].view
+        assert isinstance(view, CrashAlert) and view.diagnosis is not None

@@ -33,6 +33,9 @@ _SNAPSHOTS = 512
 """Pods kept (as the watch saw them at the crash) for the diagnosis of alerts not yet sent."""
 _ROOT_VIEWS = 512
 """Rendered roots kept for in-place count updates (after a restart they are rebuilt)."""
+_DIAGNOSES = 256
+"""Diagnoses kept per crash: a crash routed to several surfaces (issue 12) is diagnosed, and its
+evidence read from the API server, once; every surface's sender awaits the same reading."""
 
 
 class AlertComposer:
@@ -57,6 +60,7 @@ class AlertComposer:
         self.clock = clock
         self._pods: OrderedDict[str, JsonDict] = OrderedDict()
         self._roots: OrderedDict[str, CrashAlert] = OrderedDict()
+        self._diagnoses: OrderedDict[str, asyncio.Task[Diagnosis | None]] = OrderedDict()
 
     def remember_pod(self, termination: Termination, pod: JsonDict) -> None:
         """The pod as the watch saw it at the crash: the diagnosis' evidence, even if it is gone later."""
@@ -77,7 +81,7 @@ class AlertComposer:
     async def root(
         self, termination: Termination, kind: AlertKind, *, diagnose_pod: bool = True
     ) -> CrashAlert:
-        diagnosis = await self._diagnosis(termination) if diagnose_pod else None
+        diagnosis = await self._shared_diagnosis(termination) if diagnose_pod else None
         return CrashAlert(
             termination=termination,
             kind=kind,
@@ -135,6 +139,16 @@ class AlertComposer:
         )
 
     # --- evidence -----------------------------------------------------------------------------------------
+
+    async def _shared_diagnosis(self, termination: Termination) -> Diagnosis | None:
+        """One diagnosis per crash, however many senders ask (see `_DIAGNOSES`). The reading runs as its
+        own task, shielded: a sender cancelled meanwhile (its term ended) does not cancel it for the
+        others. A reading that failed is not kept, so a retry reads again."""
+        task = self._diagnoses.get(termination.key)
+        if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+            task = asyncio.ensure_future(self._diagnosis(termination))
+            _remember(self._diagnoses, termination.key, task, _DIAGNOSES)
+        return await asyncio.shield(task)
 
     async def _diagnosis(self, termination: Termination) -> Diagnosis | None:
         """The diagnosis of the pod as the watch saw it, with its events and log tail when readable."""
