@@ -617,3 +617,19 @@ async def test_targets_sharing_a_routing_key_share_its_rate_limit(
         await adapter.close()
     assert len(waits) == 1 and 0 < waits[0] <= PAGERDUTY_TIMING.min_interval_seconds
     assert len(pagerduty.accepted) == 3
+
+
+async def test_a_target_may_reach_its_service_through_its_own_events_endpoint(
+    pagerduty: FakePagerDuty, knowledge_base: KnowledgeBase
+) -> None:
+    """A service in PagerDuty's EU region (or behind its own proxy) has its own endpoint (CONFIG_FILE
+    `events_url_env`); the other targets keep PAGERDUTY_EVENTS_URL."""
+    async with FakePagerDuty() as europe:
+        adapter = surface(pagerduty, events_urls={"checkout": europe.events_url})
+        try:
+            await adapter.deliver("checkout", delivery(crash_view(knowledge_base)))
+            await adapter.deliver("default", delivery(crash_view(knowledge_base), key="outbox-2"))
+        finally:
+            await adapter.close()
+        assert [alert.routing_key for alert in europe.alerts] == [ROUTING_KEY_2]
+        assert [alert.routing_key for alert in pagerduty.alerts] == [ROUTING_KEY]

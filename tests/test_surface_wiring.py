@@ -88,7 +88,12 @@ def test_config_file_targets_name_variables_and_the_surfaces_are_built(tmp_path:
             {"X_URL": PAYMENTS_URL},
             "'default' is reserved",
         ),
-        ({}, "surfaces:\n  teams:\n    pay: {routing_key_env: X}\n", {"X": "y"}, "needs exactly url_env"),
+        (
+            {},
+            "surfaces:\n  teams:\n    pay: {routing_key_env: X}\n",
+            {"X": "y"},
+            "needs url_env; got routing_key_env",
+        ),
         ({}, "surfaces:\n  mattermost:\n    ops: {url_env: X}\n", {"X": "y"}, "unknown surface mattermost"),
         (
             {"teams_webhook_url": TEAMS_URL},
@@ -135,3 +140,16 @@ def test_a_route_to_a_surface_that_is_off_here_is_only_a_warning(
         "teams": {"default": {"url": TEAMS_URL}}
     }
     assert "not configured here" in caplog.text
+
+
+def test_a_pagerduty_target_may_name_its_own_events_endpoint(tmp_path: Path) -> None:
+    made = config(
+        tmp_path,
+        "surfaces:\n  pagerduty:\n    eu: {routing_key_env: PD_EU_KEY, events_url_env: PD_EU_URL}\n",
+    )
+    found = surface_targets(
+        settings(), made, {"PD_EU_KEY": KEY, "PD_EU_URL": "https://events.eu.pagerduty.com/v2/enqueue"}
+    )
+    assert found == {
+        "pagerduty": {"eu": {"routing_key": KEY, "events_url": "https://events.eu.pagerduty.com/v2/enqueue"}}
+    }

@@ -61,6 +61,7 @@ class PagerDutySurface:
         routing_keys: Mapping[str, str],
         *,
         events_url: str = EVENTS_URL,
+        events_urls: Mapping[str, str] | None = None,
         severity: SeverityRules | None = None,
         delivery: HttpDelivery | None = None,
         metrics: AlertMetrics | None = None,
@@ -68,6 +69,8 @@ class PagerDutySurface:
     ) -> None:
         self._routing_keys = dict(routing_keys)
         self._events_url = events_url
+        self._events_urls = dict(events_urls or {})
+        """Per target, when one service is reached another way (the EU region, its own proxy)."""
         self._severity = severity or SeverityRules()
         self._metrics = metrics
         self._public_url = public_url
@@ -99,7 +102,8 @@ class PagerDutySurface:
             raise LookupError(f"no PagerDuty routing key for target {target!r}")
         body = event_bytes(event, routing_key)
         try:
-            await self._delivery.post(self._pace_as[target], self._events_url, body, _no_headers)
+            url = self._events_urls.get(target, self._events_url)
+            await self._delivery.post(self._pace_as[target], url, body, _no_headers)
         except Rejected as rejected:
             detail = self._scrubbed(_pagerduty_error(rejected.detail))
             log.error(

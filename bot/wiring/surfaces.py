@@ -49,6 +49,8 @@ class SurfaceSpec:
     name: str
     keys: tuple[str, ...]
     """What a target needs; in CONFIG_FILE each is written `<key>_env: VARIABLE_NAME`."""
+    optional: tuple[str, ...]
+    """What a target may also name (PagerDuty's `events_url_env`: a service in another region)."""
     default: Callable[[Settings], dict[str, str] | None]
     """The `default` target from the plain settings (None: not configured)."""
     build: Callable[[Targets, Settings, BotConfig, AlertMetrics | None], AlertSurface]
@@ -98,6 +100,9 @@ def _build_pagerduty(
     return PagerDutySurface(
         {name: values["routing_key"] for name, values in targets.items()},
         events_url=settings.pagerduty_events_url,
+        events_urls={
+            name: values["events_url"] for name, values in targets.items() if "events_url" in values
+        },
         severity=config.pagerduty_severity,
         metrics=metrics,
         public_url=settings.public_url,
@@ -114,9 +119,9 @@ def _build_webhook(
 
 
 SURFACES: tuple[SurfaceSpec, ...] = (
-    SurfaceSpec("teams", ("url",), _teams_default, _build_teams),
-    SurfaceSpec("pagerduty", ("routing_key",), _pagerduty_default, _build_pagerduty),
-    SurfaceSpec("webhook", ("url", "secret"), _webhook_default, _build_webhook),
+    SurfaceSpec("teams", ("url",), (), _teams_default, _build_teams),
+    SurfaceSpec("pagerduty", ("routing_key",), ("events_url",), _pagerduty_default, _build_pagerduty),
+    SurfaceSpec("webhook", ("url", "secret"), (), _webhook_default, _build_webhook),
 )
 """Every surface besides Slack: a new one is one line here (plus its adapter and renderer)."""
 
@@ -134,12 +139,15 @@ def _targets(
         if target in (DEFAULT_TARGET, NONE_TARGET):
             raise StartupError(f"{where}: '{target}' is reserved; give the target another name")
         wanted = {f"{key}_env" for key in spec.keys}
-        if set(keys) != wanted:
+        allowed = wanted | {f"{key}_env" for key in spec.optional}
+        if not wanted <= set(keys) <= allowed:
+            extra = f" (and may name {', '.join(sorted(allowed - wanted))})" if allowed - wanted else ""
             raise StartupError(
-                f"{where}: needs exactly {', '.join(sorted(wanted))} (got {', '.join(sorted(keys))})"
+                f"{where}: needs {', '.join(sorted(wanted))}{extra}; "
+                f"got {', '.join(sorted(keys)) or 'nothing'}"
             )
         values: dict[str, str] = {}
-        for key in spec.keys:
+        for key in (*spec.keys, *(key for key in spec.optional if f"{key}_env" in keys)):
             variable = keys[f"{key}_env"]
             value = environ.get(variable, "").strip()
             if not value:
