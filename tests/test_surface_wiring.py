@@ -4,6 +4,7 @@ refused at startup with the field named and no secret in the message."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from bot.access import BotConfig, ConfigFileError, load_bot_config
 from bot.application.startup import StartupError
 from bot.settings import Settings
-from bot.wiring.surfaces import build_surfaces, surface_secrets, surface_targets
+from bot.wiring.surfaces import SURFACES, build_surfaces, surface_secrets, surface_targets
 
 TEAMS_URL = (
     "https://prod-12.westeurope.logic.azure.com/workflows/abc/triggers/manual/paths/invoke?sig=s3cr3tsig"
@@ -153,3 +154,15 @@ def test_a_pagerduty_target_may_name_its_own_events_endpoint(tmp_path: Path) -> 
     assert found == {
         "pagerduty": {"eu": {"routing_key": KEY, "events_url": "https://events.eu.pagerduty.com/v2/enqueue"}}
     }
+
+
+def test_the_charts_schema_knows_what_each_surface_target_names() -> None:
+    """`accessConfig.surfaces` in the chart is checked at install time against the same keys the bot
+    checks at startup (`SURFACES`): a new surface or key is added in both, or this fails."""
+    schema = json.loads((Path(__file__).parents[1] / "charts/exitcode-bot/values.schema.json").read_text())
+    by_surface = schema["properties"]["accessConfig"]["properties"]["surfaces"]["properties"]
+    assert set(by_surface) == {spec.name for spec in SURFACES}
+    for spec in SURFACES:
+        target = by_surface[spec.name]["additionalProperties"]
+        assert set(target["required"]) == {f"{key}_env" for key in spec.keys}
+        assert set(target["properties"]) == {f"{key}_env" for key in (*spec.keys, *spec.optional)}
