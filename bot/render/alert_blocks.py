@@ -33,10 +33,9 @@ from bot.render.alert_text import (
     RecoveryAlert,
     RepeatAlert,
     code_phrase,
-    container_kind_label,
     count_phrase,
+    crash_facts,
     digest_row_phrase,
-    exit_detail,
     headline,
     recovery_phrase,
     restarts_label,
@@ -273,24 +272,11 @@ def _crash_blocks(alert: CrashAlert) -> list[Block]:
 
 
 def _facts(alert: CrashAlert) -> list[tuple[str, str]]:
-    termination = alert.termination
-    facts = [
-        ("Namespace", escape(termination.namespace)),
-        ("Pod", escape(termination.pod)),
-        ("Node", escape(termination.node or "unknown")),
-        ("Owner", escape(termination.workload.ref)),
-        ("Restarts", escape(restarts_label(termination))),
-    ]
-    if alert.kind is not AlertKind.EVICTION:
-        facts.append(("Exit code", escape(exit_detail(termination, alert.meaning))))
-    reason = termination.pod_reason if alert.kind is AlertKind.EVICTION else termination.reason
-    if reason:
-        facts.append(("Reason", escape(reason)))
-    facts.append(("Container", escape(termination.container + container_kind_label(termination))))
-    if termination.finished_epoch is not None:
-        facts.append(("Finished", slack_date(termination.finished_epoch)))
-    if termination.restart_rule:
-        facts.append(("Restart", escape(f"as the spec asks: {termination.restart_rule}")))
+    """`crash_facts`, escaped for mrkdwn, the finish time as Slack's own date (each reader's zone)."""
+    facts = [(label, escape(value)) for key, label, value in crash_facts(alert) if key != "restart_rule"]
+    if alert.termination.finished_epoch is not None:
+        facts.append(("Finished", slack_date(alert.termination.finished_epoch)))
+    facts += [(label, escape(value)) for key, label, value in crash_facts(alert) if key == "restart_rule"]
     return facts
 
 

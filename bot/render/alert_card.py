@@ -46,10 +46,9 @@ from bot.render.alert_text import (
     RecoveryAlert,
     RepeatAlert,
     code_phrase,
-    container_kind_label,
     count_phrase,
+    crash_facts,
     digest_row_phrase,
-    exit_detail,
     headline,
     recovery_phrase,
     restarts_label,
@@ -334,25 +333,11 @@ def _crash_body(alert: CrashAlert, trim: _Trim) -> list[Element]:
 
 
 def _facts(alert: CrashAlert) -> list[tuple[str, str]]:
-    """The Slack alert's fact fields, in its order (times as UTC text)."""
-    termination = alert.termination
-    facts = [
-        ("Namespace", termination.namespace),
-        ("Pod", termination.pod),
-        ("Container", termination.container + container_kind_label(termination)),
-        ("Node", termination.node or "unknown"),
-        ("Owner", termination.workload.ref),
-        ("Restarts", restarts_label(termination)),
-    ]
-    if alert.kind is not AlertKind.EVICTION:
-        facts.append(("Exit code", exit_detail(termination, alert.meaning)))
-    reason = termination.pod_reason if alert.kind is AlertKind.EVICTION else termination.reason
-    if reason:
-        facts.append(("Reason", reason))
-    if termination.finished_epoch is not None:
-        facts.append(("Finished", utc(termination.finished_epoch)))
-    if termination.restart_rule:
-        facts.append(("Restart", f"as the spec asks: {termination.restart_rule}"))
+    """The Slack alert's fact fields (`crash_facts`), the finish time as UTC text."""
+    facts = [(label, value) for key, label, value in crash_facts(alert) if key != "restart_rule"]
+    if alert.termination.finished_epoch is not None:
+        facts.append(("Finished", utc(alert.termination.finished_epoch)))
+    facts += [(label, value) for key, label, value in crash_facts(alert) if key == "restart_rule"]
     return facts
 
 

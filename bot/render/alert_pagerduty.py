@@ -40,12 +40,10 @@ from bot.render.alert_text import (
     DigestAlert,
     RepeatAlert,
     code_phrase,
-    container_kind_label,
     count_phrase,
+    crash_facts,
     digest_row_phrase,
-    exit_detail,
     headline,
-    restarts_label,
     runbook_steps,
     state_phrase,
     utc,
@@ -372,24 +370,11 @@ def _crash_details(view: CrashAlert | RepeatAlert) -> JsonDict:
         if counted:
             last = f", last at {utc(view.last_seen)}" if view.last_seen is not None else ""
             details["crashes"] = f"{counted}{last}"
-    facts: list[tuple[str, str | None]] = [
-        ("cluster", view.cluster),
-        ("namespace", termination.namespace),
-        ("pod", termination.pod),
-        ("container", termination.container + container_kind_label(termination)),
-        ("node", termination.node or "unknown"),
-        ("owner", termination.workload.ref),
-        ("restarts", restarts_label(termination)),
-    ]
+    facts: list[tuple[str, str | None]] = [("cluster", view.cluster)]
+    facts += [(key, value) for key, _, value in crash_facts(view)]
     if view.kind is not AlertKind.EVICTION:
-        facts.append(("exit_code", exit_detail(termination, view.meaning)))
         facts.append(("exit", code_phrase(termination, view.meaning)))
-    facts.append(
-        ("reason", termination.pod_reason if view.kind is AlertKind.EVICTION else termination.reason)
-    )
     facts.append(("finished_at", termination.finished_at))
-    if termination.restart_rule:
-        facts.append(("restart_rule", f"as the spec asks: {termination.restart_rule}"))
     if view.kind is AlertKind.EVICTION:
         facts.append(("node_pressure", termination.pod_message))
     details.update({name: _clip(value, MAX_FIELD) for name, value in facts if value})

@@ -43,6 +43,7 @@ __all__ = [
     "code_phrase",
     "container_kind_label",
     "count_phrase",
+    "crash_facts",
     "duration_phrase",
     "end_phrase",
     "ended_word",
@@ -383,6 +384,30 @@ def alert_text(view: AlertView) -> str:
     return printable("\n".join(lines).rstrip("\n"))
 
 
+def crash_facts(alert: CrashAlert | RepeatAlert) -> list[tuple[str, str, str]]:
+    """The facts every surface shows about a crash, in one order: (key, label, value), unescaped. The
+    one place they are derived; each renderer escapes and lays them out (and formats the finish time,
+    `termination.finished_epoch`, in its own way: it is not among them)."""
+    termination = alert.termination
+    eviction = alert.kind is AlertKind.EVICTION
+    facts = [
+        ("namespace", "Namespace", termination.namespace),
+        ("pod", "Pod", termination.pod),
+        ("container", "Container", termination.container + container_kind_label(termination)),
+        ("node", "Node", termination.node or "unknown"),
+        ("owner", "Owner", termination.workload.ref),
+        ("restarts", "Restarts", restarts_label(termination)),
+    ]
+    if not eviction:
+        facts.append(("exit_code", "Exit code", exit_detail(termination, alert.meaning)))
+    reason = termination.pod_reason if eviction else termination.reason
+    if reason:
+        facts.append(("reason", "Reason", reason))
+    if termination.restart_rule:
+        facts.append(("restart_rule", "Restart", f"as the spec asks: {termination.restart_rule}"))
+    return facts
+
+
 def _crash_lines(alert: CrashAlert) -> list[str]:
     termination = alert.termination
     lines = [headline(alert)]
@@ -394,23 +419,10 @@ def _crash_lines(alert: CrashAlert) -> list[str]:
         lines.append(f"{counted}{last}")
     lines.append("")
     facts = [("Cluster", alert.cluster)] if alert.cluster else []
-    facts += [
-        ("Namespace", termination.namespace),
-        ("Pod", termination.pod),
-        ("Container", termination.container + container_kind_label(termination)),
-        ("Node", termination.node or "unknown"),
-        ("Owner", termination.workload.ref),
-        ("Restarts", restarts_label(termination)),
-    ]
-    if alert.kind is not AlertKind.EVICTION:
-        facts.append(("Exit code", exit_detail(termination, alert.meaning)))
-    reason = termination.pod_reason if alert.kind is AlertKind.EVICTION else termination.reason
-    if reason:
-        facts.append(("Reason", reason))
+    facts += [(label, value) for key, label, value in crash_facts(alert) if key != "restart_rule"]
     if termination.finished_at:
         facts.append(("Finished", termination.finished_at))
-    if termination.restart_rule:
-        facts.append(("Restart", f"as the spec asks: {termination.restart_rule}"))
+    facts += [(label, value) for key, label, value in crash_facts(alert) if key == "restart_rule"]
     lines.extend(f"{label + ':':<11}{value}" for label, value in facts)
     if alert.kind is AlertKind.EVICTION and termination.pod_message:
         lines.extend(["", f"Node pressure: {_clip(termination.pod_message)}"])
