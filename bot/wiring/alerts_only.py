@@ -9,7 +9,6 @@ prompt: it is a Deployment like Slack mode, with the same Lease (one replica sen
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -23,7 +22,7 @@ from bot.wiring.alerts import (
     build_alert_runner,
     build_cluster_alert_runners,
 )
-from bot.wiring.lifecycle import Lifecycle, stop_on_signals
+from bot.wiring.lifecycle import Lifecycle, close_server, listen, stop_on_signals
 from bot.wiring.services import runbook_pages
 from bot.wiring.surfaces import build_surfaces
 
@@ -104,17 +103,13 @@ async def run_alerts_only(
     clusters: ClusterRegistry | None = None,
 ) -> int:
     """Serve PORT, watch and alert until SIGTERM/SIGINT (`cluster` is closed by the caller)."""
-    from bot.web import start_web_server
-
     stop = stop_on_signals()
     bot = AlertsOnlyBot(settings, knowledge, cluster=cluster, config=config or BotConfig(), clusters=clusters)
     try:
-        server = await start_web_server(bot.web_app, settings.port, settings.host)
-    except OSError as error:
+        server = await listen(bot.web_app, settings)
+    except StartupError:
         await bot.close()
-        raise StartupError(
-            f"cannot listen on PORT {settings.port} at HOST {settings.host}: {error.strerror or error}"
-        ) from None
+        raise
     try:
         bot.start()
         log.info(
@@ -126,8 +121,5 @@ async def run_alerts_only(
         log.info("stopping")
     finally:
         await bot.close()
-        try:
-            await asyncio.wait_for(server.close(), timeout=5)
-        except Exception as error:
-            log.warning("web server did not stop cleanly: %r", error)
+        await close_server(server)
     return EXIT_OK

@@ -1,4 +1,4 @@
-"""How the bot starts and stops in either mode: stop signals, the bounded wait, and readiness.
+"""How the bot starts and stops in every mode: stop signals, the bounded wait, readiness, the server.
 
 A signal ends the bot with exit code 0 (never the 137 it explains); `/readyz` is ready only between
 startup and shutdown. Kept apart from `startup` (which picks the mode) so console and Slack mode can use
@@ -9,9 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
+from typing import TYPE_CHECKING
 
-from bot.application.startup import EXIT_OK
+from bot.application.startup import EXIT_OK, StartupError
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from bot.web import WebServer
+
+log = logging.getLogger(__name__)
 
 SHUTDOWN_GRACE_SECONDS = 2.0
 """How long in-flight replies may take to finish at shutdown (Kubernetes allows 30 s; we need far less)."""
@@ -50,3 +60,23 @@ class Lifecycle:
         if self.stopping:
             return "shutting down"
         return None if self.started else "starting"
+
+
+async def listen(app: web.Application, settings: Settings) -> WebServer:
+    """Serve `app` on HOST:PORT; an address that cannot be bound is a `StartupError` naming it."""
+    from bot.web import start_web_server
+
+    try:
+        return await start_web_server(app, settings.port, settings.host)
+    except OSError as error:
+        raise StartupError(
+            f"cannot listen on PORT {settings.port} at HOST {settings.host}: {error.strerror or error}"
+        ) from None
+
+
+async def close_server(server: WebServer) -> None:
+    """Stop serving, bounded: a stuck connection is logged, never waited on forever."""
+    try:
+        await asyncio.wait_for(server.close(), timeout=SHUTDOWN_GRACE_SECONDS + 1)
+    except Exception as error:
+        log.warning("web server did not stop cleanly: %r", error)

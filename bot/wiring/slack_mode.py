@@ -10,10 +10,10 @@ import logging
 from typing import TYPE_CHECKING
 
 from bot.access import BotConfig
-from bot.application.startup import EXIT_OK, StartupError
+from bot.application.startup import EXIT_OK
 from bot.knowledge import KnowledgeBase
 from bot.settings import Settings
-from bot.wiring.lifecycle import SHUTDOWN_GRACE_SECONDS, stop_on_signals
+from bot.wiring.lifecycle import close_server, listen, stop_on_signals
 from bot.wiring.slack_bot import SlackBot
 
 if TYPE_CHECKING:
@@ -32,16 +32,9 @@ async def run_slack_mode(
     clusters: ClusterRegistry | None = None,
 ) -> int:
     """Serve PORT, connect to Slack, and run until SIGTERM/SIGINT (`cluster` is closed by the caller)."""
-    from bot.web import start_web_server
-
     stop = stop_on_signals()
     bot = SlackBot(settings, knowledge, cluster=cluster, config=config, clusters=clusters)
-    try:
-        server = await start_web_server(bot.web_app, settings.port, settings.host)
-    except OSError as error:
-        raise StartupError(
-            f"cannot listen on PORT {settings.port} at HOST {settings.host}: {error.strerror or error}"
-        ) from None
+    server = await listen(bot.web_app, settings)
     try:
         # A signal during startup (Slack slow to answer) must still stop the bot promptly.
         starting = asyncio.ensure_future(bot.start())
@@ -64,8 +57,5 @@ async def run_slack_mode(
         log.info("stopping: finishing replies in flight")
     finally:
         await bot.close()
-        try:
-            await asyncio.wait_for(server.close(), timeout=SHUTDOWN_GRACE_SECONDS + 1)
-        except Exception as error:
-            log.warning("web server did not stop cleanly: %r", error)
+        await close_server(server)
     return EXIT_OK
