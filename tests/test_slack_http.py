@@ -159,3 +159,48 @@ async def test_runbook_link_button_is_acknowledged(http_bot: HttpBot) -> None:
 
     assert response.status == 200
     assert not http_bot.api.response_posts
+
+
+async def test_responses_go_out_exactly_as_bolts_own_aiohttp_adapter_sends_them() -> None:
+    """`aiohttp_response` is a cheaper `to_aiohttp_response`: same status, headers and bytes on the wire."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+    from slack_bolt.adapter.aiohttp import to_aiohttp_response
+    from slack_bolt.response import BoltResponse
+
+    from bot.slack.http import aiohttp_response
+
+    def responses() -> list[BoltResponse]:
+        return [
+            BoltResponse(
+                status=200, body='{"text": "137 — SIGKILL ✓"}', headers={"content-type": "application/json"}
+            ),
+            BoltResponse(status=200, body={"text": "acknowledged", "response_type": "ephemeral"}),
+            BoltResponse(status=200, body=""),
+            BoltResponse(status=404, body="not found"),
+            BoltResponse(
+                status=200, body="{}", headers={"content-type": "text/plain; charset=utf-8", "x-a": "b"}
+            ),
+        ]
+
+    async def wire(convert: Any) -> list[tuple[int, list[tuple[str, str]], bytes]]:
+        index = 0
+
+        async def handler(request: web.Request) -> web.StreamResponse:
+            nonlocal index
+            response = responses()[index]
+            index += 1
+            converted = convert(response)
+            return await converted if not isinstance(converted, web.StreamResponse) else converted
+
+        server = web.Application()
+        server.router.add_get("/", handler)
+        seen = []
+        async with TestClient(TestServer(server)) as client:
+            for _ in responses():
+                response = await client.get("/")
+                headers = sorted((k, v) for k, v in response.headers.items() if k not in ("Date", "Server"))
+                seen.append((response.status, headers, await response.read()))
+        return seen
+
+    assert await wire(aiohttp_response) == await wire(to_aiohttp_response)

@@ -146,21 +146,19 @@ def short_meaning(title: str) -> str:
 
 
 def _texts(facts: PodFacts, report: ContainerReport, termination: TerminationInfo) -> str:
-    """Everything the container said about its end: termination message, then the log tail (joined once
-    per termination, however many rules read it)."""
-    key = ("texts", report.name, termination.source)
-    joined = facts.memo.get(key)
-    if not isinstance(joined, str):
-        joined = "\n".join(part for part in (termination.message, facts.log(report.name)) if part)
-        facts.memo[key] = joined
-        facts.memo[("newlines only", key)] = _LINE_BREAKS_BESIDES_NEWLINE.search(joined) is None
-    return joined
+    """Everything the container said about its end: termination message, then the log tail."""
+    return _lines_of(facts, report, termination)[0]
 
 
 def _lines_of(facts: PodFacts, report: ContainerReport, termination: TerminationInfo) -> tuple[str, bool]:
-    """`_texts`, and whether its only line breaks are newlines (checked once per termination)."""
-    joined = _texts(facts, report, termination)
-    return joined, facts.memo.get(("newlines only", ("texts", report.name, termination.source))) is True
+    """`_texts`, and whether its only line breaks are newlines (joined and checked once per termination,
+    however many rules read it)."""
+    key = ("texts", report.name, termination.source)
+    found = facts.memo.get(key)
+    if not isinstance(found, tuple):
+        joined = "\n".join(part for part in (termination.message, facts.log(report.name)) if part)
+        found = facts.memo[key] = (joined, _LINE_BREAKS_BESIDES_NEWLINE.search(joined) is None)
+    return found
 
 
 _LINE_BREAKS_BESIDES_NEWLINE = re.compile("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")

@@ -49,7 +49,9 @@ def diagnose(evidence: PodEvidence, kb: KnowledgeBase, now: datetime) -> Diagnos
         notes=tuple(
             f"{error.source.capitalize()} could not be read: {error.message}"
             for error in evidence.partial_errors
-        ),
+        )
+        if evidence.partial_errors
+        else (),
         diagnosed_at=now,
     )
 

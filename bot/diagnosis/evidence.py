@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from bot.diagnosis.frozen import quick_init
 from bot.diagnosis.ports import JsonDict
 
 EVENTS = "events"
@@ -22,6 +23,7 @@ def log_source(container: str) -> str:
     return f"logs of {container}"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PartialError:
     """One read that failed while the pod itself was read: said in the diagnosis, never raised.
@@ -34,6 +36,7 @@ class PartialError:
     message: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PodEvidence:
     """A pod and what surrounds it, as the API returned them.

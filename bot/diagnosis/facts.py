@@ -153,7 +153,12 @@ def pod_facts(
     meta = obj(pod.get("metadata"))
     spec = obj(pod.get("spec"))
     status = obj(pod.get("status"))
-    conditions = {kind: c for c in objects(status.get("conditions")) if (kind := text(c.get("type")))}
+    conditions: dict[str, JsonDict] = {}
+    listed = status.get("conditions")
+    if isinstance(listed, list):
+        for condition in listed:
+            if isinstance(condition, dict) and isinstance(kind := condition.get("type"), str) and kind:
+                conditions[kind] = condition
     disruption = None
     target = conditions.get("DisruptionTarget")
     if target is not None and target.get("status") == "True":

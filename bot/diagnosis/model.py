@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from bot.diagnosis.frozen import quick_init
 from bot.diagnosis.lifecycle import RestartRule
 from bot.knowledge.explanation import RunbookStep, SignalInfo
 
@@ -40,6 +41,7 @@ LIMIT_FIELDS: dict[LimitSource, str] = {
 """How evidence names each source (`limits.memory = 256Mi` stays the classic spelling for the spec)."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class OwnerRef:
     """One link of the owner chain (`ReplicaSet` → `Deployment`, `Job` → `CronJob`)."""
@@ -53,6 +55,7 @@ class OwnerRef:
         return f"{self.kind}/{self.name}"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class TerminationInfo:
     """One ended container instance: what the kubelet recorded, and what its exit code means.
@@ -79,6 +82,7 @@ class TerminationInfo:
         return self.finished_at - self.started_at
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class BackOff:
     """The kubelet's restart back-off for a container in CrashLoopBackOff.
@@ -97,6 +101,7 @@ class BackOff:
     """Time from the diagnosis to the next restart; zero means "any moment now"."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ProbeSummary:
     """A probe, in the words an engineer would use; exec commands are reduced to the program name."""
@@ -117,6 +122,7 @@ class ProbeSummary:
         )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ContainerReport:
     """One container: its spec limits and probes, its state now and its last termination."""
@@ -175,6 +181,7 @@ class ContainerReport:
         return self.state_reason == "CrashLoopBackOff"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class EventSummary:
     """One relevant event (newest occurrence), with how often it happened."""
@@ -191,6 +198,7 @@ class EventSummary:
     source: str | None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class LogTail:
     """The last lines of a container's previous instance (what `kubectl logs --previous` shows)."""
@@ -199,6 +207,7 @@ class LogTail:
     lines: tuple[str, ...]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """What most likely happened, on what evidence, how sure, and what to do next.
@@ -222,6 +231,7 @@ class Verdict:
     is_failure: bool = True
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Diagnosis:
     """Everything the bot says about one pod."""

@@ -47,13 +47,21 @@ def owner_chain(pod: JsonDict, owners: Iterable[JsonDict]) -> tuple[OwnerRef, ..
     current = controller_ref(pod)
     if current is None:
         return ()
-    by_ref = {(text(o.get("kind")), text(dig(o, "metadata", "name"))): o for o in owners}
+    fetched = tuple(owners)
     chain: list[OwnerRef] = []
     while current is not None and len(chain) < MAX_CHAIN and current not in chain:
         chain.append(current)
-        owner = by_ref.get((current.kind, current.name))
+        owner = _fetched(fetched, current)
         current = controller_ref(owner) if owner is not None else None
     return tuple(chain)
+
+
+def _fetched(owners: tuple[JsonDict, ...], ref: OwnerRef) -> JsonDict | None:
+    """The fetched object `ref` names (the last one, should two carry the same kind and name)."""
+    for owner in reversed(owners):
+        if owner.get("kind") == ref.kind and text(dig(owner, "metadata", "name")) == ref.name:
+            return owner
+    return None
 
 
 def find_owner(owners: Iterable[JsonDict], kind: str) -> JsonDict | None:

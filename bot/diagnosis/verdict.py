@@ -327,7 +327,7 @@ def build_verdict(finding: Finding, facts: PodFacts, kb: KnowledgeBase) -> Verdi
         cause=finding.cause,
         headline=finding.headline,
         confidence=finding.confidence,
-        evidence=tuple(dict.fromkeys(line for line in finding.evidence if line)),
+        evidence=_unique_lines(finding.evidence),
         next_steps=_first_unique(raw, values, MAX_STEPS),
         runbook_url=explanation.runbook_url if explanation is not None else None,
         container=finding.container,
@@ -336,6 +336,13 @@ def build_verdict(finding: Finding, facts: PodFacts, kb: KnowledgeBase) -> Verdi
         explanation_title=explanation.title if explanation is not None else None,
         is_failure=finding.is_failure,
     )
+
+
+def _unique_lines(lines: tuple[str, ...]) -> tuple[str, ...]:
+    """The non-empty lines, each once, in order (rules leave "" where a fact does not apply)."""
+    unique = dict.fromkeys(lines)
+    unique.pop("", None)
+    return tuple(unique)
 
 
 def placeholder_values(facts: PodFacts, finding: Finding) -> dict[str, str]:

@@ -53,21 +53,23 @@ class RunbookStep:
         """The same step with known placeholders substituted and unknown ones shown as `<name>`."""
         if self.command is None:
             return self
-        parts = _template(self.command)
-        if len(parts) == 1:
+        head, rest = _template(self.command)
+        if not rest:
             return self
-        command = "".join(
-            part if index % 2 == 0 else (values.get(part) or f"<{part}>") for index, part in enumerate(parts)
-        )
-        return RunbookStep(text=self.text, command=command)
+        pieces = [head]
+        for name, literal in rest:
+            pieces.append(values.get(name) or f"<{name}>")
+            pieces.append(literal)
+        return RunbookStep(self.text, "".join(pieces))
 
 
 @lru_cache(maxsize=2048)
-def _template(command: str) -> tuple[str, ...]:
-    """A command split at its placeholders: literal, name, literal, name, …, literal (computed once per
-    command, since the same runbook commands are filled for every pod diagnosed; bounded, as some
-    commands name a Job)."""
-    return tuple(PLACEHOLDER.split(command))
+def _template(command: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """A command split at its placeholders: the literal before the first, then each placeholder's name with
+    the literal after it (computed once per command, since the same runbook commands are filled for every
+    pod diagnosed; bounded, as some commands name a Job)."""
+    parts = PLACEHOLDER.split(command)
+    return parts[0], tuple(zip(parts[1::2], parts[2::2], strict=True))
 
 
 @dataclass(frozen=True, slots=True)

@@ -391,8 +391,9 @@ def build_app(
     """The Bolt app with `slash_command` (`/exitcode` unless SLASH_COMMAND says otherwise) and its
     buttons registered.
 
-    `signing_secret` is required in HTTP mode (Bolt rejects unsigned or stale requests with 401); in
-    Socket Mode requests arrive over the authenticated websocket and it may be None. One installation
+    `signing_secret` is required in HTTP mode, where `bot.slack.http.slack_events_handler` rejects
+    unsigned or stale requests with 401 before they reach this app; in Socket Mode requests arrive over
+    the authenticated websocket and it may be None. One installation
     per cluster may register its own command name (`/exitcode-prod-eu`), so several clusters' apps can
     share one workspace; Slack sends the name in each request and Bolt routes on it exactly.
 
@@ -407,7 +408,10 @@ def build_app(
         name="exitcode-bot",
         client=client,
         signing_secret=signing_secret or "",
-        request_verification_enabled=bool(signing_secret),
+        # `bot.slack.http` verifies every request's signature over its raw bytes before Bolt sees it
+        # (and is the only way HTTP requests reach this app); Bolt checking it again costs each request
+        # a second HMAC for nothing. Socket Mode requests are never signed.
+        request_verification_enabled=False,
         # Listeners finish before Bolt responds: an explanation is the response itself (no 10 ms ack
         # polling), and slow work is handed to `BackgroundTasks` after acknowledging.
         process_before_response=True,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 
@@ -25,6 +26,7 @@ from prometheus_client import CollectorRegistry, Counter
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +122,27 @@ def slack_events_handler(
             log.warning("a signed Slack request could not be read (%s); answered 400", type(error).__name__)
             return web.json_response({"error": "unreadable request body"}, status=400)
         bolt_response = await app.async_dispatch(bolt_request)
-        return await to_aiohttp_response(bolt_response)
+        if "set-cookie" in bolt_response.headers:  # never for this app's listeners; Bolt knows cookies
+            return await to_aiohttp_response(bolt_response)
+        return aiohttp_response(bolt_response)
 
     return handle
+
+
+def aiohttp_response(bolt_response: BoltResponse) -> web.Response:
+    """The response `to_aiohttp_response` makes for one without cookies, byte for byte, made cheaper.
+
+    Every request pays for this conversion, so the body goes in as UTF-8 bytes (aiohttp sends the same
+    bytes, without looking up a payload type) and the charset pattern is compiled once.
+    """
+    headers = {name: values[0] for name, values in bolt_response.headers.items() if name != "content-type"}
+    listed = bolt_response.headers.get("content-type")
+    body = bolt_response.body
+    content_type = listed[0] if listed else "application/json" if body.startswith("{") else "text/plain"
+    content_type = _CHARSET.sub("", content_type)
+    return web.Response(
+        status=bolt_response.status, body=body.encode(), headers=headers, content_type=content_type
+    )
+
+
+_CHARSET = re.compile(r";\s*charset=utf-8")
