@@ -32,6 +32,7 @@ One command per line; Ctrl-D (or "quit") leaves.
 
 To connect to Slack instead, set SLACK_BOT_TOKEN (xoxb-…) and either SLACK_APP_TOKEN (xapp-…, Socket
 Mode, no public URL needed) or SLACK_SIGNING_SECRET (HTTP mode on PORT). See README.md, "Slack setup".
+For crash alerts without Slack, set TEAMS_WEBHOOK_URL, PAGERDUTY_ROUTING_KEY or WEBHOOK_URL (alerts-only).
 """
 
 
