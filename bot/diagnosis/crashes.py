@@ -34,7 +34,10 @@ _COMMAND_NOT_FOUND = needing(
     re.compile(r"not found|no such file|required file not found", re.IGNORECASE), "not found", "no such file"
 )
 _GO_PANIC = needing(
-    re.compile(r"^panic: |^fatal error: |^goroutine \d+ \[", re.MULTILINE), "panic: ", "fatal error: ", "goroutine "
+    re.compile(r"^panic: |^fatal error: |^goroutine \d+ \[", re.MULTILINE),
+    "panic: ",
+    "fatal error: ",
+    "goroutine ",
 )
 _USAGE = needing(
     re.compile(r"^usage: |unrecognized arguments|unknown (?:flag|option)", re.IGNORECASE | re.MULTILINE),
@@ -154,7 +157,7 @@ NATIVE_CRASHES = {
             "bus error",
             "sigbus",
             "shared memory",
-            "/dev/shm",
+            "/dev/shm",  # noqa: S108 - a word looked for in a log, not a path the bot uses
         ),
         RunbookStep("Give the pod more shared memory: mount an emptyDir with medium: Memory at /dev/shm"),
     ),
@@ -162,7 +165,9 @@ NATIVE_CRASHES = {
         "illegal_instruction",
         "Illegal instruction (SIGILL, 132): the binary uses CPU features this node lacks (AVX, AVX-512)",
         needing(
-            re.compile(r"illegal instruction|sigill|instructions, but these aren't available|avx", re.IGNORECASE),
+            re.compile(
+                r"illegal instruction|sigill|instructions, but these aren't available|avx", re.IGNORECASE
+            ),
             "illegal instruction",
             "sigill",
             "instructions, but these aren't available",
@@ -193,14 +198,18 @@ def short_meaning(title: str) -> str:
     return title.rsplit("→", 1)[-1].strip() or title
 
 
-def _lines_of(facts: PodFacts, report: ContainerReport, termination: TerminationInfo) -> tuple[str, str | None]:
+def _lines_of(
+    facts: PodFacts, report: ContainerReport, termination: TerminationInfo
+) -> tuple[str, str | None]:
     """Everything the container said about its end (termination message, then the log tail), and that
     text folded for word tests (`textscan.fold`): joined and folded once per termination, however many
     rules read it."""
     key = ("texts", report.name, termination.source)
     found = facts.memo.get(key)
     if not isinstance(found, tuple):
-        joined = "\n".join(part for part in (termination.message, facts.log(report.name)) if part)
+        message = termination.message
+        log = facts.log(report.name)
+        joined = f"{message}\n{log}" if message and log else message or log
         found = facts.memo[key] = (joined, fold(joined))
     return found
 

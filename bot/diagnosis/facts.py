@@ -172,7 +172,11 @@ def pod_facts(
         for c in objects(spec.get("initContainers")) + objects(spec.get("containers"))
         if (name := text(c.get("name")))
     }
-    has_rules = any("restartPolicyRules" in c for c in specs.values())
+    has_rules = False
+    for c in specs.values():
+        if "restartPolicyRules" in c:
+            has_rules = True
+            break
     grace = integer(spec.get("terminationGracePeriodSeconds"))
     return PodFacts(
         namespace=text(meta.get("namespace")) or "default",
@@ -246,7 +250,7 @@ def last_error_line(log: str) -> str | None:
     line after it ("Worker failed to boot"). So: the last line naming an exception or a fatal error,
     else the last line that reads like an error, else the last non-empty line.
     """
-    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    lines = [stripped for line in log.splitlines() if (stripped := line.strip())]
     for pattern in (_EXCEPTION_LINE, _ERROR_LINE):
         for line in reversed(lines):
             if pattern.search(line):

@@ -66,4 +66,7 @@ def _fetched(owners: tuple[JsonDict, ...], ref: OwnerRef) -> JsonDict | None:
 
 def find_owner(owners: Iterable[JsonDict], kind: str) -> JsonDict | None:
     """The fetched owner object of `kind`, if any."""
-    return next((o for o in owners if o.get("kind") == kind), None)
+    for owner in owners:
+        if owner.get("kind") == kind:
+            return owner
+    return None

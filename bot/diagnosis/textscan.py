@@ -53,7 +53,7 @@ def may_match(pattern: re.Pattern[str], text: str, folded: str | None) -> bool:
         if folded is None:
             return True
         text = folded
-    for word in words:
+    for word in words:  # noqa: SIM110 - a loop, not any(<generator>): this runs per rule per pod
         if word in text:
             return True
     return False
@@ -62,7 +62,7 @@ def may_match(pattern: re.Pattern[str], text: str, folded: str | None) -> bool:
 def newlines_only(text: str) -> bool:
     """True when `text` has no line break but `\\n` (so `str.splitlines` and MULTILINE `^` agree)."""
     if text.isascii():
-        for mark in _OTHER_LINE_BREAKS_ASCII:
+        for mark in _OTHER_LINE_BREAKS_ASCII:  # noqa: SIM110 - as above
             if mark in text:
                 return False
         return True
