@@ -19,6 +19,7 @@ from bot.diagnosis.podjson import integer, obj, objects, text, timestamp
 from bot.diagnosis.ports import JsonDict
 
 DEFAULT_GRACE_SECONDS = 30
+_SPECS = "container specs"
 EVENT_WINDOW_SLACK = timedelta(seconds=60)
 """Events are stamped by another component than the status; allow for clock and batching skew."""
 
@@ -64,7 +65,7 @@ class PodFacts:
     owners: tuple[OwnerRef, ...]
     owner_objects: tuple[JsonDict, ...]
     containers: tuple[ContainerReport, ...]
-    container_specs: Mapping[str, JsonDict]
+    pod: JsonDict
     events: tuple[EventSummary, ...]
     events_unavailable: bool
     node_events_unavailable: bool
@@ -77,6 +78,20 @@ class PodFacts:
     """The pod's Job: the podFailurePolicy rule that matched, per-index limits, success policy."""
     memo: dict[object, object] = field(default_factory=dict)
     """Values rules derive more than once from the same facts (a container's joined texts)."""
+
+    @property
+    def container_specs(self) -> Mapping[str, JsonDict]:
+        """Container specs by name, init containers first; read on first use (only a few stories quote a
+        container's command, so most diagnoses never need them)."""
+        specs = self.memo.get(_SPECS)
+        if not isinstance(specs, dict):
+            spec = obj(self.pod.get("spec"))
+            specs = self.memo[_SPECS] = {
+                name: c
+                for c in objects(spec.get("initContainers")) + objects(spec.get("containers"))
+                if (name := text(c.get("name")))
+            }
+        return specs
 
     @property
     def all_containers_restarting(self) -> bool:
@@ -167,14 +182,9 @@ def pod_facts(
             message=text(target.get("message")),
             since=timestamp(target.get("lastTransitionTime")),
         )
-    specs = {
-        name: c
-        for c in objects(spec.get("initContainers")) + objects(spec.get("containers"))
-        if (name := text(c.get("name")))
-    }
-    has_rules = False
-    for c in specs.values():
-        if "restartPolicyRules" in c:
+    has_rules = False  # a container with restart rules has them in its report too (`restart_rules`)
+    for report in containers:
+        if report.restart_rules:
             has_rules = True
             break
     grace = integer(spec.get("terminationGracePeriodSeconds"))
@@ -196,7 +206,7 @@ def pod_facts(
         owners=owners,
         owner_objects=evidence.owners,
         containers=containers,
-        container_specs=specs,
+        pod=pod,
         events=events,
         events_unavailable=bool(evidence.partial_errors) and evidence.failed(EVENTS),
         node_events_unavailable=bool(evidence.partial_errors) and evidence.failed(NODE_EVENTS),
