@@ -21,7 +21,7 @@ from bot.diagnosis.model import (
     ProbeSummary,
     TerminationInfo,
 )
-from bot.diagnosis.podjson import dig, integer, obj, objects, text, timestamp
+from bot.diagnosis.podjson import dig, integer, obj, text, timestamp
 from bot.diagnosis.ports import JsonDict
 from bot.knowledge.base import KnowledgeBase
 
@@ -40,15 +40,22 @@ def container_reports(pod: JsonDict, kb: KnowledgeBase, now: datetime) -> tuple[
     """Init containers and native sidecars first (spec order), then the regular containers."""
     spec = obj(pod.get("spec"))
     status = obj(pod.get("status"))
-    init_statuses = _by_name(status.get("initContainerStatuses"))
-    statuses = _by_name(status.get("containerStatuses"))
-    pod_limits = obj(obj(spec.get("resources")).get("limits"))
+    pod_resources = spec.get("resources")
+    pod_limits = obj(pod_resources.get("limits")) if isinstance(pod_resources, dict) else _NO_STATUS
     reports: list[ContainerReport] = []
-    for container in objects(spec.get("initContainers")):
-        kind: ContainerKind = "sidecar" if container.get("restartPolicy") == "Always" else "init"
-        reports.append(_report(container, kind, init_statuses, pod_limits, kb, now))
-    for container in objects(spec.get("containers")):
-        reports.append(_report(container, "regular", statuses, pod_limits, kb, now))
+    init_containers = spec.get("initContainers")
+    if isinstance(init_containers, list) and init_containers:  # most pods have none
+        init_statuses = _by_name(status.get("initContainerStatuses"))
+        for container in init_containers:
+            if isinstance(container, dict):
+                kind: ContainerKind = "sidecar" if container.get("restartPolicy") == "Always" else "init"
+                reports.append(_report(container, kind, init_statuses, pod_limits, kb, now))
+    containers = spec.get("containers")
+    if isinstance(containers, list):
+        statuses = _by_name(status.get("containerStatuses"))
+        for container in containers:
+            if isinstance(container, dict):
+                reports.append(_report(container, "regular", statuses, pod_limits, kb, now))
     return tuple(reports)
 
 
@@ -57,7 +64,15 @@ _NO_STATUS: JsonDict = {}
 
 
 def _by_name(value: object) -> dict[str, JsonDict]:
-    return {name: item for item in objects(value) if (name := text(item.get("name")))}
+    """Statuses by container name (the last of two with the same name, as a dict comprehension keeps)."""
+    found: dict[str, JsonDict] = {}
+    if isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict):
+                name = item.get("name")
+                if isinstance(name, str) and name:
+                    found[name] = item
+    return found
 
 
 def _report(
@@ -68,24 +83,39 @@ def _report(
     kb: KnowledgeBase,
     now: datetime,
 ) -> ContainerReport:
-    name = text(container.get("name")) or "?"
+    name = container.get("name")
+    if not isinstance(name, str) or not name:
+        name = "?"
     status = statuses.get(name, _NO_STATUS)
-    current = obj(status.get("state"))
+    current = status.get("state")
+    if not isinstance(current, dict):
+        current = _NO_STATUS
     state, state_reason, state_message, state_since = _state(current)
-    termination = termination_info(current.get("terminated"), "state.terminated", kb)
-    last = termination_info(obj(status.get("lastState")).get("terminated"), "lastState.terminated", kb)
-    restarts = integer(status.get("restartCount")) or 0
-    latest = termination or last
+    record = current.get("terminated")
+    termination = termination_info(record, "state.terminated", kb) if record is not None else None
+    previous = status.get("lastState")
+    record = previous.get("terminated") if isinstance(previous, dict) else None
+    last = termination_info(record, "lastState.terminated", kb) if record is not None else None
+    restarts = status.get("restartCount")
+    if not isinstance(restarts, int) or isinstance(restarts, bool):
+        restarts = 0
     crash_back_off = None
     if state_reason == "CrashLoopBackOff":
+        latest = termination or last
         finished = latest.finished_at if latest else None
         crash_back_off = back_off(state_message, finished, now)
-    resources = obj(container.get("resources"))
-    limits = obj(resources.get("limits")) if resources else _NO_STATUS
-    requests = obj(resources.get("requests")) if resources else _NO_STATUS
-    applied = obj(status.get("resources"))
-    applied_limits = obj(applied.get("limits")) if applied else _NO_STATUS
-    applied_requests = obj(applied.get("requests")) if applied else _NO_STATUS
+    resources = container.get("resources")
+    if isinstance(resources, dict) and resources:
+        limits = obj(resources.get("limits"))
+        requests = obj(resources.get("requests"))
+    else:
+        limits = requests = _NO_STATUS
+    applied = status.get("resources")
+    if isinstance(applied, dict) and applied:  # only after an in-place resize
+        applied_limits = obj(applied.get("limits"))
+        applied_requests = obj(applied.get("requests"))
+    else:
+        applied_limits = applied_requests = _NO_STATUS
     memory, memory_source = _in_force("memory", applied_limits, limits, pod_limits)
     cpu, _ = _in_force("cpu", applied_limits, limits, pod_limits)
     own_policy = container.get("restartPolicy") if kind == "regular" else None
