@@ -12,7 +12,7 @@ from bot.diagnosis.containers import container_reports
 from bot.diagnosis.events import parse_events, relevant_events
 from bot.diagnosis.evidence import PodEvidence
 from bot.diagnosis.facts import pod_facts
-from bot.diagnosis.model import Diagnosis, LogTail
+from bot.diagnosis.model import ContainerReport, Diagnosis, LogTail
 from bot.diagnosis.owners import owner_chain
 from bot.diagnosis.podjson import dig, text
 from bot.diagnosis.verdict import build_verdict, decide
@@ -44,7 +44,7 @@ def diagnose(evidence: PodEvidence, kb: KnowledgeBase, now: datetime) -> Diagnos
         owners=owners,
         containers=containers,
         events=relevant_events(events, since=facts.created_at),
-        log_tails=_log_tails(evidence, [c.name for c in containers], verdict.container),
+        log_tails=_log_tails(evidence, containers, verdict.container) if evidence.log_tails else (),
         verdict=verdict,
         notes=tuple(
             f"{error.source.capitalize()} could not be read: {error.message}"
@@ -56,12 +56,18 @@ def diagnose(evidence: PodEvidence, kb: KnowledgeBase, now: datetime) -> Diagnos
     )
 
 
-def _log_tails(evidence: PodEvidence, order: list[str], first: str | None) -> tuple[LogTail, ...]:
+def _log_tails(
+    evidence: PodEvidence, containers: tuple[ContainerReport, ...], first: str | None
+) -> tuple[LogTail, ...]:
     """Non-empty log tails, the verdict's container first, then in spec order."""
-    names = sorted(
-        evidence.log_tails,
-        key=lambda name: (name != first, order.index(name) if name in order else len(order)),
-    )
+    if len(evidence.log_tails) == 1:  # the common case: one container's tail, nothing to order
+        names: list[str] = list(evidence.log_tails)
+    else:
+        order = [c.name for c in containers]
+        names = sorted(
+            evidence.log_tails,
+            key=lambda name: (name != first, order.index(name) if name in order else len(order)),
+        )
     tails: list[LogTail] = []
     for name in names:
         lines = evidence.log_tails[name].rstrip("\n").splitlines()

@@ -132,7 +132,7 @@ class PodFacts:
             self.memo[key] = mine
         if not mine:
             return []
-        wanted = frozenset(reasons)
+        wanted = reasons if isinstance(reasons, tuple | frozenset | set) else frozenset(reasons)
         return [
             event
             for event in mine

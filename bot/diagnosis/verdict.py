@@ -112,6 +112,8 @@ def failing_container(facts: PodFacts) -> ContainerReport | None:
     ]
     if not failing:
         return None
+    if len(failing) == 1:  # the common case: one candidate, nothing to rank
+        return failing[0]
     blocking = [r for r in failing if r.kind == "init"]
     if blocking:
         return blocking[0]
