@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Literal
 
 from bot.diagnosis.backoff import back_off
+from bot.diagnosis.frozen import positional
 from bot.diagnosis.lifecycle import restart_rules, stop_signal
 from bot.diagnosis.model import (
     ContainerKind,
@@ -121,29 +122,29 @@ def _report(
     own_policy = container.get("restartPolicy") if kind == "regular" else None
     memory_request = quantity(applied_requests.get("memory")) if applied_requests else None
     cpu_request = quantity(applied_requests.get("cpu")) if applied_requests else None
-    return ContainerReport(
-        name=name,
-        kind=kind,
-        image=text(status.get("image")) or text(container.get("image")),
-        state=state,
-        state_reason=state_reason,
-        state_message=state_message,
-        state_since=state_since,
-        ready=status.get("ready") is True,
-        restart_count=restarts,
-        termination=termination,
-        last_termination=last,
-        back_off=crash_back_off,
-        memory_limit=memory,
-        memory_request=memory_request or quantity(requests.get("memory")),
-        cpu_limit=cpu,
-        cpu_request=cpu_request or quantity(requests.get("cpu")),
-        probes=probe_summaries(container),
-        memory_limit_source=memory_source,
-        spec_memory_limit=quantity(limits.get("memory")) if memory_source == "status" else None,
-        stop_signal=stop_signal(container, status),
-        restart_policy=text(own_policy),
-        restart_rules=restart_rules(container) if "restartPolicyRules" in container else (),
+    return _REPORT(
+        name,  # name
+        kind,  # kind
+        text(status.get("image")) or text(container.get("image")),  # image
+        state,  # state
+        state_reason,  # state_reason
+        state_message,  # state_message
+        state_since,  # state_since
+        status.get("ready") is True,  # ready
+        restarts,  # restart_count
+        termination,  # termination
+        last,  # last_termination
+        crash_back_off,  # back_off
+        memory,  # memory_limit
+        memory_request or quantity(requests.get("memory")),  # memory_request
+        cpu,  # cpu_limit
+        cpu_request or quantity(requests.get("cpu")),  # cpu_request
+        probe_summaries(container),  # probes
+        memory_source,  # memory_limit_source
+        quantity(limits.get("memory")) if memory_source == "status" else None,  # spec_memory_limit
+        stop_signal(container, status),  # stop_signal
+        text(own_policy),  # restart_policy
+        restart_rules(container) if "restartPolicyRules" in container else (),  # restart_rules
     )
 
 
@@ -189,16 +190,16 @@ def termination_info(
     explanation = kb.explain_code(code)
     reported_signal = integer(record.get("signal"))
     signal = kb.signal(reported_signal) if reported_signal else explanation.signal
-    return TerminationInfo(
-        source=source,
-        exit_code=code,
-        reason=text(record.get("reason")),
-        message=text(record.get("message")),
-        signal=signal,
-        started_at=timestamp(record.get("startedAt")),
-        finished_at=timestamp(record.get("finishedAt")),
-        meaning_title=explanation.title,
-        meaning_summary=explanation.summary,
+    return _TERMINATION(
+        source,  # source
+        code,  # exit_code
+        text(record.get("reason")),  # reason
+        text(record.get("message")),  # message
+        signal,  # signal
+        timestamp(record.get("startedAt")),  # started_at
+        timestamp(record.get("finishedAt")),  # finished_at
+        explanation.title,  # meaning_title
+        explanation.summary,  # meaning_summary
     )
 
 
@@ -255,3 +256,46 @@ def _port(value: object) -> str:
     if number is not None:
         return str(number)
     return text(value) or "?"
+
+
+_REPORT = positional(
+    ContainerReport,
+    "name",
+    "kind",
+    "image",
+    "state",
+    "state_reason",
+    "state_message",
+    "state_since",
+    "ready",
+    "restart_count",
+    "termination",
+    "last_termination",
+    "back_off",
+    "memory_limit",
+    "memory_request",
+    "cpu_limit",
+    "cpu_request",
+    "probes",
+    "memory_limit_source",
+    "spec_memory_limit",
+    "stop_signal",
+    "restart_policy",
+    "restart_rules",
+)
+"""`ContainerReport`, built positionally in this module (see `frozen.positional`)."""
+
+
+_TERMINATION = positional(
+    TerminationInfo,
+    "source",
+    "exit_code",
+    "reason",
+    "message",
+    "signal",
+    "started_at",
+    "finished_at",
+    "meaning_title",
+    "meaning_summary",
+)
+"""`TerminationInfo`, built positionally in this module (see `frozen.positional`)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from bot.diagnosis.frozen import positional
 from bot.diagnosis.model import EventSummary
 from bot.diagnosis.podjson import dig, integer, text, timestamp
 from bot.diagnosis.ports import JsonDict
@@ -98,17 +99,17 @@ def _summary(event: JsonDict) -> EventSummary:
         host = None
     message = event.get("message")
     count = max(integer(series.get("count")) or 0 if series else 0, integer(event.get("count")) or 1)
-    return EventSummary(
-        reason=text(event.get("reason")) or "?",
-        message=message.strip() if isinstance(message, str) else "",
-        type=text(event.get("type")) or "Normal",
-        count=count,
-        first_seen=first or last,
-        last_seen=last,
-        object_kind=text(involved.get("kind")) or "Pod",
-        object_name=text(involved.get("name")) or "",
-        container=container,
-        source=f"{component}, {host}" if component and host else component or host,
+    return _SUMMARY(
+        text(event.get("reason")) or "?",  # reason
+        message.strip() if isinstance(message, str) else "",  # message
+        text(event.get("type")) or "Normal",  # type
+        count,  # count
+        first or last,  # first_seen
+        last,  # last_seen
+        text(involved.get("kind")) or "Pod",  # object_kind
+        text(involved.get("name")) or "",  # object_name
+        container,  # container
+        f"{component}, {host}" if component and host else component or host,  # source
     )
 
 
@@ -171,3 +172,19 @@ def _merge(newer: EventSummary, older: EventSummary) -> EventSummary:
         container=newer.container,
         source=newer.source,
     )
+
+
+_SUMMARY = positional(
+    EventSummary,
+    "reason",
+    "message",
+    "type",
+    "count",
+    "first_seen",
+    "last_seen",
+    "object_kind",
+    "object_name",
+    "container",
+    "source",
+)
+"""`EventSummary`, built positionally in this module (see `frozen.positional`)."""

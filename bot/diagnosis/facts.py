@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.diagnosis.evidence import EVENTS, NODE_EVENTS, PodEvidence
+from bot.diagnosis.frozen import positional
 from bot.diagnosis.jobs import JobContext, job_context
 from bot.diagnosis.lifecycle import ALL_RESTARTING_CONDITION, RestartAllTrigger, restart_all_trigger
 from bot.diagnosis.model import ContainerReport, EventSummary, OwnerRef, TerminationInfo
@@ -188,32 +189,32 @@ def pod_facts(
             has_rules = True
             break
     grace = integer(spec.get("terminationGracePeriodSeconds"))
-    return PodFacts(
-        namespace=text(meta.get("namespace")) or "default",
-        name=text(meta.get("name")) or "?",
-        node=text(spec.get("nodeName")),
-        phase=text(status.get("phase")),
-        reason=text(status.get("reason")),
-        message=text(status.get("message")),
-        qos_class=text(status.get("qosClass")) or qos_class(spec),
-        restart_policy=text(spec.get("restartPolicy")) or "Always",
-        grace_seconds=DEFAULT_GRACE_SECONDS if grace is None else grace,
-        created_at=timestamp(meta.get("creationTimestamp")),
-        deletion_at=timestamp(meta.get("deletionTimestamp")),
-        deletion_grace_seconds=integer(meta.get("deletionGracePeriodSeconds")),
-        disruption=disruption,
-        conditions=conditions,
-        owners=owners,
-        owner_objects=evidence.owners,
-        containers=containers,
-        pod=pod,
-        events=events,
-        events_unavailable=bool(evidence.partial_errors) and evidence.failed(EVENTS),
-        node_events_unavailable=bool(evidence.partial_errors) and evidence.failed(NODE_EVENTS),
-        logs=evidence.log_tails,
-        restart_all=restart_all_trigger(pod) if has_rules else None,
-        completion_index=text(obj(meta.get("annotations")).get(COMPLETION_INDEX)),
-        job=job_context(evidence.owners, pod) if evidence.owners else None,
+    return _FACTS(
+        text(meta.get("namespace")) or "default",  # namespace
+        text(meta.get("name")) or "?",  # name
+        text(spec.get("nodeName")),  # node
+        text(status.get("phase")),  # phase
+        text(status.get("reason")),  # reason
+        text(status.get("message")),  # message
+        text(status.get("qosClass")) or qos_class(spec),  # qos_class
+        text(spec.get("restartPolicy")) or "Always",  # restart_policy
+        DEFAULT_GRACE_SECONDS if grace is None else grace,  # grace_seconds
+        timestamp(meta.get("creationTimestamp")),  # created_at
+        timestamp(meta.get("deletionTimestamp")),  # deletion_at
+        integer(meta.get("deletionGracePeriodSeconds")),  # deletion_grace_seconds
+        disruption,  # disruption
+        conditions,  # conditions
+        owners,  # owners
+        evidence.owners,  # owner_objects
+        containers,  # containers
+        pod,  # pod
+        events,  # events
+        bool(evidence.partial_errors) and evidence.failed(EVENTS),  # events_unavailable
+        bool(evidence.partial_errors) and evidence.failed(NODE_EVENTS),  # node_events_unavailable
+        evidence.log_tails,  # logs
+        restart_all_trigger(pod) if has_rules else None,  # restart_all
+        text(obj(meta.get("annotations")).get(COMPLETION_INDEX)),  # completion_index
+        job_context(evidence.owners, pod) if evidence.owners else None,  # job
     )
 
 
@@ -266,3 +267,34 @@ def last_error_line(log: str) -> str | None:
             if pattern.search(line):
                 return line
     return lines[-1] if lines else None
+
+
+_FACTS = positional(
+    PodFacts,
+    "namespace",
+    "name",
+    "node",
+    "phase",
+    "reason",
+    "message",
+    "qos_class",
+    "restart_policy",
+    "grace_seconds",
+    "created_at",
+    "deletion_at",
+    "deletion_grace_seconds",
+    "disruption",
+    "conditions",
+    "owners",
+    "owner_objects",
+    "containers",
+    "pod",
+    "events",
+    "events_unavailable",
+    "node_events_unavailable",
+    "logs",
+    "restart_all",
+    "completion_index",
+    "job",
+)
+"""`PodFacts`, built positionally in this module (see `frozen.positional`)."""
