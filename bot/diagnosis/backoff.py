@@ -13,6 +13,7 @@ import re
 from datetime import datetime, timedelta
 from functools import lru_cache
 
+from bot.diagnosis.frozen import positional
 from bot.diagnosis.model import BackOff
 
 _KUBELET_MESSAGE = re.compile(r"back-off\s+((?:\d+(?:\.\d+)?(?:h|ms|m|s))+)")
@@ -42,6 +43,8 @@ def back_off(waiting_message: str | None, last_finished_at: datetime | None, now
     delay = kubelet_delay(waiting_message)
     next_at = last_finished_at + delay if last_finished_at is not None and delay is not None else None
     next_in = max(next_at - now, timedelta(0)) if next_at is not None else None
-    return BackOff(
-        delay=delay, from_kubelet=delay is not None, next_restart_at=next_at, next_restart_in=next_in
-    )
+    return _BACK_OFF(delay, delay is not None, next_at, next_in)  # delay, from_kubelet, next restart at, in
+
+
+_BACK_OFF = positional(BackOff, "delay", "from_kubelet", "next_restart_at", "next_restart_in")
+"""`BackOff`, built positionally in this module (see `frozen.positional`)."""

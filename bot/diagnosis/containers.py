@@ -218,13 +218,13 @@ def probe_summaries(container: JsonDict) -> tuple[ProbeSummary, ...]:
         probe = container.get(field)
         if isinstance(probe, dict):
             summaries.append(
-                ProbeSummary(
-                    kind=kind,
-                    action=probe_action(probe),
-                    period_seconds=integer(probe.get("periodSeconds")) or _DEFAULT_PERIOD,
-                    timeout_seconds=integer(probe.get("timeoutSeconds")) or _DEFAULT_TIMEOUT,
-                    failure_threshold=integer(probe.get("failureThreshold")) or _DEFAULT_FAILURES,
-                    initial_delay_seconds=integer(probe.get("initialDelaySeconds")) or 0,
+                _PROBE(
+                    kind,  # kind
+                    probe_action(probe),  # action
+                    integer(probe.get("periodSeconds")) or _DEFAULT_PERIOD,  # period_seconds
+                    integer(probe.get("timeoutSeconds")) or _DEFAULT_TIMEOUT,  # timeout_seconds
+                    integer(probe.get("failureThreshold")) or _DEFAULT_FAILURES,  # failure_threshold
+                    integer(probe.get("initialDelaySeconds")) or 0,  # initial_delay_seconds
                 )
             )
     return tuple(summaries)
@@ -299,3 +299,15 @@ _TERMINATION = positional(
     "meaning_summary",
 )
 """`TerminationInfo`, built positionally in this module (see `frozen.positional`)."""
+
+
+_PROBE = positional(
+    ProbeSummary,
+    "kind",
+    "action",
+    "period_seconds",
+    "timeout_seconds",
+    "failure_threshold",
+    "initial_delay_seconds",
+)
+"""`ProbeSummary`, built positionally in this module (see `frozen.positional`)."""

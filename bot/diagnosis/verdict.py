@@ -12,6 +12,7 @@ from datetime import timedelta
 from bot.diagnosis.classify import classify
 from bot.diagnosis.facts import PodFacts
 from bot.diagnosis.findings import Finding, contradiction_fact, duration, event_fact, first_lower, stamp
+from bot.diagnosis.frozen import positional
 from bot.diagnosis.jobs import policy_facts
 from bot.diagnosis.lifecycle import RESTART_ALL, matching_rule
 from bot.diagnosis.model import ContainerReport, OwnerRef, TerminationInfo, Verdict
@@ -325,18 +326,18 @@ def build_verdict(finding: Finding, facts: PodFacts, kb: KnowledgeBase) -> Verdi
     raw = finding.steps
     if explanation is not None and (reason_explanation is not None or not raw):
         raw = raw + explanation.runbook_steps
-    return Verdict(
-        cause=finding.cause,
-        headline=finding.headline,
-        confidence=finding.confidence,
-        evidence=_unique_lines(finding.evidence),
-        next_steps=_first_unique(raw, values, MAX_STEPS),
-        runbook_url=explanation.runbook_url if explanation is not None else None,
-        container=finding.container,
-        exit_code=finding.exit_code,
-        underlying=finding.underlying,
-        explanation_title=explanation.title if explanation is not None else None,
-        is_failure=finding.is_failure,
+    return _VERDICT(
+        finding.cause,  # cause
+        finding.headline,  # headline
+        finding.confidence,  # confidence
+        _unique_lines(finding.evidence),  # evidence
+        _first_unique(raw, values, MAX_STEPS),  # next_steps
+        explanation.runbook_url if explanation is not None else None,  # runbook_url
+        finding.container,  # container
+        finding.exit_code,  # exit_code
+        finding.underlying,  # underlying
+        explanation.title if explanation is not None else None,  # explanation_title
+        finding.is_failure,  # is_failure
     )
 
 
@@ -396,3 +397,20 @@ def _first_unique(
             if len(unique) == limit:
                 break
     return tuple(unique)
+
+
+_VERDICT = positional(
+    Verdict,
+    "cause",
+    "headline",
+    "confidence",
+    "evidence",
+    "next_steps",
+    "runbook_url",
+    "container",
+    "exit_code",
+    "underlying",
+    "explanation_title",
+    "is_failure",
+)
+"""`Verdict`, built positionally in this module (see `frozen.positional`)."""
