@@ -71,9 +71,12 @@ def _log_tails(
         )
     tails: list[LogTail] = []
     for name in names:
-        lines = evidence.log_tails[name].rstrip("\n").splitlines()
-        if any(line.strip() for line in lines):
-            tails.append(LogTail(container=name, lines=tuple(lines[-MAX_LOG_LINES:])))
+        log = evidence.log_tails[name]
+        # a line with something but whitespace exists exactly when the text has it: every line break
+        # `splitlines` splits at is whitespace to `str.strip`
+        if log.strip():
+            lines = log.rstrip("\n").splitlines()
+            tails.append(LogTail(name, tuple(lines[-MAX_LOG_LINES:])))
     return tuple(tails)
 
 

@@ -261,12 +261,18 @@ def last_error_line(log: str) -> str | None:
     line after it ("Worker failed to boot"). So: the last line naming an exception or a fatal error,
     else the last line that reads like an error, else the last non-empty line.
     """
-    lines = [stripped for line in log.splitlines() if (stripped := line.strip())]
+    lines = log.splitlines()
+    lines.reverse()  # from the end: the line wanted is the last one that matches
     for pattern in (_EXCEPTION_LINE, _ERROR_LINE):
-        for line in reversed(lines):
-            if pattern.search(line):
-                return line
-    return lines[-1] if lines else None
+        for line in lines:
+            stripped = line.strip()
+            if stripped and pattern.search(stripped):
+                return stripped
+    for line in lines:
+        stripped = line.strip()
+        if stripped:
+            return stripped
+    return None
 
 
 _FACTS = positional(

@@ -54,7 +54,12 @@ def owner_chain(pod: JsonDict, owners: Iterable[JsonDict]) -> tuple[OwnerRef, ..
         return ()
     fetched = owners if isinstance(owners, tuple) else tuple(owners)
     chain: list[OwnerRef] = []
-    while current is not None and len(chain) < MAX_CHAIN and current not in chain:
+    seen: set[tuple[str, str]] = set()  # (kind, name), what `OwnerRef` equality compares
+    while current is not None and len(chain) < MAX_CHAIN:
+        key = (current.kind, current.name)
+        if key in seen:
+            break
+        seen.add(key)
         chain.append(current)
         owner = _fetched(fetched, current) if fetched else None
         current = controller_ref(owner) if owner is not None else None
