@@ -152,6 +152,8 @@ def relevant_events(
             merged[key] = _merge(kept, event)
         else:
             merged[key] = _merge(event, kept)
+    if len(merged) < 2:  # most pods: one relevant event or none, nothing to order
+        return tuple(merged.values())[:limit]
     ordered = sorted(merged.values(), key=_newest_first)
     return tuple(ordered[:limit])
 
