@@ -18,19 +18,44 @@ from bot.diagnosis.lifecycle import ALL_RESTARTING_CONDITION, RestartAllTrigger,
 from bot.diagnosis.model import ContainerReport, EventSummary, OwnerRef, TerminationInfo
 from bot.diagnosis.podjson import integer, obj, objects, text, timestamp
 from bot.diagnosis.ports import JsonDict
+from bot.diagnosis.textscan import fold, may_match, needing
 
 DEFAULT_GRACE_SECONDS = 30
 _SPECS = "container specs"
 EVENT_WINDOW_SLACK = timedelta(seconds=60)
 """Events are stamped by another component than the status; allow for clock and batching skew."""
 
-_EXCEPTION_LINE = re.compile(
-    r"(?:^|[\s.])[A-Za-z_][\w.]*(?:Error|Exception|Fault)\b[:(]|^panic: |fatal error|\bFATAL\b|^Caused by: "
+# With the words any match contains (`bot.diagnosis.textscan`): searching a line with these patterns
+# costs 3–4 µs (the first tries `[A-Za-z_][\w.]*` at every position), testing it for the words a tenth.
+_EXCEPTION_LINE = needing(
+    re.compile(
+        r"(?:^|[\s.])[A-Za-z_][\w.]*(?:Error|Exception|Fault)\b[:(]"
+        r"|^panic: |fatal error|\bFATAL\b|^Caused by: "
+    ),
+    "Error",
+    "Exception",
+    "Fault",
+    "panic: ",
+    "fatal error",
+    "FATAL",
+    "Caused by: ",
 )
-_ERROR_LINE = re.compile(
-    r"error|exception|fatal|panic|failed|traceback|refused|denied|cannot|can't|could not|not found|invalid",
-    re.IGNORECASE,
+_ERROR_WORDS = (
+    "error",
+    "exception",
+    "fatal",
+    "panic",
+    "failed",
+    "traceback",
+    "refused",
+    "denied",
+    "cannot",
+    "can't",
+    "could not",
+    "not found",
+    "invalid",
 )
+_ERROR_LINE = needing(re.compile("|".join(_ERROR_WORDS), re.IGNORECASE), *_ERROR_WORDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,10 +288,13 @@ def last_error_line(log: str) -> str | None:
     """
     lines = log.splitlines()
     lines.reverse()  # from the end: the line wanted is the last one that matches
+    folded = fold(log)
     for pattern in (_EXCEPTION_LINE, _ERROR_LINE):
+        if not may_match(pattern, log, folded):  # no line of the log can match
+            continue
         for line in lines:
             stripped = line.strip()
-            if stripped and pattern.search(stripped):
+            if stripped and may_match(pattern, stripped, fold(stripped)) and pattern.search(stripped):
                 return stripped
     for line in lines:
         stripped = line.strip()
