@@ -154,7 +154,7 @@ class PodFacts:
         key = ("pod events of", container)
         mine = self.memo.get(key)
         if not isinstance(mine, tuple):
-            mine = tuple(e for e in self.events if e.object_kind == "Pod" and e.container == container)
+            mine = tuple([e for e in self.events if e.object_kind == "Pod" and e.container == container])
             self.memo[key] = mine
         if not mine:
             return []

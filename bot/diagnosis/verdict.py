@@ -232,8 +232,14 @@ def _with_job_policy(facts: PodFacts, finding: Finding) -> Finding:
 
 def _with_job_hint(facts: PodFacts, finding: Finding) -> Finding:
     """A failing pod of a Job that has not given up yet: suggest podFailurePolicy for its exit code."""
-    job = next((owner for owner in facts.owners if owner.kind == "Job"), None)
-    if job is None or not finding.is_failure or not finding.exit_code:
+    if not finding.is_failure or not finding.exit_code:
+        return finding
+    job = None
+    for owner in facts.owners:  # a loop, not next(<generator>): this runs for every failing pod
+        if owner.kind == "Job":
+            job = owner
+            break
+    if job is None:
         return finding
     if facts.job is not None and facts.job.policy_match is not None:
         return finding
