@@ -136,9 +136,9 @@ def _report(
         last,  # last_termination
         crash_back_off,  # back_off
         memory,  # memory_limit
-        memory_request or quantity(requests.get("memory")),  # memory_request
+        memory_request or (quantity(requests.get("memory")) if requests else None),  # memory_request
         cpu,  # cpu_limit
-        cpu_request or quantity(requests.get("cpu")),  # cpu_request
+        cpu_request or (quantity(requests.get("cpu")) if requests else None),  # cpu_request
         probe_summaries(container),  # probes
         memory_source,  # memory_limit_source
         quantity(limits.get("memory")) if memory_source == "status" else None,  # spec_memory_limit

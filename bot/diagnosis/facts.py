@@ -21,6 +21,8 @@ from bot.diagnosis.ports import JsonDict
 from bot.diagnosis.textscan import fold, may_match, needing
 
 DEFAULT_GRACE_SECONDS = 30
+_COLLECTIONS = (tuple, frozenset, set)
+"""Reasons given as one of these are matched as given (the rules pass tuples of one or two)."""
 _SPECS = "container specs"
 EVENT_WINDOW_SLACK = timedelta(seconds=60)
 """Events are stamped by another component than the status; allow for clock and batching skew."""
@@ -158,7 +160,7 @@ class PodFacts:
             self.memo[key] = mine
         if not mine:
             return []
-        wanted = reasons if isinstance(reasons, tuple | frozenset | set) else frozenset(reasons)
+        wanted = reasons if isinstance(reasons, _COLLECTIONS) else frozenset(reasons)
         return [
             event
             for event in mine
