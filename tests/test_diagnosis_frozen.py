@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from bot.diagnosis.frozen import quick_init
+from bot.diagnosis.frozen import positional, quick_init
 from bot.diagnosis.model import OwnerRef
 
 
@@ -84,3 +84,17 @@ def test_refuses_classes_it_cannot_speed_up_safely() -> None:
     for cls in (Mutable, Checked):
         with pytest.raises(TypeError):
             quick_init(cls)
+
+
+def test_positional_accepts_the_fields_in_their_order_and_a_prefix_of_them() -> None:
+    assert positional(Quick, "name", "count", "tags", "extra") is Quick
+    assert positional(Quick, "name", "count") is Quick
+
+
+@pytest.mark.parametrize(
+    "names", [("count", "name"), ("name", "tags"), ("name", "count", "tags", "extra", "more")]
+)
+def test_positional_refuses_a_call_site_whose_order_is_not_the_fields(names: tuple[str, ...]) -> None:
+    """A field inserted or moved must fail at import, not shift the values a positional call passes."""
+    with pytest.raises(TypeError, match="by position"):
+        positional(Quick, *names)

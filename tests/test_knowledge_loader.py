@@ -191,3 +191,17 @@ def test_the_default_file_is_valid() -> None:
     data = read_knowledge_file(DEFAULT_KNOWLEDGE_FILE)
     assert len(data.signals) == 31
     assert len({c.code for c in data.codes}) == len(data.codes)
+
+
+def test_reason_lookups_remembered_by_name_answer_as_the_first_lookup_and_stay_bounded() -> None:
+    """`explain_reason` remembers names as written (a diagnosis asks for the same few per pod); a flood
+    of different names from cluster data must not grow that memory without bound."""
+    kb = load_knowledge()
+    first = kb.explain_reason("Init:OOMKilled")
+    assert first is not None and first.reason == "OOMKilled"
+    assert kb.explain_reason("Init:OOMKilled") is first
+    for index in range(3_000):
+        assert kb.explain_reason(f"NoSuchReason{index}") is None
+    assert len(kb._reason_lookups) <= 1024
+    assert kb.explain_reason("oom-killed") is first
+    assert kb.explain_reason("NoSuchReason2999") is None

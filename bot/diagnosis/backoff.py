@@ -13,11 +13,13 @@ import re
 from datetime import datetime, timedelta
 from functools import lru_cache
 
+from bot.diagnosis.frozen import positional
 from bot.diagnosis.model import BackOff
 
 _KUBELET_MESSAGE = re.compile(r"back-off\s+((?:\d+(?:\.\d+)?(?:h|ms|m|s))+)")
 _GO_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_NO_WAIT = timedelta(0)
 
 
 @lru_cache(maxsize=256)
@@ -41,7 +43,9 @@ def back_off(waiting_message: str | None, last_finished_at: datetime | None, now
     """The current back-off of a crash-looping container and its next restart relative to `now`."""
     delay = kubelet_delay(waiting_message)
     next_at = last_finished_at + delay if last_finished_at is not None and delay is not None else None
-    next_in = max(next_at - now, timedelta(0)) if next_at is not None else None
-    return BackOff(
-        delay=delay, from_kubelet=delay is not None, next_restart_at=next_at, next_restart_in=next_in
-    )
+    next_in = max(next_at - now, _NO_WAIT) if next_at is not None else None
+    return _BACK_OFF(delay, delay is not None, next_at, next_in)  # delay, from_kubelet, next restart at, in
+
+
+_BACK_OFF = positional(BackOff, "delay", "from_kubelet", "next_restart_at", "next_restart_in")
+"""`BackOff`, built positionally in this module (see `frozen.positional`)."""

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Literal
 
 from bot.diagnosis.backoff import back_off
+from bot.diagnosis.frozen import positional
 from bot.diagnosis.lifecycle import restart_rules, stop_signal
 from bot.diagnosis.model import (
     ContainerKind,
@@ -21,7 +22,7 @@ from bot.diagnosis.model import (
     ProbeSummary,
     TerminationInfo,
 )
-from bot.diagnosis.podjson import dig, integer, obj, objects, text, timestamp
+from bot.diagnosis.podjson import dig, integer, obj, text, timestamp
 from bot.diagnosis.ports import JsonDict
 from bot.knowledge.base import KnowledgeBase
 
@@ -40,15 +41,22 @@ def container_reports(pod: JsonDict, kb: KnowledgeBase, now: datetime) -> tuple[
     """Init containers and native sidecars first (spec order), then the regular containers."""
     spec = obj(pod.get("spec"))
     status = obj(pod.get("status"))
-    init_statuses = _by_name(status.get("initContainerStatuses"))
-    statuses = _by_name(status.get("containerStatuses"))
-    pod_limits = obj(obj(spec.get("resources")).get("limits"))
+    pod_resources = spec.get("resources")
+    pod_limits = obj(pod_resources.get("limits")) if isinstance(pod_resources, dict) else _NO_STATUS
     reports: list[ContainerReport] = []
-    for container in objects(spec.get("initContainers")):
-        kind: ContainerKind = "sidecar" if container.get("restartPolicy") == "Always" else "init"
-        reports.append(_report(container, kind, init_statuses, pod_limits, kb, now))
-    for container in objects(spec.get("containers")):
-        reports.append(_report(container, "regular", statuses, pod_limits, kb, now))
+    init_containers = spec.get("initContainers")
+    if isinstance(init_containers, list) and init_containers:  # most pods have none
+        init_statuses = _by_name(status.get("initContainerStatuses"))
+        for container in init_containers:
+            if isinstance(container, dict):
+                kind: ContainerKind = "sidecar" if container.get("restartPolicy") == "Always" else "init"
+                reports.append(_report(container, kind, init_statuses, pod_limits, kb, now))
+    containers = spec.get("containers")
+    if isinstance(containers, list):
+        statuses = _by_name(status.get("containerStatuses"))
+        for container in containers:
+            if isinstance(container, dict):
+                reports.append(_report(container, "regular", statuses, pod_limits, kb, now))
     return tuple(reports)
 
 
@@ -57,7 +65,15 @@ _NO_STATUS: JsonDict = {}
 
 
 def _by_name(value: object) -> dict[str, JsonDict]:
-    return {name: item for item in objects(value) if (name := text(item.get("name")))}
+    """Statuses by container name (the last of two with the same name, as a dict comprehension keeps)."""
+    found: dict[str, JsonDict] = {}
+    if isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict):
+                name = item.get("name")
+                if isinstance(name, str) and name:
+                    found[name] = item
+    return found
 
 
 def _report(
@@ -68,52 +84,67 @@ def _report(
     kb: KnowledgeBase,
     now: datetime,
 ) -> ContainerReport:
-    name = text(container.get("name")) or "?"
+    name = container.get("name")
+    if not isinstance(name, str) or not name:
+        name = "?"
     status = statuses.get(name, _NO_STATUS)
-    current = obj(status.get("state"))
+    current = status.get("state")
+    if not isinstance(current, dict):
+        current = _NO_STATUS
     state, state_reason, state_message, state_since = _state(current)
-    termination = termination_info(current.get("terminated"), "state.terminated", kb)
-    last = termination_info(obj(status.get("lastState")).get("terminated"), "lastState.terminated", kb)
-    restarts = integer(status.get("restartCount")) or 0
-    latest = termination or last
+    record = current.get("terminated")
+    termination = termination_info(record, "state.terminated", kb) if record is not None else None
+    previous = status.get("lastState")
+    record = previous.get("terminated") if isinstance(previous, dict) else None
+    last = termination_info(record, "lastState.terminated", kb) if record is not None else None
+    restarts = status.get("restartCount")
+    if not isinstance(restarts, int) or isinstance(restarts, bool):
+        restarts = 0
     crash_back_off = None
     if state_reason == "CrashLoopBackOff":
+        latest = termination or last
         finished = latest.finished_at if latest else None
         crash_back_off = back_off(state_message, finished, now)
-    resources = obj(container.get("resources"))
-    limits = obj(resources.get("limits")) if resources else _NO_STATUS
-    requests = obj(resources.get("requests")) if resources else _NO_STATUS
-    applied = obj(status.get("resources"))
-    applied_limits = obj(applied.get("limits")) if applied else _NO_STATUS
-    applied_requests = obj(applied.get("requests")) if applied else _NO_STATUS
+    resources = container.get("resources")
+    if isinstance(resources, dict) and resources:
+        limits = obj(resources.get("limits"))
+        requests = obj(resources.get("requests"))
+    else:
+        limits = requests = _NO_STATUS
+    applied = status.get("resources")
+    if isinstance(applied, dict) and applied:  # only after an in-place resize
+        applied_limits = obj(applied.get("limits"))
+        applied_requests = obj(applied.get("requests"))
+    else:
+        applied_limits = applied_requests = _NO_STATUS
     memory, memory_source = _in_force("memory", applied_limits, limits, pod_limits)
     cpu, _ = _in_force("cpu", applied_limits, limits, pod_limits)
     own_policy = container.get("restartPolicy") if kind == "regular" else None
     memory_request = quantity(applied_requests.get("memory")) if applied_requests else None
     cpu_request = quantity(applied_requests.get("cpu")) if applied_requests else None
-    return ContainerReport(
-        name=name,
-        kind=kind,
-        image=text(status.get("image")) or text(container.get("image")),
-        state=state,
-        state_reason=state_reason,
-        state_message=state_message,
-        state_since=state_since,
-        ready=status.get("ready") is True,
-        restart_count=restarts,
-        termination=termination,
-        last_termination=last,
-        back_off=crash_back_off,
-        memory_limit=memory,
-        memory_request=memory_request or quantity(requests.get("memory")),
-        cpu_limit=cpu,
-        cpu_request=cpu_request or quantity(requests.get("cpu")),
-        probes=probe_summaries(container),
-        memory_limit_source=memory_source,
-        spec_memory_limit=quantity(limits.get("memory")) if memory_source == "status" else None,
-        stop_signal=stop_signal(container, status),
-        restart_policy=text(own_policy),
-        restart_rules=restart_rules(container) if "restartPolicyRules" in container else (),
+    return _REPORT(
+        name,  # name
+        kind,  # kind
+        text(status.get("image")) or text(container.get("image")),  # image
+        state,  # state
+        state_reason,  # state_reason
+        state_message,  # state_message
+        state_since,  # state_since
+        status.get("ready") is True,  # ready
+        restarts,  # restart_count
+        termination,  # termination
+        last,  # last_termination
+        crash_back_off,  # back_off
+        memory,  # memory_limit
+        memory_request or (quantity(requests.get("memory")) if requests else None),  # memory_request
+        cpu,  # cpu_limit
+        cpu_request or (quantity(requests.get("cpu")) if requests else None),  # cpu_request
+        probe_summaries(container),  # probes
+        memory_source,  # memory_limit_source
+        quantity(limits.get("memory")) if memory_source == "status" else None,  # spec_memory_limit
+        stop_signal(container, status),  # stop_signal
+        text(own_policy),  # restart_policy
+        restart_rules(container) if "restartPolicyRules" in container else (),  # restart_rules
     )
 
 
@@ -159,16 +190,16 @@ def termination_info(
     explanation = kb.explain_code(code)
     reported_signal = integer(record.get("signal"))
     signal = kb.signal(reported_signal) if reported_signal else explanation.signal
-    return TerminationInfo(
-        source=source,
-        exit_code=code,
-        reason=text(record.get("reason")),
-        message=text(record.get("message")),
-        signal=signal,
-        started_at=timestamp(record.get("startedAt")),
-        finished_at=timestamp(record.get("finishedAt")),
-        meaning_title=explanation.title,
-        meaning_summary=explanation.summary,
+    return _TERMINATION(
+        source,  # source
+        code,  # exit_code
+        text(record.get("reason")),  # reason
+        text(record.get("message")),  # message
+        signal,  # signal
+        timestamp(record.get("startedAt")),  # started_at
+        timestamp(record.get("finishedAt")),  # finished_at
+        explanation.title,  # meaning_title
+        explanation.summary,  # meaning_summary
     )
 
 
@@ -187,13 +218,13 @@ def probe_summaries(container: JsonDict) -> tuple[ProbeSummary, ...]:
         probe = container.get(field)
         if isinstance(probe, dict):
             summaries.append(
-                ProbeSummary(
-                    kind=kind,
-                    action=probe_action(probe),
-                    period_seconds=integer(probe.get("periodSeconds")) or _DEFAULT_PERIOD,
-                    timeout_seconds=integer(probe.get("timeoutSeconds")) or _DEFAULT_TIMEOUT,
-                    failure_threshold=integer(probe.get("failureThreshold")) or _DEFAULT_FAILURES,
-                    initial_delay_seconds=integer(probe.get("initialDelaySeconds")) or 0,
+                _PROBE(
+                    kind,  # kind
+                    probe_action(probe),  # action
+                    integer(probe.get("periodSeconds")) or _DEFAULT_PERIOD,  # period_seconds
+                    integer(probe.get("timeoutSeconds")) or _DEFAULT_TIMEOUT,  # timeout_seconds
+                    integer(probe.get("failureThreshold")) or _DEFAULT_FAILURES,  # failure_threshold
+                    integer(probe.get("initialDelaySeconds")) or 0,  # initial_delay_seconds
                 )
             )
     return tuple(summaries)
@@ -225,3 +256,58 @@ def _port(value: object) -> str:
     if number is not None:
         return str(number)
     return text(value) or "?"
+
+
+_REPORT = positional(
+    ContainerReport,
+    "name",
+    "kind",
+    "image",
+    "state",
+    "state_reason",
+    "state_message",
+    "state_since",
+    "ready",
+    "restart_count",
+    "termination",
+    "last_termination",
+    "back_off",
+    "memory_limit",
+    "memory_request",
+    "cpu_limit",
+    "cpu_request",
+    "probes",
+    "memory_limit_source",
+    "spec_memory_limit",
+    "stop_signal",
+    "restart_policy",
+    "restart_rules",
+)
+"""`ContainerReport`, built positionally in this module (see `frozen.positional`)."""
+
+
+_TERMINATION = positional(
+    TerminationInfo,
+    "source",
+    "exit_code",
+    "reason",
+    "message",
+    "signal",
+    "started_at",
+    "finished_at",
+    "meaning_title",
+    "meaning_summary",
+)
+"""`TerminationInfo`, built positionally in this module (see `frozen.positional`)."""
+
+
+_PROBE = positional(
+    ProbeSummary,
+    "kind",
+    "action",
+    "period_seconds",
+    "timeout_seconds",
+    "failure_threshold",
+    "initial_delay_seconds",
+)
+"""`ProbeSummary`, built positionally in this module (see `frozen.positional`)."""

@@ -14,17 +14,38 @@ from bot.diagnosis.facts import PodFacts, last_error_line
 from bot.diagnosis.findings import Finding, event_fact, quote, termination_facts
 from bot.diagnosis.model import ContainerReport, TerminationInfo
 from bot.diagnosis.stops import EVENTS_STEP, LOGS_STEP
+from bot.diagnosis.textscan import fold, may_match, needing, newlines_only
 from bot.knowledge.explanation import RunbookStep
 
 START_FAILURE_REASONS = frozenset({"StartError", "ContainerCannotRun", "RunContainerError"})
 START_ERROR_CODE = 128
-_EXEC_FORMAT = re.compile(r"exec format error", re.IGNORECASE)
-_NOT_FOUND = re.compile(r"executable file not found|no such file or directory", re.IGNORECASE)
-_PERMISSION = re.compile(r"permission denied", re.IGNORECASE)
-_SHARED_LIBRARY = re.compile(r"error while loading shared libraries", re.IGNORECASE)
-_COMMAND_NOT_FOUND = re.compile(r"not found|no such file|required file not found", re.IGNORECASE)
-_GO_PANIC = re.compile(r"^panic: |^fatal error: |^goroutine \d+ \[", re.MULTILINE)
-_USAGE = re.compile(r"^usage: |unrecognized arguments|unknown (?:flag|option)", re.IGNORECASE | re.MULTILINE)
+# Each pattern with the words any match of it contains (see `bot.diagnosis.textscan`).
+_EXEC_FORMAT = needing(re.compile(r"exec format error", re.IGNORECASE), "exec format error")
+_NOT_FOUND = needing(
+    re.compile(r"executable file not found|no such file or directory", re.IGNORECASE),
+    "executable file not found",
+    "no such file or directory",
+)
+_PERMISSION = needing(re.compile(r"permission denied", re.IGNORECASE), "permission denied")
+_SHARED_LIBRARY = needing(
+    re.compile(r"error while loading shared libraries", re.IGNORECASE), "error while loading shared libraries"
+)
+_COMMAND_NOT_FOUND = needing(
+    re.compile(r"not found|no such file|required file not found", re.IGNORECASE), "not found", "no such file"
+)
+_GO_PANIC = needing(
+    re.compile(r"^panic: |^fatal error: |^goroutine \d+ \[", re.MULTILINE),
+    "panic: ",
+    "fatal error: ",
+    "goroutine ",
+)
+_USAGE = needing(
+    re.compile(r"^usage: |unrecognized arguments|unknown (?:flag|option)", re.IGNORECASE | re.MULTILINE),
+    "usage: ",
+    "unrecognized arguments",
+    "unknown flag",
+    "unknown option",
+)
 
 _ARCH_STEPS = (
     RunbookStep(
@@ -64,21 +85,25 @@ class HeapSignature:
 HEAP_SIGNATURES = (
     HeapSignature(
         "Node.js",
-        re.compile(r"JavaScript heap out of memory"),
+        needing(re.compile(r"JavaScript heap out of memory"), "JavaScript heap out of memory"),
         "raise --max-old-space-size (keep it below the container limit) or find the leak",
     ),
     HeapSignature(
         "JVM",
-        re.compile(r"java\.lang\.OutOfMemoryError"),
+        needing(re.compile(r"java\.lang\.OutOfMemoryError"), "java.lang.OutOfMemoryError"),
         "raise -Xmx / -XX:MaxRAMPercentage (keep it below the container limit) or find the leak "
         "(-XX:+HeapDumpOnOutOfMemoryError)",
     ),
     HeapSignature(
         "Go runtime",
-        re.compile(r"fatal error: runtime: out of memory"),
+        needing(re.compile(r"fatal error: runtime: out of memory"), "fatal error: runtime: out of memory"),
         "lower memory use or set GOMEMLIMIT, and check ulimits",
     ),
-    HeapSignature("Python", re.compile(r"^MemoryError", re.MULTILINE), "lower memory use or find the leak"),
+    HeapSignature(
+        "Python",
+        needing(re.compile(r"^MemoryError", re.MULTILINE), "MemoryError"),
+        "lower memory use or find the leak",
+    ),
 )
 
 
@@ -96,7 +121,13 @@ NATIVE_CRASHES = {
     139: NativeCrash(
         "segfault",
         "Segmentation fault (SIGSEGV, 139): an invalid memory access in native code",
-        re.compile(r"segmentation fault|sigsegv|core dumped|\[bug\]", re.IGNORECASE),
+        needing(
+            re.compile(r"segmentation fault|sigsegv|core dumped|\[bug\]", re.IGNORECASE),
+            "segmentation fault",
+            "sigsegv",
+            "core dumped",
+            "[bug]",
+        ),
         RunbookStep(
             "Look for a crash report in the log (a native library, a C extension, glibc vs musl); if the app "
             "is PID 1, an abort() or a runtime fatal error also shows up as 139"
@@ -106,20 +137,42 @@ NATIVE_CRASHES = {
         "abort",
         "Aborted (SIGABRT, 134): the program called abort() — a failed assertion, heap corruption or a "
         "runtime fatal error",
-        re.compile(r"abort|assertion|double free|corrupted|fatal error|hs_err", re.IGNORECASE),
+        needing(
+            re.compile(r"abort|assertion|double free|corrupted|fatal error|hs_err", re.IGNORECASE),
+            "abort",
+            "assertion",
+            "double free",
+            "corrupted",
+            "fatal error",
+            "hs_err",
+        ),
         RunbookStep("Look for the assertion or the runtime's fatal error just before the end of the log"),
     ),
     135: NativeCrash(
         "bus_error",
         "Bus error (SIGBUS, 135): usually /dev/shm too small for shared memory, or a truncated "
         "memory-mapped file",
-        re.compile(r"bus error|sigbus|shared memory|/dev/shm", re.IGNORECASE),
+        needing(
+            re.compile(r"bus error|sigbus|shared memory|/dev/shm", re.IGNORECASE),
+            "bus error",
+            "sigbus",
+            "shared memory",
+            "/dev/shm",  # noqa: S108 - a word looked for in a log, not a path the bot uses
+        ),
         RunbookStep("Give the pod more shared memory: mount an emptyDir with medium: Memory at /dev/shm"),
     ),
     132: NativeCrash(
         "illegal_instruction",
         "Illegal instruction (SIGILL, 132): the binary uses CPU features this node lacks (AVX, AVX-512)",
-        re.compile(r"illegal instruction|sigill|instructions, but these aren't available|avx", re.IGNORECASE),
+        needing(
+            re.compile(
+                r"illegal instruction|sigill|instructions, but these aren't available|avx", re.IGNORECASE
+            ),
+            "illegal instruction",
+            "sigill",
+            "instructions, but these aren't available",
+            "avx",
+        ),
         RunbookStep(
             "Check the node's CPU flags, then use a build for a baseline CPU or schedule on newer nodes",
             "kubectl debug node/{node} -it --image=busybox -- grep -m1 flags /proc/cpuinfo",
@@ -128,16 +181,16 @@ NATIVE_CRASHES = {
     136: NativeCrash(
         "arithmetic_error",
         "Arithmetic exception (SIGFPE, 136): an integer division by zero in native code",
-        re.compile(r"floating point exception|division by zero|divide by zero|sigfpe", re.IGNORECASE),
+        needing(
+            re.compile(r"floating point exception|division by zero|divide by zero|sigfpe", re.IGNORECASE),
+            "floating point exception",
+            "division by zero",
+            "divide by zero",
+            "sigfpe",
+        ),
         RunbookStep("Find the division in the code path the log points at"),
     ),
 }
-
-
-_ANY_HEAP_SIGNATURE = re.compile(
-    "|".join(f"(?:{signature.pattern.pattern})" for signature in HEAP_SIGNATURES), re.MULTILINE
-)
-"""All heap signatures at once, to rule them out with one search (they carry no flags but MULTILINE)."""
 
 
 def short_meaning(title: str) -> str:
@@ -145,39 +198,41 @@ def short_meaning(title: str) -> str:
     return title.rsplit("→", 1)[-1].strip() or title
 
 
-def _texts(facts: PodFacts, report: ContainerReport, termination: TerminationInfo) -> str:
-    """Everything the container said about its end: termination message, then the log tail."""
-    return _lines_of(facts, report, termination)[0]
-
-
-def _lines_of(facts: PodFacts, report: ContainerReport, termination: TerminationInfo) -> tuple[str, bool]:
-    """`_texts`, and whether its only line breaks are newlines (joined and checked once per termination,
-    however many rules read it)."""
+def _lines_of(
+    facts: PodFacts, report: ContainerReport, termination: TerminationInfo
+) -> tuple[str, str | None]:
+    """Everything the container said about its end (termination message, then the log tail), and that
+    text folded for word tests (`textscan.fold`): joined and folded once per termination, however many
+    rules read it."""
     key = ("texts", report.name, termination.source)
     found = facts.memo.get(key)
     if not isinstance(found, tuple):
-        joined = "\n".join(part for part in (termination.message, facts.log(report.name)) if part)
-        found = facts.memo[key] = (joined, _LINE_BREAKS_BESIDES_NEWLINE.search(joined) is None)
+        message = termination.message
+        log = facts.log(report.name)
+        joined = f"{message}\n{log}" if message and log else message or log
+        found = facts.memo[key] = (joined, fold(joined))
     return found
 
 
-_LINE_BREAKS_BESIDES_NEWLINE = re.compile("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
-_WHOLE_TEXT: dict[re.Pattern[str], re.Pattern[str]] = {}
+_WHOLE_TEXT: dict[int, re.Pattern[str]] = {}
+"""MULTILINE twins of the patterns, by `id` (the patterns are module constants; hashing a `re.Pattern`
+walks its compiled program)."""
 
 
-def _matching_line(pattern: re.Pattern[str], text: str, newlines_only: bool | None = None) -> str | None:
-    """The first line (stripped) that `pattern` finds something in.
+def _matching_line(pattern: re.Pattern[str], text: str, folded: str | None) -> str | None:
+    """The first line (stripped) that `pattern` finds something in (`folded` is `textscan.fold(text)`).
 
-    Most texts match nothing, so one search of the whole text with the pattern in MULTILINE mode (where
-    `^`/`$` hold at every newline, as they do per line) rules that out before any line is split; a text
-    with other line breaks (`splitlines` splits on those too) always takes the line-by-line path.
+    Most texts match nothing: the pattern's words rule that out first (`textscan.may_match`), then one
+    search of the whole text with the pattern in MULTILINE mode (where `^`/`$` hold at every newline, as
+    they do per line) before any line is split; a text with other line breaks (`splitlines` splits on
+    those too) always takes the line-by-line path.
     """
-    whole = _WHOLE_TEXT.get(pattern)
+    if not may_match(pattern, text, folded):
+        return None
+    whole = _WHOLE_TEXT.get(id(pattern))
     if whole is None:
-        whole = _WHOLE_TEXT[pattern] = re.compile(pattern.pattern, pattern.flags | re.MULTILINE)
-    if newlines_only is None:
-        newlines_only = _LINE_BREAKS_BESIDES_NEWLINE.search(text) is None
-    if newlines_only and whole.search(text) is None:
+        whole = _WHOLE_TEXT[id(pattern)] = re.compile(pattern.pattern, pattern.flags | re.MULTILINE)
+    if newlines_only(text) and whole.search(text) is None:
         return None
     for line in text.splitlines():
         if pattern.search(line):
@@ -275,11 +330,9 @@ def runtime_heap_oom(
     facts: PodFacts, report: ContainerReport, termination: TerminationInfo
 ) -> Finding | None:
     """A language runtime ran out of its own heap and exited: not a kernel OOM kill."""
-    text, newlines_only = _lines_of(facts, report, termination)
-    if newlines_only and _ANY_HEAP_SIGNATURE.search(text) is None:
-        return None
+    text, folded = _lines_of(facts, report, termination)
     for signature in HEAP_SIGNATURES:
-        line = _matching_line(signature.pattern, text, newlines_only)
+        line = _matching_line(signature.pattern, text, folded)
         if line is None:
             continue
         limit = f"; the container's memory limit is {report.memory_limit}" if report.memory_limit else ""
@@ -304,7 +357,7 @@ def go_panic(facts: PodFacts, report: ContainerReport, termination: TerminationI
     if termination.exit_code != 2:
         return None
     log = facts.log(report.name)
-    match = _GO_PANIC.search(log)
+    match = _GO_PANIC.search(log) if may_match(_GO_PANIC, log, None) else None
     if match is None:
         return None
     line = log[match.start() :].splitlines()[0]
@@ -353,10 +406,10 @@ def command_problem(facts: PodFacts, report: ContainerReport, termination: Termi
     code = termination.exit_code
     if code not in (126, 127):
         return None
-    text = _texts(facts, report, termination)
+    text, folded = _lines_of(facts, report, termination)
     evidence = list(termination_facts(termination))
     if code == 126:
-        line = _matching_line(_PERMISSION, text)
+        line = _matching_line(_PERMISSION, text, folded)
         if line:
             evidence.append(f"log: “{quote(line)}”")
         return Finding(
@@ -369,8 +422,8 @@ def command_problem(facts: PodFacts, report: ContainerReport, termination: Termi
             container=report.name,
             exit_code=code,
         )
-    library = _matching_line(_SHARED_LIBRARY, text)
-    line = library or _matching_line(_COMMAND_NOT_FOUND, text)
+    library = _matching_line(_SHARED_LIBRARY, text, folded)
+    line = library or _matching_line(_COMMAND_NOT_FOUND, text, folded)
     if line:
         evidence.append(f"log: “{quote(line)}”")
     what = (
@@ -413,7 +466,7 @@ def app_error(facts: PodFacts, report: ContainerReport, termination: Termination
             container=report.name,
             exit_code=code,
         )
-    if code == 2 and _USAGE.search(log):
+    if code == 2 and may_match(_USAGE, log, fold(log)) and _USAGE.search(log):
         headline = "The program rejected its command line (exit 2, usage error): check the container's args"
     else:
         headline = f"The application exited with {code} — {short_meaning(termination.meaning_title)}"

@@ -12,7 +12,8 @@ from bot.diagnosis.containers import container_reports
 from bot.diagnosis.events import parse_events, relevant_events
 from bot.diagnosis.evidence import PodEvidence
 from bot.diagnosis.facts import pod_facts
-from bot.diagnosis.model import Diagnosis, LogTail
+from bot.diagnosis.frozen import positional
+from bot.diagnosis.model import ContainerReport, Diagnosis, LogTail
 from bot.diagnosis.owners import owner_chain
 from bot.diagnosis.podjson import dig, text
 from bot.diagnosis.verdict import build_verdict, decide
@@ -30,41 +31,73 @@ def diagnose(evidence: PodEvidence, kb: KnowledgeBase, now: datetime) -> Diagnos
     owners = owner_chain(pod, evidence.owners)
     facts = pod_facts(evidence, containers, events, owners)
     verdict = build_verdict(decide(facts), facts, kb)
-    return Diagnosis(
-        namespace=facts.namespace,
-        pod=facts.name,
-        uid=text(dig(pod, "metadata", "uid")),
-        phase=facts.phase,
-        pod_reason=facts.reason,
-        pod_message=facts.message,
-        node=facts.node,
-        qos_class=facts.qos_class,
-        created_at=facts.created_at,
-        deletion_at=facts.deletion_at,
-        owners=owners,
-        containers=containers,
-        events=relevant_events(events, since=facts.created_at),
-        log_tails=_log_tails(evidence, [c.name for c in containers], verdict.container),
-        verdict=verdict,
-        notes=tuple(
+    return _DIAGNOSIS(
+        facts.namespace,  # namespace
+        facts.name,  # pod
+        text(dig(pod, "metadata", "uid")),  # uid
+        facts.phase,  # phase
+        facts.reason,  # pod_reason
+        facts.message,  # pod_message
+        facts.node,  # node
+        facts.qos_class,  # qos_class
+        facts.created_at,  # created_at
+        facts.deletion_at,  # deletion_at
+        owners,  # owners
+        containers,  # containers
+        relevant_events(events, since=facts.created_at),  # events
+        _log_tails(evidence, containers, verdict.container) if evidence.log_tails else (),  # log_tails
+        verdict,  # verdict
+        tuple(  # notes
             f"{error.source.capitalize()} could not be read: {error.message}"
             for error in evidence.partial_errors
         )
         if evidence.partial_errors
         else (),
-        diagnosed_at=now,
+        now,  # diagnosed_at
     )
 
 
-def _log_tails(evidence: PodEvidence, order: list[str], first: str | None) -> tuple[LogTail, ...]:
+def _log_tails(
+    evidence: PodEvidence, containers: tuple[ContainerReport, ...], first: str | None
+) -> tuple[LogTail, ...]:
     """Non-empty log tails, the verdict's container first, then in spec order."""
-    names = sorted(
-        evidence.log_tails,
-        key=lambda name: (name != first, order.index(name) if name in order else len(order)),
-    )
+    if len(evidence.log_tails) == 1:  # the common case: one container's tail, nothing to order
+        names: list[str] = list(evidence.log_tails)
+    else:
+        order = [c.name for c in containers]
+        names = sorted(
+            evidence.log_tails,
+            key=lambda name: (name != first, order.index(name) if name in order else len(order)),
+        )
     tails: list[LogTail] = []
     for name in names:
-        lines = evidence.log_tails[name].rstrip("\n").splitlines()
-        if any(line.strip() for line in lines):
-            tails.append(LogTail(container=name, lines=tuple(lines[-MAX_LOG_LINES:])))
+        log = evidence.log_tails[name]
+        # a line with something but whitespace exists exactly when the text has it: every line break
+        # `splitlines` splits at is whitespace to `str.strip`
+        if log.strip():
+            lines = log.rstrip("\n").splitlines()
+            tails.append(LogTail(name, tuple(lines[-MAX_LOG_LINES:])))
     return tuple(tails)
+
+
+_DIAGNOSIS = positional(
+    Diagnosis,
+    "namespace",
+    "pod",
+    "uid",
+    "phase",
+    "pod_reason",
+    "pod_message",
+    "node",
+    "qos_class",
+    "created_at",
+    "deletion_at",
+    "owners",
+    "containers",
+    "events",
+    "log_tails",
+    "verdict",
+    "notes",
+    "diagnosed_at",
+)
+"""`Diagnosis`, built positionally in this module (see `frozen.positional`)."""

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from bot.diagnosis.frozen import positional
 from bot.diagnosis.model import EventSummary
-from bot.diagnosis.podjson import dig, integer, obj, text, timestamp
+from bot.diagnosis.podjson import dig, integer, text, timestamp
 from bot.diagnosis.ports import JsonDict
 
 RELEVANT_REASONS = frozenset(
@@ -50,14 +51,16 @@ def parse_events(raw_events: Iterable[JsonDict]) -> tuple[EventSummary, ...]:
 
     Every rule and surface looks only at these (a Killing, an Unhealthy, a node's SystemOOM…), so the
     routine Normal ones (Scheduled, Pulling, Pulled, Created, Started) are not parsed at all."""
-    parsed = [_summary(event) for event in raw_events if _may_be_relevant(event)]
+    parsed: list[EventSummary] = []
+    for event in raw_events:
+        # `is_relevant` on the raw event, with the defaults `_summary` applies ("?" is not a relevant
+        # reason, and a missing type is Normal): a relevant reason, or the type Warning
+        reason = event.get("reason")
+        if (type(reason) is str and reason in RELEVANT_REASONS) or event.get("type") == "Warning":
+            parsed.append(_summary(event))
+    if len(parsed) < 2:  # nothing to order
+        return tuple(parsed)
     return tuple(sorted(parsed, key=_newest_first))
-
-
-def _may_be_relevant(event: JsonDict) -> bool:
-    """`is_relevant` on the raw event, with the same defaults `_summary` applies."""
-    reason = text(event.get("reason")) or "?"
-    return reason in RELEVANT_REASONS or (text(event.get("type")) or "Normal") == "Warning"
 
 
 def _newest_first(event: EventSummary) -> tuple[bool, float]:
@@ -66,36 +69,51 @@ def _newest_first(event: EventSummary) -> tuple[bool, float]:
 
 
 def _summary(event: JsonDict) -> EventSummary:
-    involved = obj(event.get("involvedObject"))
-    series = obj(event.get("series"))
-    first = timestamp(event.get("firstTimestamp")) or timestamp(event.get("eventTime"))
+    involved = event.get("involvedObject")
+    if not isinstance(involved, dict):
+        involved = _EMPTY
+    series = event.get("series")
+    if not isinstance(series, dict):
+        series = _EMPTY
+    event_time = event.get("eventTime")
+    first = timestamp(event.get("firstTimestamp")) or timestamp(event_time)
     last = (timestamp(series.get("lastObservedTime")) if series else None) or timestamp(
         event.get("lastTimestamp")
     )
     if last is None:
-        last = timestamp(event.get("eventTime")) or timestamp(dig(event, "metadata", "creationTimestamp"))
-    field_path = text(involved.get("fieldPath")) or ""
+        last = timestamp(event_time) or timestamp(dig(event, "metadata", "creationTimestamp"))
+    field_path = involved.get("fieldPath")
     container = None
-    opening = field_path.find("{")  # `spec.containers{api}`: the first `{…}` names the container
-    if opening >= 0:
-        closing = field_path.find("}", opening + 1)
-        if closing >= 0:
-            container = field_path[opening + 1 : closing]
-    source = obj(event.get("source"))
-    component = text(source.get("component")) or text(event.get("reportingComponent"))
-    host = text(source.get("host"))
-    return EventSummary(
-        reason=text(event.get("reason")) or "?",
-        message=(text(event.get("message")) or "").strip(),
-        type=text(event.get("type")) or "Normal",
-        count=max(integer(series.get("count")) or 0, integer(event.get("count")) or 1),
-        first_seen=first or last,
-        last_seen=last,
-        object_kind=text(involved.get("kind")) or "Pod",
-        object_name=text(involved.get("name")) or "",
-        container=container,
-        source=f"{component}, {host}" if component and host else component or host,
+    if isinstance(field_path, str):
+        opening = field_path.find("{")  # `spec.containers{api}`: the first `{…}` names the container
+        if opening >= 0:
+            closing = field_path.find("}", opening + 1)
+            if closing >= 0:
+                container = field_path[opening + 1 : closing]
+    source = event.get("source")
+    if isinstance(source, dict):
+        component = text(source.get("component")) or text(event.get("reportingComponent"))
+        host = text(source.get("host"))
+    else:
+        component = text(event.get("reportingComponent"))
+        host = None
+    message = event.get("message")
+    count = max(integer(series.get("count")) or 0 if series else 0, integer(event.get("count")) or 1)
+    return _SUMMARY(
+        text(event.get("reason")) or "?",  # reason
+        message.strip() if isinstance(message, str) else "",  # message
+        text(event.get("type")) or "Normal",  # type
+        count,  # count
+        first or last,  # first_seen
+        last,  # last_seen
+        text(involved.get("kind")) or "Pod",  # object_kind
+        text(involved.get("name")) or "",  # object_name
+        container,  # container
+        f"{component}, {host}" if component and host else component or host,  # source
     )
+
+
+_EMPTY: JsonDict = {}
 
 
 def is_relevant(event: EventSummary) -> bool:
@@ -134,6 +152,8 @@ def relevant_events(
             merged[key] = _merge(kept, event)
         else:
             merged[key] = _merge(event, kept)
+    if len(merged) < 2:  # most pods: one relevant event or none, nothing to order
+        return tuple(merged.values())[:limit]
     ordered = sorted(merged.values(), key=_newest_first)
     return tuple(ordered[:limit])
 
@@ -154,3 +174,19 @@ def _merge(newer: EventSummary, older: EventSummary) -> EventSummary:
         container=newer.container,
         source=newer.source,
     )
+
+
+_SUMMARY = positional(
+    EventSummary,
+    "reason",
+    "message",
+    "type",
+    "count",
+    "first_seen",
+    "last_seen",
+    "object_kind",
+    "object_name",
+    "container",
+    "source",
+)
+"""`EventSummary`, built positionally in this module (see `frozen.positional`)."""

@@ -12,23 +12,52 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.diagnosis.evidence import EVENTS, NODE_EVENTS, PodEvidence
+from bot.diagnosis.frozen import positional
 from bot.diagnosis.jobs import JobContext, job_context
 from bot.diagnosis.lifecycle import ALL_RESTARTING_CONDITION, RestartAllTrigger, restart_all_trigger
 from bot.diagnosis.model import ContainerReport, EventSummary, OwnerRef, TerminationInfo
 from bot.diagnosis.podjson import integer, obj, objects, text, timestamp
 from bot.diagnosis.ports import JsonDict
+from bot.diagnosis.textscan import fold, may_match, needing
 
 DEFAULT_GRACE_SECONDS = 30
+_COLLECTIONS = (tuple, frozenset, set)
+"""Reasons given as one of these are matched as given (the rules pass tuples of one or two)."""
+_SPECS = "container specs"
 EVENT_WINDOW_SLACK = timedelta(seconds=60)
 """Events are stamped by another component than the status; allow for clock and batching skew."""
 
-_EXCEPTION_LINE = re.compile(
-    r"(?:^|[\s.])[A-Za-z_][\w.]*(?:Error|Exception|Fault)\b[:(]|^panic: |fatal error|\bFATAL\b|^Caused by: "
+# With the words any match contains (`bot.diagnosis.textscan`): searching a line with these patterns
+# costs 3–4 µs (the first tries `[A-Za-z_][\w.]*` at every position), testing it for the words a tenth.
+_EXCEPTION_LINE = needing(
+    re.compile(
+        r"(?:^|[\s.])[A-Za-z_][\w.]*(?:Error|Exception|Fault)\b[:(]"
+        r"|^panic: |fatal error|\bFATAL\b|^Caused by: "
+    ),
+    "Error",
+    "Exception",
+    "Fault",
+    "panic: ",
+    "fatal error",
+    "FATAL",
+    "Caused by: ",
 )
-_ERROR_LINE = re.compile(
-    r"error|exception|fatal|panic|failed|traceback|refused|denied|cannot|can't|could not|not found|invalid",
-    re.IGNORECASE,
+_ERROR_WORDS = (
+    "error",
+    "exception",
+    "fatal",
+    "panic",
+    "failed",
+    "traceback",
+    "refused",
+    "denied",
+    "cannot",
+    "can't",
+    "could not",
+    "not found",
+    "invalid",
 )
+_ERROR_LINE = needing(re.compile("|".join(_ERROR_WORDS), re.IGNORECASE), *_ERROR_WORDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +93,7 @@ class PodFacts:
     owners: tuple[OwnerRef, ...]
     owner_objects: tuple[JsonDict, ...]
     containers: tuple[ContainerReport, ...]
-    container_specs: Mapping[str, JsonDict]
+    pod: JsonDict
     events: tuple[EventSummary, ...]
     events_unavailable: bool
     node_events_unavailable: bool
@@ -77,6 +106,20 @@ class PodFacts:
     """The pod's Job: the podFailurePolicy rule that matched, per-index limits, success policy."""
     memo: dict[object, object] = field(default_factory=dict)
     """Values rules derive more than once from the same facts (a container's joined texts)."""
+
+    @property
+    def container_specs(self) -> Mapping[str, JsonDict]:
+        """Container specs by name, init containers first; read on first use (only a few stories quote a
+        container's command, so most diagnoses never need them)."""
+        specs = self.memo.get(_SPECS)
+        if not isinstance(specs, dict):
+            spec = obj(self.pod.get("spec"))
+            specs = self.memo[_SPECS] = {
+                name: c
+                for c in objects(spec.get("initContainers")) + objects(spec.get("containers"))
+                if (name := text(c.get("name")))
+            }
+        return specs
 
     @property
     def all_containers_restarting(self) -> bool:
@@ -113,11 +156,11 @@ class PodFacts:
         key = ("pod events of", container)
         mine = self.memo.get(key)
         if not isinstance(mine, tuple):
-            mine = tuple(e for e in self.events if e.object_kind == "Pod" and e.container == container)
+            mine = tuple([e for e in self.events if e.object_kind == "Pod" and e.container == container])
             self.memo[key] = mine
         if not mine:
             return []
-        wanted = frozenset(reasons)
+        wanted = reasons if isinstance(reasons, _COLLECTIONS) else frozenset(reasons)
         return [
             event
             for event in mine
@@ -167,39 +210,38 @@ def pod_facts(
             message=text(target.get("message")),
             since=timestamp(target.get("lastTransitionTime")),
         )
-    specs = {
-        name: c
-        for c in objects(spec.get("initContainers")) + objects(spec.get("containers"))
-        if (name := text(c.get("name")))
-    }
-    has_rules = any("restartPolicyRules" in c for c in specs.values())
+    has_rules = False  # a container with restart rules has them in its report too (`restart_rules`)
+    for report in containers:
+        if report.restart_rules:
+            has_rules = True
+            break
     grace = integer(spec.get("terminationGracePeriodSeconds"))
-    return PodFacts(
-        namespace=text(meta.get("namespace")) or "default",
-        name=text(meta.get("name")) or "?",
-        node=text(spec.get("nodeName")),
-        phase=text(status.get("phase")),
-        reason=text(status.get("reason")),
-        message=text(status.get("message")),
-        qos_class=text(status.get("qosClass")) or qos_class(spec),
-        restart_policy=text(spec.get("restartPolicy")) or "Always",
-        grace_seconds=DEFAULT_GRACE_SECONDS if grace is None else grace,
-        created_at=timestamp(meta.get("creationTimestamp")),
-        deletion_at=timestamp(meta.get("deletionTimestamp")),
-        deletion_grace_seconds=integer(meta.get("deletionGracePeriodSeconds")),
-        disruption=disruption,
-        conditions=conditions,
-        owners=owners,
-        owner_objects=evidence.owners,
-        containers=containers,
-        container_specs=specs,
-        events=events,
-        events_unavailable=bool(evidence.partial_errors) and evidence.failed(EVENTS),
-        node_events_unavailable=bool(evidence.partial_errors) and evidence.failed(NODE_EVENTS),
-        logs=evidence.log_tails,
-        restart_all=restart_all_trigger(pod) if has_rules else None,
-        completion_index=text(obj(meta.get("annotations")).get(COMPLETION_INDEX)),
-        job=job_context(evidence.owners, pod) if evidence.owners else None,
+    return _FACTS(
+        text(meta.get("namespace")) or "default",  # namespace
+        text(meta.get("name")) or "?",  # name
+        text(spec.get("nodeName")),  # node
+        text(status.get("phase")),  # phase
+        text(status.get("reason")),  # reason
+        text(status.get("message")),  # message
+        text(status.get("qosClass")) or qos_class(spec),  # qos_class
+        text(spec.get("restartPolicy")) or "Always",  # restart_policy
+        DEFAULT_GRACE_SECONDS if grace is None else grace,  # grace_seconds
+        timestamp(meta.get("creationTimestamp")),  # created_at
+        timestamp(meta.get("deletionTimestamp")),  # deletion_at
+        integer(meta.get("deletionGracePeriodSeconds")),  # deletion_grace_seconds
+        disruption,  # disruption
+        conditions,  # conditions
+        owners,  # owners
+        evidence.owners,  # owner_objects
+        containers,  # containers
+        pod,  # pod
+        events,  # events
+        bool(evidence.partial_errors) and evidence.failed(EVENTS),  # events_unavailable
+        bool(evidence.partial_errors) and evidence.failed(NODE_EVENTS),  # node_events_unavailable
+        evidence.log_tails,  # logs
+        restart_all_trigger(pod) if has_rules else None,  # restart_all
+        text(obj(meta.get("annotations")).get(COMPLETION_INDEX)),  # completion_index
+        job_context(evidence.owners, pod) if evidence.owners else None,  # job
     )
 
 
@@ -246,9 +288,49 @@ def last_error_line(log: str) -> str | None:
     line after it ("Worker failed to boot"). So: the last line naming an exception or a fatal error,
     else the last line that reads like an error, else the last non-empty line.
     """
-    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    lines = log.splitlines()
+    lines.reverse()  # from the end: the line wanted is the last one that matches
+    folded = fold(log)
     for pattern in (_EXCEPTION_LINE, _ERROR_LINE):
-        for line in reversed(lines):
-            if pattern.search(line):
-                return line
-    return lines[-1] if lines else None
+        if not may_match(pattern, log, folded):  # no line of the log can match
+            continue
+        for line in lines:
+            stripped = line.strip()
+            if stripped and may_match(pattern, stripped, fold(stripped)) and pattern.search(stripped):
+                return stripped
+    for line in lines:
+        stripped = line.strip()
+        if stripped:
+            return stripped
+    return None
+
+
+_FACTS = positional(
+    PodFacts,
+    "namespace",
+    "name",
+    "node",
+    "phase",
+    "reason",
+    "message",
+    "qos_class",
+    "restart_policy",
+    "grace_seconds",
+    "created_at",
+    "deletion_at",
+    "deletion_grace_seconds",
+    "disruption",
+    "conditions",
+    "owners",
+    "owner_objects",
+    "containers",
+    "pod",
+    "events",
+    "events_unavailable",
+    "node_events_unavailable",
+    "logs",
+    "restart_all",
+    "completion_index",
+    "job",
+)
+"""`PodFacts`, built positionally in this module (see `frozen.positional`)."""

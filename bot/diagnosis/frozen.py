@@ -45,3 +45,16 @@ def quick_init(cls: type[_T]) -> type[_T]:
     init.__module__ = cls.__module__
     cls.__init__ = init  # type: ignore[method-assign]
     return cls
+
+
+def positional(cls: type[_T], *names: str) -> type[_T]:
+    """`cls`, after checking that its first fields are `names`, in this order (else `TypeError`, at import).
+
+    The diagnosis builds its widest objects (`ContainerReport`, `PodFacts`, `Diagnosis`, …) with
+    positional arguments, each line commented with its field: 20 keyword arguments cost about 1 µs more
+    per call, once per container or pod. This check is what makes that safe: reordering or inserting a
+    field fails loudly where the call is written instead of silently shifting values."""
+    actual = tuple(field.name for field in dataclasses.fields(cls))  # type: ignore[arg-type]
+    if actual[: len(names)] != names:
+        raise TypeError(f"{cls.__qualname__} fields are {actual}, but a call site passes {names} by position")
+    return cls

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bot.diagnosis.model import OwnerRef
-from bot.diagnosis.podjson import dig, objects, text
 from bot.diagnosis.ports import JsonDict
 
 MAX_CHAIN = 4
@@ -31,15 +30,21 @@ def controller_ref(obj: JsonDict) -> OwnerRef | None:
     raw = metadata.get("ownerReferences") if isinstance(metadata, dict) else None
     if not raw or not isinstance(raw, list):
         return None
-    references = objects(raw)
-    if not references:
+    chosen = None
+    for ref in raw:  # one pass, no list of the references: the first object, or the controller
+        if isinstance(ref, dict):
+            if ref.get("controller") is True:
+                chosen = ref
+                break
+            if chosen is None:
+                chosen = ref
+    if chosen is None:
         return None
-    chosen = references[0]
-    if chosen.get("controller") is not True:
-        chosen = next((ref for ref in references if ref.get("controller") is True), chosen)
-    kind = text(chosen.get("kind"))
-    name = text(chosen.get("name"))
-    return OwnerRef(kind, name) if kind and name else None
+    kind = chosen.get("kind")
+    name = chosen.get("name")
+    if isinstance(kind, str) and kind and isinstance(name, str) and name:
+        return OwnerRef(kind, name)
+    return None
 
 
 def owner_chain(pod: JsonDict, owners: Iterable[JsonDict]) -> tuple[OwnerRef, ...]:
@@ -47,23 +52,35 @@ def owner_chain(pod: JsonDict, owners: Iterable[JsonDict]) -> tuple[OwnerRef, ..
     current = controller_ref(pod)
     if current is None:
         return ()
-    fetched = tuple(owners)
+    fetched = owners if isinstance(owners, tuple) else tuple(owners)
     chain: list[OwnerRef] = []
-    while current is not None and len(chain) < MAX_CHAIN and current not in chain:
+    seen: set[tuple[str, str]] = set()  # (kind, name), what `OwnerRef` equality compares
+    while current is not None and len(chain) < MAX_CHAIN:
+        key = (current.kind, current.name)
+        if key in seen:
+            break
+        seen.add(key)
         chain.append(current)
-        owner = _fetched(fetched, current)
+        owner = _fetched(fetched, current) if fetched else None
         current = controller_ref(owner) if owner is not None else None
     return tuple(chain)
 
 
 def _fetched(owners: tuple[JsonDict, ...], ref: OwnerRef) -> JsonDict | None:
     """The fetched object `ref` names (the last one, should two carry the same kind and name)."""
+    kind = ref.kind
+    name = ref.name
     for owner in reversed(owners):
-        if owner.get("kind") == ref.kind and text(dig(owner, "metadata", "name")) == ref.name:
-            return owner
+        if owner.get("kind") == kind:
+            metadata = owner.get("metadata")
+            if isinstance(metadata, dict) and metadata.get("name") == name:
+                return owner
     return None
 
 
 def find_owner(owners: Iterable[JsonDict], kind: str) -> JsonDict | None:
     """The fetched owner object of `kind`, if any."""
-    return next((o for o in owners if o.get("kind") == kind), None)
+    for owner in owners:
+        if owner.get("kind") == kind:
+            return owner
+    return None

@@ -12,6 +12,7 @@ from datetime import timedelta
 from bot.diagnosis.classify import classify
 from bot.diagnosis.facts import PodFacts
 from bot.diagnosis.findings import Finding, contradiction_fact, duration, event_fact, first_lower, stamp
+from bot.diagnosis.frozen import positional
 from bot.diagnosis.jobs import policy_facts
 from bot.diagnosis.lifecycle import RESTART_ALL, matching_rule
 from bot.diagnosis.model import ContainerReport, OwnerRef, TerminationInfo, Verdict
@@ -112,6 +113,8 @@ def failing_container(facts: PodFacts) -> ContainerReport | None:
     ]
     if not failing:
         return None
+    if len(failing) == 1:  # the common case: one candidate, nothing to rank
+        return failing[0]
     blocking = [r for r in failing if r.kind == "init"]
     if blocking:
         return blocking[0]
@@ -229,8 +232,14 @@ def _with_job_policy(facts: PodFacts, finding: Finding) -> Finding:
 
 def _with_job_hint(facts: PodFacts, finding: Finding) -> Finding:
     """A failing pod of a Job that has not given up yet: suggest podFailurePolicy for its exit code."""
-    job = next((owner for owner in facts.owners if owner.kind == "Job"), None)
-    if job is None or not finding.is_failure or not finding.exit_code:
+    if not finding.is_failure or not finding.exit_code:
+        return finding
+    job = None
+    for owner in facts.owners:  # a loop, not next(<generator>): this runs for every failing pod
+        if owner.kind == "Job":
+            job = owner
+            break
+    if job is None:
         return finding
     if facts.job is not None and facts.job.policy_match is not None:
         return finding
@@ -323,18 +332,18 @@ def build_verdict(finding: Finding, facts: PodFacts, kb: KnowledgeBase) -> Verdi
     raw = finding.steps
     if explanation is not None and (reason_explanation is not None or not raw):
         raw = raw + explanation.runbook_steps
-    return Verdict(
-        cause=finding.cause,
-        headline=finding.headline,
-        confidence=finding.confidence,
-        evidence=_unique_lines(finding.evidence),
-        next_steps=_first_unique(raw, values, MAX_STEPS),
-        runbook_url=explanation.runbook_url if explanation is not None else None,
-        container=finding.container,
-        exit_code=finding.exit_code,
-        underlying=finding.underlying,
-        explanation_title=explanation.title if explanation is not None else None,
-        is_failure=finding.is_failure,
+    return _VERDICT(
+        finding.cause,  # cause
+        finding.headline,  # headline
+        finding.confidence,  # confidence
+        _unique_lines(finding.evidence),  # evidence
+        _first_unique(raw, values, MAX_STEPS),  # next_steps
+        explanation.runbook_url if explanation is not None else None,  # runbook_url
+        finding.container,  # container
+        finding.exit_code,  # exit_code
+        finding.underlying,  # underlying
+        explanation.title if explanation is not None else None,  # explanation_title
+        finding.is_failure,  # is_failure
     )
 
 
@@ -394,3 +403,20 @@ def _first_unique(
             if len(unique) == limit:
                 break
     return tuple(unique)
+
+
+_VERDICT = positional(
+    Verdict,
+    "cause",
+    "headline",
+    "confidence",
+    "evidence",
+    "next_steps",
+    "runbook_url",
+    "container",
+    "exit_code",
+    "underlying",
+    "explanation_title",
+    "is_failure",
+)
+"""`Verdict`, built positionally in this module (see `frozen.positional`)."""

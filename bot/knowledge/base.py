@@ -33,6 +33,7 @@ from bot.knowledge.usage import (
 )
 
 _LAST_SIGNAL = 64
+_REMEMBERED_REASONS = 1024
 
 
 class KnowledgeBase:
@@ -51,6 +52,7 @@ class KnowledgeBase:
         self._candidates = {reason_key(name): name for name in self._reason_names}
         self._candidates.update(self._signal_candidates)
         self._candidates["help"] = "help"
+        self._reason_lookups: dict[str, Explanation | None] = {}
 
     # -- lookups ---------------------------------------------------------------------------------------
 
@@ -65,8 +67,18 @@ class KnowledgeBase:
         return replace(base, query=status.shown, code=code, arithmetic=status.arithmetic)
 
     def explain_reason(self, name: str) -> Explanation | None:
-        """A Kubernetes reason, case- and punctuation-insensitively (`oomkilled`, `Init:Error`)."""
-        return self._reasons.get(reason_key(name))
+        """A Kubernetes reason, case- and punctuation-insensitively (`oomkilled`, `Init:Error`).
+
+        Remembered by the name as written (a diagnosis asks for the same few reasons, `OOMKilled`,
+        `Evicted`, …, for pod after pod, and normalizing the name costs several times the lookup); at most
+        `_REMEMBERED_REASONS` names, since reasons come from cluster data."""
+        try:
+            return self._reason_lookups[name]
+        except KeyError:
+            found = self._reasons.get(reason_key(name))
+            if len(self._reason_lookups) < _REMEMBERED_REASONS:
+                self._reason_lookups[name] = found
+            return found
 
     def runbook(self, key: str) -> Explanation | None:
         """The explanation behind a runbook page: key is a code `0`–`255` or a reason name."""

@@ -60,7 +60,18 @@ class RunbookStep:
         for name, literal in rest:
             pieces.append(values.get(name) or f"<{name}>")
             pieces.append(literal)
-        return RunbookStep(self.text, "".join(pieces))
+        step = _NEW_STEP(RunbookStep)  # `RunbookStep(self.text, command)`, see `_NEW_STEP`
+        _SET_TEXT(step, self.text)
+        _SET_COMMAND(step, "".join(pieces))
+        return step
+
+
+# `RunbookStep(text, command)` for `filled`, storing through the slots' own descriptors: the frozen
+# dataclass's `__init__` stores each field with `object.__setattr__` by name, and every diagnosis fills
+# a few steps (the same object: equality, hash, `repr` and pickling are the dataclass's).
+_NEW_STEP = object.__new__
+_SET_TEXT = vars(RunbookStep)["text"].__set__
+_SET_COMMAND = vars(RunbookStep)["command"].__set__
 
 
 @lru_cache(maxsize=2048)
