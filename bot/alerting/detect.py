@@ -26,6 +26,7 @@ engineer closing a shell.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from sys import intern
 from typing import Any
 
 from bot.alerting.termination import ContainerKind, RecordSource, Termination, epoch, infer_signal
@@ -101,30 +102,34 @@ def _known(previous: Mapping[str, Any]) -> tuple[Records, Records]:
 
 def _records(statuses: Sequence[Mapping[str, Any]] | None) -> Records:
     """What detection compares of each container, flat: name, restart count, the identities of the two
-    termination records (`finishedAt`, else the whole record; None when there is none), running or not.
+    termination records (`finishedAt`, else the whole record; None when there is none), and whether it
+    runs again (read only when there is a `lastState` record: it tells a restart that consumed it).
 
     A record is identified by its `finishedAt`: the instance seen in `state` at one event and in
-    `lastState` at the next is the same termination."""
+    `lastState` at the next is the same termination. Names are interned: a cache entry then holds no
+    string of the decoded pod (which would keep its memory from being reused), and comparing it with the
+    next event's names is a pointer comparison."""
     if not statuses:
         return ()
     flat: list[object] = []
     for container_status in statuses:
         state = container_status.get("state")
-        if state:
-            current = state.get("terminated")
-            running = state.get("running") is not None
-        else:
-            current = None
-            running = False
+        current = state.get("terminated") if state else None
         last = container_status.get("lastState")
         previous_instance = last.get("terminated") if last else None
-        flat += (
-            container_status.get("name"),
+        name = container_status.get("name")
+        if type(name) is str:
+            name = intern(name)
+        entry = (
+            name,
             container_status.get("restartCount") or 0,
             None if current is None else current.get("finishedAt") or current,
             None if previous_instance is None else previous_instance.get("finishedAt") or previous_instance,
-            running,
+            previous_instance is not None and (state.get("running") is not None if state else False),
         )
+        if len(statuses) == 1:
+            return entry
+        flat += entry
     return tuple(flat)
 
 
