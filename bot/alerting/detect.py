@@ -84,7 +84,7 @@ def compact_previous(pod: Mapping[str, Any]) -> dict[str, Any]:
     never reads again; this keeps the fields detection compares as two flat tuples per pod. They hold
     interned names, numbers and `finishedAt` strings (a record itself only when it lacks `finishedAt`),
     so the collector stops tracking them after one look. That matters at scale: Python's young generation
-    counts allocations minus deallocations, so replacing cache entries never triggers a collection, and
+    counts allocations minus deallocations, so replacing cache entries hardly ever triggers a collection, and
     entries made of dicts and lists piled up in it until one collection walked them all, which cost the
     100,000-pod watcher about 0.7 µs per event (`bench/watch_memory.py`).
     The result is a fresh dict the caller may add its own keys to (the alert service adds the namespace).
