@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import random
 import resource
@@ -75,6 +76,7 @@ async def watch_child(kubeconfig: Path, watch_events: int) -> None:
     stream = PodStream(api_client, settings=WatchSettings(watch_timeout_seconds=3600))
     cache: dict[str, Any] = {}
     terminations = seen = 0
+    collections_before = [stats["collections"] for stats in gc.get_stats()]
     listed_cpu = 0.0
     started_cpu = watch_started_cpu = time.process_time()
     watch_started = time.perf_counter()
@@ -94,6 +96,7 @@ async def watch_child(kubeconfig: Path, watch_events: int) -> None:
                     # watcher's own pace whatever the cluster's size, not at the pace of the writes.
                     await asyncio.to_thread(sys.stdin.readline)
                     watch_started_cpu, watch_started = time.process_time(), time.perf_counter()
+                    collections_before = [stats["collections"] for stats in gc.get_stats()]
                 continue
             pod = item.pod
             uid = pod["metadata"]["uid"]
@@ -107,6 +110,7 @@ async def watch_child(kubeconfig: Path, watch_events: int) -> None:
                 if seen >= watch_events:
                     break
     watch_cpu = time.process_time() - watch_started_cpu
+    collections = [stats["collections"] for stats in gc.get_stats()]
     watch_wall = time.perf_counter() - watch_started
     await stream.aclose()
     result = {
@@ -116,6 +120,9 @@ async def watch_child(kubeconfig: Path, watch_events: int) -> None:
         "terminations": terminations,
         "watch_cpu": watch_cpu,
         "watch_wall": watch_wall,
+        "collections": [
+            after - before for after, before in zip(collections, collections_before, strict=True)
+        ],
     }
     print(json.dumps(result), flush=True)
 
@@ -264,6 +271,12 @@ def main(argv: list[str] | None = None) -> None:
         )
         figure(f"{size:,} pods: list", list_rate, "pods per CPU-second")
         figure(f"{size:,} pods: watch + detect", watch_rate, "events per CPU-second")
+        young, middle, full = result["collections"]
+        print(
+            f"   {size:,} pods: garbage collections during the watch: "
+            f"{young} young, {middle} middle, {full} full",
+            flush=True,
+        )
         busy = result["watch_cpu"] / result["watch_wall"]
         figure(f"{size:,} pods: watcher busy during the watch", busy * 100, "% (CPU time / wall time)")
         figure(f"{size:,} pods: peak RSS after the list", result["rss_kib"] / mib, "MiB")

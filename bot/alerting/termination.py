@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bot.diagnosis.frozen import quick_init
 from bot.diagnosis.lifecycle import stop_exit_code
 from bot.diagnosis.podjson import timestamp
 
@@ -42,6 +43,7 @@ CONTROLLER_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Replica
 """Owners that restart a container whatever its exit code: exit 0 in a loop there is a misconfiguration."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Workload:
     """The thing an engineer deploys and would name in chat: `Deployment/api`, `CronJob/backup`, `Pod/x`."""
@@ -68,6 +70,7 @@ class Workload:
         return self.kind in CONTROLLER_KINDS
 
 
+@quick_init  # built on the watch path, once per crash: a store per field instead of a lookup by name
 @dataclass(frozen=True, slots=True)
 class Termination:
     """A container instance that stopped, with what the API says about why.
