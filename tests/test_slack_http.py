@@ -243,7 +243,7 @@ def test_signed_requests_reach_bolt_exactly_as_bolts_own_request_reads_them() ->
         for query in ("", "ssl_check=1&token=x"):
             headers = signed_headers(SIGNING_SECRET, body)
             ours = SignedRequest(body, query=query, headers=headers)
-            bolts = AsyncBoltRequest(body=body, query=query, headers=headers)
+            bolts = AsyncBoltRequest(body=body, query=query, headers={**headers})
             for name in ("raw_body", "body", "query", "headers", "content_type", "lazy_only", "mode"):
                 assert getattr(ours, name) == getattr(bolts, name), (name, body)
             assert ours.lazy_function_name == bolts.lazy_function_name
