@@ -30,7 +30,12 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
-from slack_bolt.request.internals import build_normalized_headers, extract_content_type, parse_body
+from slack_bolt.request.internals import (
+    build_normalized_headers,
+    extract_content_type,
+    parse_body,
+    parse_query,
+)
 from slack_bolt.response import BoltResponse
 
 log = logging.getLogger(__name__)
@@ -144,7 +149,7 @@ class SignedRequest(AsyncBoltRequest):
 
     def __init__(self, body: str, *, query: str, headers: dict[str, str]) -> None:
         self.raw_body = body
-        self.query = {} if not query else AsyncBoltRequest(body="", query=query).query
+        self.query = parse_query(query) if query else {}
         self.headers = build_normalized_headers(headers)  # type: ignore[arg-type]
         self.content_type = extract_content_type(self.headers)
         if self.content_type != "application/json" and not body.startswith("{") and "payload" not in body:
