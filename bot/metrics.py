@@ -56,9 +56,15 @@ class BotMetrics:
             ["site"],
             registry=self.registry,
         )
+        self._answered: dict[str, Counter] = {}
+        """Each kind's child counter, looked up once: `labels()` takes a lock and builds a tuple, and
+        every slash command is counted."""
 
     def command_answered(self, kind: CommandKind) -> None:
-        self.commands.labels(kind=kind).inc()
+        counter = self._answered.get(kind)
+        if counter is None:
+            counter = self._answered[kind] = self.commands.labels(kind=kind)
+        counter.inc()
 
     def error(self, site: ErrorSite) -> None:
         self.errors.labels(site=site).inc()
