@@ -51,6 +51,7 @@ from bench.watch_memory import peak_rss_kib
 from bot.alert_service import AlertService, build_alert_service
 from bot.alert_service.surfaces import AlertSurface, SurfaceSet
 from bot.alerting import Disposition
+from bot.alerting.destinations import is_chat_channel
 from bot.knowledge import load_knowledge
 from bot.kube.client import build_api_client
 from bot.metrics import AlertMetrics
@@ -234,7 +235,11 @@ def storms_over(service: AlertService) -> bool:
     planner = service.planner
     if planner is None or planner.state.outbox:
         return False
-    return all(channel.digest is None for name, channel in planner.state.channels.items() if ":" in name)
+    return all(
+        channel.digest is None
+        for name, channel in planner.state.channels.items()
+        if not is_chat_channel(name)
+    )
 
 
 def surface_set(remote: Remote, metrics: AlertMetrics) -> SurfaceSet | None:

@@ -23,7 +23,7 @@ from bot.alerting import (
     UpdateRoot,
 )
 from bot.alerting.actions import DigestRef, GroupRef, PostMarker
-from bot.alerting.destinations import SLACK, Destination, RouteError, parse_destination
+from bot.alerting.destinations import SLACK, Destination, RouteError, is_chat_channel, parse_destination
 from bot.alerting.incidents import IncidentStatus
 from bot.alerting.outbox import Outbox, OutboxEntry
 from bot.metrics import AlertMetrics
@@ -290,7 +290,7 @@ class ChannelSenders:
 
 def _destination(channel: str | None) -> Destination | None:
     """The destination a planned channel names; None for the chat sink's (Slack or console) channel."""
-    if channel is None or ":" not in channel:
+    if channel is None or is_chat_channel(channel):
         return None
     try:
         return parse_destination(channel)

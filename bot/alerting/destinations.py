@@ -24,6 +24,7 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from functools import lru_cache
 
 __all__ = [
     "NONE_TARGET",
@@ -33,6 +34,7 @@ __all__ = [
     "RouteError",
     "SurfaceRouting",
     "destinations_for",
+    "is_chat_channel",
     "parse_destination",
     "parse_route",
 ]
@@ -97,9 +99,17 @@ def parse_destination(address: str) -> Destination:
     return Destination(surface, target)
 
 
+def is_chat_channel(channel: str | None) -> bool:
+    """True for the chat sink's own channel (a Slack channel, or None: the console), which is written
+    without a surface prefix; False for every other surface's `SURFACE:TARGET`."""
+    return channel is None or ":" not in channel
+
+
+@lru_cache(maxsize=512)
 def parse_route(text: str) -> tuple[Destination, ...]:
     """A comma-separated list of destinations (`"teams:payments, pagerduty:checkout"`), in order,
-    without repeats. Raises `RouteError` naming the first bad entry."""
+    without repeats. Raises `RouteError` naming the first bad entry. Remembered: the same few routes
+    (CONFIG_FILE's, the annotations') are read again for every crash."""
     seen: dict[Destination, None] = {}
     for part in text.split(","):
         if part.strip():

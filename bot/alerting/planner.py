@@ -59,6 +59,7 @@ from bot.alerting.actions import (
     UpdateRoot,
 )
 from bot.alerting.decisions import lift_snooze
+from bot.alerting.destinations import is_chat_channel
 from bot.alerting.incidents import (
     IncidentPhase,
     IncidentState,
@@ -625,7 +626,7 @@ def open_incidents(state: LedgerState) -> list[OpenIncident]:
             continue
         # One line per incident however many surfaces it went to (issue 12): the chat channel's copy,
         # with its thread link, else another surface's without a link (it has no Slack thread).
-        chat = key.channel is None or ":" not in key.channel
+        chat = is_chat_channel(key.channel)
         same = (key.namespace, key.workload.ref, key.container, key.exit_code)
         if not chat and same in found:
             continue
