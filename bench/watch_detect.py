@@ -6,18 +6,20 @@ same) is served as one chunked watch response, one HTTP chunk per event as the a
 a tiny apiserver stand-in in a child process (so its CPU does not compete with the measured process).
 The same bytes are then consumed three ways, interleaved, in this run:
 
-- **bot path**: `bot.kube.watch.PodStream` (raw body split into lines on a reader thread, handed to the
-  event loop in batches, each event decoded with orjson where it is consumed) plus
-  `detect_terminations` with a `compact_previous` cache, i.e. everything the watcher does per event
-  before the policy;
+- **bot path**: `bot.kube.watch.PodStream` (chunked body split into lines on a reader thread, handed to
+  the event loop in batches, read with `batches()`; each event glanced at with msgspec where it is
+  consumed: uid and container statuses) plus `bot.alerting.SeenPods` (an event whose container records
+  equal the cached ones is done; any other is decoded whole with orjson and detection runs on it), i.e.
+  everything the alert service's term does per event before the policy (`watcher_step`);
 - **client deserialize=False**: `Watch().stream(list_pod_for_all_namespaces, deserialize=False)`, the
-  client's own way to skip the models (`json.loads` per line), plus the same detection;
+  client's own way to skip the models (`json.loads` per line), plus the same detection (`SeenPods.update`);
 - **client default**: `Watch().stream(list_pod_for_all_namespaces)`, which builds a `V1Pod` model per
   event; the loop does nothing else with it (so the ratio understates the difference: this path has not
   even looked for a termination yet). It is slow, so it reads the first `--default-events` events.
 
-Also printed: the in-process ceiling, orjson + the same detection over the same lines with no I/O and no
-threads, i.e. what the bot path would reach if reading the socket and handing over cost nothing.
+Also printed: the in-process ceiling, the bot path's per-event work (`watcher_step`) over the same lines
+with no I/O and no threads, i.e. what the bot path would reach if reading the socket and handing over
+cost nothing.
 Figures: events/s (best of `--passes`) and the ratios (targets ≥ 20× the default, ≥ 1.5× deserialize=False).
 Run: `.venv/bin/python -m bench.watch_detect [--events N]`.
 """
@@ -34,16 +36,17 @@ from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import Any
 
-import orjson
 import yaml
 from kubernetes import watch
 from kubernetes.client import CoreV1Api
 
 from bench.detect_core import record_stream
 from bench.figures import figure
-from bot.alerting import compact_previous, detect_terminations
+from bot.alerting.seen_pods import SeenPods
 from bot.kube.client import build_api_client
 from bot.kube.watch import PodEvent, PodStream, WatchSettings
+from bot.kube.watch.glance import pod_event_from_line
+from bot.kube.watch.reader import HEAD_TYPES, TYPE_AT
 
 RECORDING_RESOURCE_VERSION = "1"
 SEND_CHUNK_BYTES = 64 * 1024  # bytes per socket write (each holds many one-event chunks)
@@ -117,24 +120,34 @@ def write_kubeconfig(path: Path, port: int) -> Path:
 # --- the two consumers ----------------------------------------------------------------------------------
 
 
+def watcher_step(pods: SeenPods, event: PodEvent) -> int:
+    """What the alert service's term does with one pod event before its policy (`LeadershipTerm._watch`):
+    an event whose glance shows the container records the cache holds is done; any other is decoded
+    whole and detection runs on it. Returns the terminations found."""
+    glance = event.glance
+    if (
+        glance is not None
+        and event.type == "MODIFIED"
+        and pods.unchanged(glance.uid, glance.init_container_statuses, glance.container_statuses)
+    ):
+        return 0
+    return len(pods.update(event.type, event.pod))
+
+
 async def bot_path(kubeconfig: Path, events: int) -> tuple[float, int]:
     """Seconds to consume `events` through `PodStream` + detection, and the terminations found."""
     api_client = build_api_client(config_file=kubeconfig)
     stream = PodStream(api_client, settings=WatchSettings(watch_timeout_seconds=3600))
-    cache: dict[str, Any] = {}
+    pods = SeenPods()
     found = seen = 0
     started = time.perf_counter()
-    async for item in stream:
-        if not isinstance(item, PodEvent):
-            continue
-        pod = item.pod
-        uid = pod["metadata"]["uid"]
-        if item.type == "DELETED":
-            cache.pop(uid, None)
-        else:
-            found += len(detect_terminations(cache.get(uid), pod))
-            cache[uid] = compact_previous(pod)
-        seen += 1
+    async for batch in stream.batches():  # as the term reads it
+        for item in batch:
+            if isinstance(item, PodEvent):
+                found += watcher_step(pods, item)
+                seen += 1
+                if seen == events:
+                    break
         if seen == events:
             break
     elapsed = time.perf_counter() - started
@@ -164,13 +177,13 @@ def client_default(kubeconfig: Path, events: int) -> float:
 def client_raw(kubeconfig: Path, events: int) -> tuple[float, int]:
     """Seconds to consume `events` through `Watch.stream(deserialize=False)` + the same detection.
 
-    The client's own way to skip the models: a `json.loads` per line, the same `detect_terminations`
-    with a `compact_previous` cache as the bot path, on the calling thread.
+    The client's own way to skip the models: a `json.loads` per line, then the same detection and
+    cache as the bot path (`SeenPods.update`), on the calling thread.
     """
     api_client = build_api_client(config_file=kubeconfig)
     core = CoreV1Api(api_client)
     watcher: Any = watch.Watch()  # type: ignore[no-untyped-call]
-    cache: dict[str, Any] = {}
+    pods = SeenPods()
     found = 0
     started = time.perf_counter()
     stream = watcher.stream(
@@ -180,13 +193,7 @@ def client_raw(kubeconfig: Path, events: int) -> tuple[float, int]:
         deserialize=False,
     )
     for seen, event in enumerate(stream, start=1):
-        pod = event["object"]
-        uid = pod["metadata"]["uid"]
-        if event["type"] == "DELETED":
-            cache.pop(uid, None)
-        else:
-            found += len(detect_terminations(cache.get(uid), pod))
-            cache[uid] = compact_previous(pod)
+        found += len(pods.update(event["type"], event["object"]))
         if seen == events:
             break
     elapsed = time.perf_counter() - started
@@ -196,19 +203,12 @@ def client_raw(kubeconfig: Path, events: int) -> tuple[float, int]:
 
 
 def ceiling(recording: Path, events: int) -> float:
-    """Seconds for orjson + the same detection over the recorded lines in memory: no socket, no thread."""
+    """Seconds for the bot path's per-event work over the recorded lines in memory: no socket, no thread."""
     lines = recording.read_bytes().split(b"\n")[:events]
-    cache: dict[str, Any] = {}
+    pods = SeenPods()
     started = time.perf_counter()
     for line in lines:
-        event = orjson.loads(line)
-        pod = event["object"]
-        uid = pod["metadata"]["uid"]
-        if event["type"] == "DELETED":
-            cache.pop(uid, None)
-        else:
-            detect_terminations(cache.get(uid), pod)
-            cache[uid] = compact_previous(pod)
+        watcher_step(pods, pod_event_from_line(HEAD_TYPES[line[TYPE_AT]], line))
     return time.perf_counter() - started
 
 
@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> None:
         met=over_raw >= TARGET_OVER_RAW,
     )
     figure(
-        "in-process ceiling (orjson + the same detection, no I/O)",
+        "in-process ceiling (the bot path's per-event work, no I/O)",
         ceiling_rate,
         f"events/s = {ceiling_rate / default_rate:.1f}× the client default; bot path at "
         f"{bot_rate / ceiling_rate:.0%} of it",

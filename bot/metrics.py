@@ -178,6 +178,9 @@ class AlertMetrics:
         self.watch_events = Counter(
             "exitcode_bot_watch_events", "Pod watch events received, by type.", ["type"], registry=registry
         )
+        self._watch_events_by_type: dict[str, Counter] = {}
+        """Each type's child counter, looked up once: `labels()` costs about as much as the watcher's
+        whole work on an event that changes nothing, and every watch event is counted."""
         self.ledger_writes = Counter(
             "exitcode_bot_ledger_writes",
             "Writes of the alert ledger ConfigMap, by outcome: created, updated, conflict, failed, overflow "
@@ -221,7 +224,10 @@ class AlertMetrics:
         self.watch_restarts.labels(reason=reason).inc()
 
     def watch_event(self, kind: str) -> None:
-        self.watch_events.labels(type=kind).inc()
+        counter = self._watch_events_by_type.get(kind)
+        if counter is None:
+            counter = self._watch_events_by_type[kind] = self.watch_events.labels(type=kind)
+        counter.inc()
 
     def ledger_write(self, outcome: str) -> None:
         self.ledger_writes.labels(outcome=outcome).inc()

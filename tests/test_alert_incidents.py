@@ -39,7 +39,7 @@ from tests.test_alert_service import (
     until,
     web_pod,
 )
-from tests.test_alerting_pods import deployment_pod, exited, job_pod, make_pod
+from tests.test_alerting_pods import backoff, deployment_pod, exited, job_pod, make_pod, restarted, ts
 
 NEVER = 3600.0
 """RECOVERY_SECONDS of a bot that must not see a recovery during the test."""
@@ -164,6 +164,33 @@ async def test_the_standby_that_takes_over_announces_the_recovery_once(harness: 
     await asyncio.sleep(0.5)
     assert len(recoveries(harness)) == 1
     assert b.metrics.leader._value.get() == 1
+
+
+async def test_a_pod_that_starts_running_with_no_new_record_still_counts_for_its_incident(
+    harness: Harness,
+) -> None:
+    """The watcher skips, undecoded, an event whose container records did not change (a readiness flip,
+    a container that starts for the first time), except for a pod whose workload has an incident: there
+    the running state decides the recovery. Here a second pod of the crashing Deployment is created
+    while the incident burns; it holds the recovery back until it runs, and its start changes no
+    record (without it, the incident would burn forever)."""
+    crashing = harness.apply(web_pod())
+    bot = await harness.leading(await harness.start(recovery_seconds=1))
+    harness.clock += 3
+    crashing = harness.apply(exited(crashing, "app", 1, harness.clock))
+    crashing = harness.apply(backoff(crashing, "app"))
+    await until("the root", lambda: len(harness.posts(thread=False)) == 1 and bot.settled())
+
+    starting = web_pod("api-7d9f8c6b5-b2b2b", uid="uid-starting")
+    [status] = starting["status"]["containerStatuses"]
+    status.update(ready=False, started=False, state={"waiting": {"reason": "ContainerCreating"}})
+    starting = harness.apply(starting)  # seen before the crashing pod runs again: it cannot recover yet
+    harness.apply(restarted(crashing, "app", harness.clock + 1))
+    [status] = starting["status"]["containerStatuses"]
+    status.update(ready=True, started=True, state={"running": {"startedAt": ts(harness.clock)}})
+    harness.apply(starting)
+
+    await until("the recovery", lambda: len(recoveries(harness)) == 1 and bot.settled())
 
 
 async def test_a_rollout_recovers_the_incident_with_the_new_revision(harness: Harness) -> None:

@@ -19,14 +19,15 @@ from typing import Any
 import pytest
 from kubernetes.client import ApiClient
 
-from bot.alerting import compact_previous, detect_terminations
+from bot.alerting.seen_pods import SeenPods
 from bot.kube.client import build_api_client
 from bot.kube.namespaces import AnnotationSource, NamespaceAnnotations
 from bot.kube.watch import Backoff, PodEvent, PodStream, RestartReason, Synced, WatchHooks, WatchSettings
-from bot.kube.watch.reader import body_pieces
+from bot.kube.watch.reader import body_lines
 from tests.fakes.kube_api import FakeKubeApi
 from tests.fakes.kube_fixtures import TEST_BOOKMARK_INTERVAL, fake_kube_fixture  # noqa: F401
 from tests.test_alerting_pods import backoff, deployment_pod, exited, make_pod, restarted, ts
+from tests.test_watch_glance import through_glance
 
 JsonDict = dict[str, Any]
 Item = PodEvent | Synced
@@ -49,14 +50,20 @@ def api_client(fake_kube: FakeKubeApi, tmp_path: Path) -> Iterator[ApiClient]:
 class Watcher:
     """Runs a `PodStream` in a task and records what it yields and what its hooks were told."""
 
-    def __init__(self, stream: PodStream) -> None:
+    def __init__(self, stream: PodStream, *, by_batch: bool = False) -> None:
         self.stream = stream
+        self.by_batch = by_batch
+        """Read with `stream.batches()`, as the crash watcher does, rather than item by item."""
         self.items: list[Item] = []
         self.restarts: list[str] = []
         self.event_types: list[str] = []
         self.task: asyncio.Task[None] | None = None
 
     async def consume(self) -> None:
+        if self.by_batch:
+            async for batch in self.stream.batches():
+                self.items.extend(batch)
+            return
         async for item in self.stream:
             self.items.append(item)
 
@@ -112,7 +119,8 @@ async def make_watcher(api_client: ApiClient) -> AsyncIterator[Callable[..., Wat
             on_restart=lambda reason: watcher_ref[0].restarts.append(reason),
         )
         options.setdefault("settings", FAST)
-        watcher = Watcher(PodStream(api_client, hooks=hooks, **options))
+        by_batch = options.pop("by_batch", False)
+        watcher = Watcher(PodStream(api_client, hooks=hooks, **options), by_batch=by_batch)
         watcher_ref.append(watcher)
         watcher.task = asyncio.create_task(watcher.consume())
         made.append(watcher)
@@ -158,13 +166,14 @@ def names(events: list[PodEvent]) -> list[str]:
 # --- list, then live events ------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("by_batch", [False, True], ids=["by-item", "by-batch"])
 async def test_initial_list_then_live_added_modified_deleted(
-    fake_kube: FakeKubeApi, make_watcher: Callable[..., Watcher]
+    fake_kube: FakeKubeApi, make_watcher: Callable[..., Watcher], by_batch: bool
 ) -> None:
     create(fake_kube, deployment_pod("api-1", uid="uid-api-1"))
     create(fake_kube, deployment_pod("api-2", uid="uid-api-2"))
     create(fake_kube, make_pod("db-0", namespace="data", uid="uid-db-0"))
-    watcher = make_watcher()
+    watcher = make_watcher(by_batch=by_batch)
     await watcher.until_watching()
 
     listed = watcher.events
@@ -314,12 +323,13 @@ async def test_bookmarks_move_the_resume_point_past_other_resources_writes(tmp_p
             client.close()  # type: ignore[no-untyped-call]
 
 
+@pytest.mark.parametrize("by_batch", [False, True], ids=["by-item", "by-batch"])
 async def test_dropped_connections_resume_without_missing_or_repeating(
-    fake_kube: FakeKubeApi, make_watcher: Callable[..., Watcher]
+    fake_kube: FakeKubeApi, make_watcher: Callable[..., Watcher], by_batch: bool
 ) -> None:
     for index in range(3):
         create(fake_kube, deployment_pod(f"api-{index}", uid=f"uid-{index}"))
-    watcher = make_watcher()
+    watcher = make_watcher(by_batch=by_batch)
     await watcher.until_watching()
 
     written: list[str] = []
@@ -337,12 +347,13 @@ async def test_dropped_connections_resume_without_missing_or_repeating(
     assert RestartReason.EXPIRED not in watcher.restarts and len(watcher.synced) == 1
 
 
+@pytest.mark.parametrize("by_batch", [False, True], ids=["by-item", "by-batch"])
 async def test_compaction_410_relists_marks_the_events_and_syncs(
-    fake_kube: FakeKubeApi, make_watcher: Callable[..., Watcher]
+    fake_kube: FakeKubeApi, make_watcher: Callable[..., Watcher], by_batch: bool
 ) -> None:
     create(fake_kube, deployment_pod("api-1", uid="uid-1"))
     create(fake_kube, deployment_pod("api-2", uid="uid-2"))
-    watcher = make_watcher()
+    watcher = make_watcher(by_batch=by_batch)
     await watcher.until_watching()
 
     fake_kube.cluster.compact()
@@ -449,13 +460,14 @@ async def test_server_errors_are_retried_and_rbac_denials_wait_for_a_fix(
     assert watcher.restarts.count(RestartReason.ERROR) == 2
 
 
+@pytest.mark.parametrize("by_batch", [False, True], ids=["by-item", "by-batch"])
 async def test_aclose_stops_the_threads_and_ends_the_iteration(
-    fake_kube: FakeKubeApi, api_client: ApiClient
+    fake_kube: FakeKubeApi, api_client: ApiClient, by_batch: bool
 ) -> None:
     create(fake_kube, deployment_pod("api-1"))
     before = set(threading.enumerate())  # other tests' threads are not this stream's business
     stream = PodStream(api_client, namespaces=["shop", "data"], settings=FAST)
-    watcher = Watcher(stream)
+    watcher = Watcher(stream, by_batch=by_batch)
     watcher.task = asyncio.create_task(watcher.consume())
     await watcher.until_watching()
     started = [thread for thread in threading.enumerate() if thread not in before]
@@ -468,10 +480,11 @@ async def test_aclose_stops_the_threads_and_ends_the_iteration(
     await stream.aclose()  # idempotent
     with pytest.raises(StopAsyncIteration):
         await stream.__anext__()
+    assert [batch async for batch in stream.batches()] == []
 
 
 class ScriptedResponse:
-    """Just what `body_pieces` reads of a urllib3 response: the socket's buffered stream, in pieces."""
+    """Just what `body_lines` reads of a urllib3 response: the socket's buffered stream, in pieces."""
 
     def __init__(self, pieces: list[bytes]) -> None:
         self.chunked = True
@@ -493,14 +506,36 @@ def framed(*payloads: bytes) -> bytes:
     return b"".join(chunks) + b"0\r\n\r\n"
 
 
-def test_the_chunked_body_reads_the_same_bytes_however_the_network_splits_it() -> None:
-    body = framed(b'{"type":"ADDED"}\n', b'{"type":"MODIFIED"}\n{"type":', b'"DELETED"}\n')
-    expected = b'{"type":"ADDED"}\n{"type":"MODIFIED"}\n{"type":"DELETED"}\n'
+def read_lines(pieces: list[bytes]) -> list[bytes]:
+    return [line for lines in body_lines(ScriptedResponse([p for p in pieces if p])) for line in lines]
+
+
+def test_the_chunked_body_reads_the_same_lines_however_the_network_splits_it() -> None:
+    # One event per chunk (the apiserver's way, one with an extension), an event split over chunks,
+    # two events in one chunk, an empty line, and a last line without its newline (not an event).
+    body = framed(
+        b'{"type":"ADDED"}\n',
+        b'{"type":"MODIFIED"}\n',
+        b'{"type":"MODIFIED"}\n{"ty',
+        b'pe":',
+        b'"DELETED"}\n{"type":"BOOKMARK"}\n',
+        b"\n",
+        b'{"type":"ADDED"}\n',
+        b'{"type":"ADD',
+    )
+    expected = [
+        b'{"type":"ADDED"}',
+        b'{"type":"MODIFIED"}',
+        b'{"type":"MODIFIED"}',
+        b'{"type":"DELETED"}',
+        b'{"type":"BOOKMARK"}',
+        b"",
+        b'{"type":"ADDED"}',
+    ]
     for cut in range(1, len(body)):
         for second in (cut, min(len(body), cut + 7)):
-            pieces = [body[:cut], body[cut:second], body[second:]]
-            got = b"".join(body_pieces(ScriptedResponse([p for p in pieces if p])))
-            assert got == expected, (cut, second)
+            assert read_lines([body[:cut], body[cut:second], body[second:]]) == expected, (cut, second)
+    assert read_lines([body]) == expected
 
 
 @pytest.mark.parametrize(
@@ -509,7 +544,7 @@ def test_the_chunked_body_reads_the_same_bytes_however_the_network_splits_it() -
 )
 def test_a_broken_chunked_body_raises_so_the_watch_resumes(body: bytes) -> None:
     with pytest.raises((ConnectionError, ValueError)):
-        list(body_pieces(ScriptedResponse([body])))
+        read_lines([body])
 
 
 def test_backoff_has_full_jitter_and_a_cap() -> None:
@@ -525,14 +560,16 @@ def test_backoff_has_full_jitter_and_a_cap() -> None:
 # --- what the alerting sees ----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("by_batch", [False, True], ids=["by-item", "by-batch"])
 async def test_detection_through_drops_and_relists_reports_each_crash_once(
-    fake_kube: FakeKubeApi, make_watcher: Callable[..., Watcher]
+    fake_kube: FakeKubeApi, make_watcher: Callable[..., Watcher], by_batch: bool
 ) -> None:
-    """The watcher's consumer loop: detect with a compact cache, forget what `Synced` no longer lists."""
+    """The watcher's consumer loop: glance, detect with a compact cache, forget what `Synced` no longer
+    lists."""
     create(fake_kube, deployment_pod("api-1", uid="uid-api-1"))
     create(fake_kube, deployment_pod("gone", uid="uid-gone"))
-    watcher = make_watcher()
-    cache: dict[str, JsonDict] = {}
+    watcher = make_watcher(by_batch=by_batch)
+    pods = SeenPods()
     found: list[str] = []
     handled = 0
 
@@ -540,15 +577,9 @@ async def test_detection_through_drops_and_relists_reports_each_crash_once(
         nonlocal handled
         for item in watcher.items[handled:]:
             if isinstance(item, Synced):
-                for uid in [uid for uid in cache if uid not in item.uids]:
-                    del cache[uid]
+                pods.forget_missing(item.uids, item.covers)
                 continue
-            uid = item.pod["metadata"]["uid"]
-            if item.type == "DELETED":
-                cache.pop(uid, None)
-                continue
-            found.extend(t.key for t in detect_terminations(cache.get(uid), item.pod))
-            cache[uid] = compact_previous(item.pod)
+            found.extend(t.key for t in through_glance(pods, item))
         handled = len(watcher.items)
 
     await watcher.until_watching()
@@ -566,7 +597,8 @@ async def test_detection_through_drops_and_relists_reports_each_crash_once(
     consume()
 
     assert found == [f"uid-api-1/app/{ts(at)}" for at in (100, 200, 300)]  # each crash once, none lost
-    assert set(cache) == {"uid-api-1"}  # the pod deleted during the outage was forgotten
+    assert "uid-api-1" in pods and "uid-gone" not in pods  # the pod deleted during the outage was forgotten
+    assert len(pods) == 1
 
 
 # --- namespace annotations ------------------------------------------------------------------------------

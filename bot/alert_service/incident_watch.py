@@ -91,6 +91,11 @@ class WorkloadPods:
         self._namespaces = {namespace for namespace, _ in self._watched}
         self._completed = {where: at for where, at in self._completed.items() if where in self._watched}
 
+    def tracks(self, uid: str, namespace: str) -> bool:
+        """Whether `note` could do anything with a version of the pod `uid` in `namespace`: it is indexed,
+        or its namespace has a workload with an incident. When not, the watcher need not decode it."""
+        return uid in self._where or namespace in self._namespaces
+
     def note(self, pod: Mapping[str, Any], *, deleted: bool) -> None:
         metadata = pod.get("metadata") or {}
         uid = str(metadata.get("uid") or "")

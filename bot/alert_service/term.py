@@ -28,11 +28,10 @@ from bot.alerting import (
     PostRoot,
     Termination,
     assess,
-    compact_previous,
-    detect_terminations,
 )
 from bot.alerting.incidents import OwnerFate, owner_fate
 from bot.alerting.outbox import Outbox
+from bot.alerting.seen_pods import SeenPods
 from bot.alerting.unwatched import note_unwatched
 from bot.diagnosis.ports import ClusterError, JsonDict
 from bot.kube.namespaces import NamespaceAnnotations
@@ -75,7 +74,8 @@ class LeadershipTerm:
         self._inherited = inherited
         self._sync: LedgerSync | None = None
         self._senders: ChannelSenders | None = None
-        self._cache: dict[str, dict[str, Any]] = {}
+        self._seen = SeenPods()
+        """Each watched pod's container records as last seen (what detection compares with)."""
         self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
         self._namespaces: NamespaceAnnotations | None = None
         self.lists_synced = 0
@@ -213,40 +213,32 @@ class LeadershipTerm:
     # --- watching -----------------------------------------------------------------------------------------
 
     async def _watch(self, stream: PodStream) -> None:
-        async for item in stream:
-            if isinstance(item, Synced):
-                self._forget_vanished(item)
-                self._pods.forget_missing(item.uids, item.covers)
-                self._listed[item.namespace] = item
-                self.lists_synced += 1
-                continue
-            await self._on_pod(item)
-
-    def _forget_vanished(self, synced: Synced) -> None:
-        vanished = [
-            uid
-            for uid, cached in self._cache.items()
-            if synced.covers(cached.get("namespace")) and uid not in synced.uids
-        ]
-        for uid in vanished:
-            del self._cache[uid]
+        seen, pods = self._seen, self._pods
+        async for batch in stream.batches():
+            for item in batch:
+                if isinstance(item, Synced):
+                    seen.forget_missing(item.uids, item.covers)
+                    pods.forget_missing(item.uids, item.covers)
+                    self._listed[item.namespace] = item
+                    self.lists_synced += 1
+                    continue
+                glance = item.glance
+                if (
+                    glance is not None
+                    and item.type == "MODIFIED"
+                    and seen.unchanged(glance.uid, glance.init_container_statuses, glance.container_statuses)
+                    and not pods.tracks(glance.uid, glance.namespace)
+                ):
+                    continue  # nothing this term keeps or acts on changed: the rest is never decoded
+                await self._on_pod(item)
 
     async def _on_pod(self, event: PodEvent) -> None:
-        pod = event.pod
-        metadata = pod.get("metadata") or {}
-        uid = str(metadata.get("uid") or "")
-        cached = self._cache.get(uid)
         try:
-            terminations = detect_terminations(cached, pod)
+            pod = event.pod
+            terminations = self._seen.update(event.type, pod)
         except (AttributeError, TypeError, ValueError) as error:
-            log.warning("event=unreadable_pod name=%s error=%r", metadata.get("name"), error)
+            log.warning("event=unreadable_pod name=%s error=%r", _pod_name(event), error)
             return
-        if event.type == "DELETED":
-            self._cache.pop(uid, None)
-        elif uid:
-            compact = compact_previous(pod)
-            compact["namespace"] = metadata.get("namespace")
-            self._cache[uid] = compact
         if terminations:
             await self._plan_terminations(terminations, pod)
             self._watch_incidents()
@@ -403,6 +395,14 @@ class LeadershipTerm:
             target: read for target, read in self._owners_read.items() if target in set(targets)
         }
         return fates
+
+
+def _pod_name(event: PodEvent) -> object:
+    """What names an unreadable pod event in the log: its name if it decodes at all, else its uid."""
+    try:
+        return (event.pod.get("metadata") or {}).get("name")
+    except (AttributeError, TypeError, ValueError):
+        return event.glance.uid if event.glance is not None else None
 
 
 async def cancel_all(tasks: Sequence[asyncio.Task[Any]]) -> None:

@@ -41,7 +41,7 @@ from bot.diagnosis.lifecycle import (
     stop_signal,
 )
 
-__all__ = ["compact_previous", "detect_terminations"]
+__all__ = ["compact_previous", "detect_terminations", "same_records"]
 
 _COMPACT_KEY = "containerRecords"
 """Where `compact_previous` keeps a pod's container records (a key no pod has, so a full pod still reads)."""
@@ -96,6 +96,15 @@ def compact_previous(pod: Mapping[str, Any]) -> dict[str, Any]:
             _records(status.get("containerStatuses")),
         )
     }
+
+
+def same_records(previous: Mapping[str, Any], init_statuses: Any, statuses: Any) -> bool:
+    """Whether `previous` (a `compact_previous`) holds exactly the records of a pod whose status has these
+    `initContainerStatuses` and `containerStatuses`: then `detect_terminations(previous, pod)` finds
+    nothing and `compact_previous(pod)` equals it. Reads nothing else of the pod, so a watcher may ask it
+    before decoding the rest of an event."""
+    known = previous.get(_COMPACT_KEY)
+    return known is not None and known[1] == _records(statuses) and known[0] == _records(init_statuses)
 
 
 def _known(previous: Mapping[str, Any]) -> tuple[Records, Records]:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal, NamedTuple, TypeVar
 
+import orjson
+
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 EVENT_TYPES: frozenset[str] = frozenset({"ADDED", "MODIFIED", "DELETED"})
 JsonDict = dict[str, Any]
@@ -18,19 +20,67 @@ JsonDict = dict[str, Any]
 E = TypeVar("E")
 EventFactory = Callable[[EventType, JsonDict, bool], E]
 """`make_event(type, object, relist)`: builds the yielded event (e.g. `PodEvent`) from a decoded object."""
+LineEventFactory = Callable[[EventType, bytes], E]
+"""`make_line_event(type, line)`: builds the yielded event from a watch event line, still undecoded."""
 
 
-class PodEvent(NamedTuple):
+class PodGlance(NamedTuple):
+    """What a pod watch event says about who the pod is and how its containers are, without the rest
+    (see `glance`).
+
+    `namespace` as a consumer reads it from a full pod (`str(namespace or "")`); the status's
+    `initContainerStatuses` and `containerStatuses` as in the full pod (None when absent).
+    """
+
+    uid: str
+    namespace: str
+    init_container_statuses: Any
+    container_statuses: Any
+
+
+class PodEvent:
     """One pod change: a watch event, or (type ADDED) an item of a list.
 
     `relist` is True for the items of a relist after `410 Gone`: the consumer has probably seen these
-    pods before and must compare them with what it cached rather than treat them as new. A named tuple,
-    not a frozen dataclass: one is built per event, and a tuple is built in a third of the time.
+    pods before and must compare them with what it cached rather than treat them as new.
+
+    A watch event may arrive still in its wire form (`line`) with a `glance` at it (uid, namespace,
+    container statuses): a consumer that finds in the glance that nothing changed never pays for
+    decoding the rest. `pod` decodes the line on first use; for such a line that the full decode refuses
+    (never sent by an apiserver, see `glance`) it raises `ValueError`. An event built from a decoded
+    pod (a list item, a test) has no glance.
     """
 
-    type: EventType
-    pod: JsonDict
-    relist: bool = False
+    __slots__ = ("_line", "_pod", "glance", "relist", "type")
+
+    def __init__(
+        self,
+        type: EventType,
+        pod: JsonDict | None = None,
+        relist: bool = False,
+        line: bytes | None = None,
+        glance: PodGlance | None = None,
+    ) -> None:
+        self.type = type
+        self.relist = relist
+        self.glance = glance
+        self._pod = pod
+        self._line = line
+
+    @property
+    def pod(self) -> JsonDict:
+        """The pod as the API returns it (camelCase dicts), decoded from the line on first use."""
+        pod = self._pod
+        if pod is None:
+            if self._line is None:
+                raise ValueError("this PodEvent was made with neither the pod nor its watch event line")
+            pod = self._pod = orjson.loads(self._line)["object"]
+            self._line = None
+        return pod
+
+    def __repr__(self) -> str:
+        shown = self._pod if self._pod is not None else (self.glance or "<undecoded>")
+        return f"PodEvent({self.type!r}, {shown!r}, relist={self.relist})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from functools import partial
 from kubernetes.client import ApiClient, CoreV1Api
 
 from .events import PodEvent, WatchHooks
+from .glance import pod_event_from_line
 from .reader import ListCall
 from .settings import WatchSettings
 from .stream import ResourceStream
@@ -44,6 +45,7 @@ class PodStream(ResourceStream[PodEvent]):
             resource="pods",
             list_calls=calls,
             make_event=PodEvent,
+            make_line_event=pod_event_from_line,
             label_selector=label_selector or None,
             hooks=hooks,
             settings=settings,

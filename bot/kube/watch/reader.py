@@ -2,8 +2,8 @@
 
 This is the part that talks HTTP: list in pages, then watch from the list's resourceVersion with
 bookmarks; resume after a drop or a clean end; relist after `410 Gone`; wait with backoff while the
-apiserver is away. The watch body is read raw (`_preload_content=False`, chunk framing removed in bulk by
-`body_pieces`), the events that have already arrived are gathered into one batch, and the lines go over
+apiserver is away. The watch body is read raw (`_preload_content=False`, chunk framing removed by
+`body_lines`), the events that have already arrived are gathered into one batch, and the lines go over
 undecoded: the consumer decodes each event (see `_deliver`), and the resume point is read from the last
 line only when needed (`resource_version`). `interrupt()` lets `aclose()` unblock a quiet watch at once.
 """
@@ -244,12 +244,7 @@ class ScopeReader(Generic[E]):
         more_ready = _more_ready(response)
         waiting: list[bytes] = []  # complete lines not handed over yet
         try:
-            partial = b""
-            for chunk in body_pieces(response):
-                lines = (partial + chunk if partial else chunk).split(b"\n")
-                partial = lines.pop()  # the start of a line the next read completes, or b""
-                if not lines:
-                    continue
+            for lines in body_lines(response):
                 waiting += lines
                 # The apiserver sends each event as a chunk of its own: gather what has already
                 # arrived into one batch, and hand it over before a read that would wait.
@@ -361,41 +356,60 @@ class ScopeReader(Generic[E]):
             log.debug("could not shut down the %s watch connection", self.resource, exc_info=True)
 
 
-def body_pieces(response: Any) -> Iterator[bytes]:
-    """The watch body as it arrives: every complete chunk of one network read, joined.
+def body_lines(response: Any) -> Iterator[list[bytes]]:
+    """The watch body's complete lines as they arrive: one list per network read (never empty).
 
     The apiserver sends each event as an HTTP chunk of its own, and urllib3's chunk-by-chunk reading
     costs about as much per event as decoding it. A chunked body without content encoding is read here
     straight from the connection's buffered stream (`read1`: what has arrived, one read at most) and its
-    framing (`<hex size>\\r\\n<data>\\r\\n` … `0\\r\\n\\r\\n`) removed in bulk; anything else goes
-    through urllib3. A malformed frame or a connection closed mid-body raises, which is a dropped watch.
+    framing (`<hex size>\r\n<data>\r\n` … `0\r\n\r\n`) removed by the sizes it declares. A chunk
+    that holds exactly one whole line (the common case) becomes that line with one copy; any other
+    (an event split over several chunks, several lines in one) goes through a line splitter, so every
+    way of framing the same lines reads the same. Anything else goes through urllib3. A malformed frame
+    or a connection closed mid-body raises, which is a dropped watch; a last line without its newline
+    is not an event and is dropped.
     """
     stream: Any = getattr(getattr(response, "_fp", None), "fp", None)
     if not (response.chunked and hasattr(stream, "read1")) or response.headers.get("content-encoding"):
-        yield from response.stream(amt=None, decode_content=True)
+        partial = b""
+        for piece in response.stream(amt=None, decode_content=True):
+            *complete, partial = (partial + piece if partial else piece).split(b"\n")
+            if complete:
+                yield complete
         return
     buffer = b""
+    partial = b""  # the start of a line whose end comes in a later chunk
     while True:
         data = stream.read1(_READ_BYTES)
         if not data:
             raise ConnectionError("the connection closed inside the chunked watch body")
         buffer = buffer + data if buffer else data
-        pieces: list[bytes] = []
+        find = buffer.find
+        available = len(buffer)
+        lines: list[bytes] = []
         position = 0
-        while (line_end := buffer.find(b"\r\n", position)) >= 0:
-            size = int(buffer[position:line_end].split(b";", 1)[0], 16)  # ValueError: not chunked framing
+        while (size_end := find(b"\r\n", position)) >= 0:
+            try:
+                size = int(buffer[position:size_end], 16)
+            except ValueError:  # a chunk extension (`;name=value`), or not chunked framing (raises)
+                size = int(buffer[position:size_end].split(b";", 1)[0], 16)
             if size == 0:  # the last chunk (trailers, if any, are not read)
-                if pieces:
-                    yield b"".join(pieces)
+                if lines:
+                    yield lines
                 return
-            data_end = line_end + 2 + size
-            if data_end + 2 > len(buffer):
+            start = size_end + 2
+            end = start + size
+            if end + 2 > available:
                 break  # the rest of this chunk comes with the next read
-            pieces.append(buffer[line_end + 2 : data_end])
-            position = data_end + 2
+            if not partial and find(b"\n", start, end) == end - 1:
+                lines.append(buffer[start : end - 1])  # exactly one whole line
+            else:
+                *complete, partial = (partial + buffer[start:end]).split(b"\n")
+                lines += complete
+            position = end + 2
         buffer = buffer[position:]
-        if pieces:
-            yield b"".join(pieces)
+        if lines:
+            yield lines
 
 
 def _more_ready(response: Any) -> Callable[[], bool]:
