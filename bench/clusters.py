@@ -4,8 +4,8 @@ and the time a replica takes to take over a dead replica's clusters.
 Part 1, the watch path, measured as `bench.watch_memory` measures it (fakes in their own processes, the
 watcher in a fresh process so its memory is its own):
 - **many**: 20 fake apiservers (`python -m tests.fakes.kube_api`) of 2,000 pods each, one watcher process
-  running one `PodStream` + `detect_terminations` cache per cluster, concurrently, as the per-cluster
-  alert services do;
+  running one `PodStream` + `SeenPods` detection cache per cluster (`bench.watch_detect.watcher_step`),
+  concurrently, as the per-cluster alert services do;
 - **one** (the baseline): one fake of 40,000 pods, one stream in one watcher process.
 Same pods, same changes (one change per pod after the list, 2 % crash-loop steps), so the figures are
 the price of splitting 40,000 pods over 20 clusters: peak RSS, and watch events per CPU-second of the
@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.figures import figure
+from bench.watch_detect import watcher_step
 from bench.watch_memory import batches, changed, peak_rss_kib, pod, post, read_json, start_fake
-from bot.alerting import compact_previous, detect_terminations
+from bot.alerting.seen_pods import SeenPods
 from bot.kube.client import build_api_client
 from bot.kube.watch import PodStream, Synced, WatchSettings
 
@@ -50,23 +51,24 @@ async def _watch_one(kubeconfig: Path, events: int, synced: asyncio.Event, go: a
     stream = PodStream(
         build_api_client(config_file=kubeconfig), settings=WatchSettings(watch_timeout_seconds=3600)
     )
-    cache: dict[str, Any] = {}
+    pods = SeenPods()
     seen = terminations = 0
-    async for item in stream:
-        if isinstance(item, Synced):
-            if not synced.is_set():
-                synced.set()
-                await go.wait()
-            continue
-        uid = item.pod["metadata"]["uid"]
-        terminations += len(detect_terminations(cache.get(uid), item.pod))
-        cache[uid] = compact_previous(item.pod)
-        if synced.is_set():
-            seen += 1
-            if seen >= events:
-                break
+    async for batch in stream.batches():  # as each cluster's alert service reads it
+        for item in batch:
+            if isinstance(item, Synced):
+                if not synced.is_set():
+                    synced.set()
+                    await go.wait()
+                continue
+            terminations += watcher_step(pods, item)
+            if synced.is_set():
+                seen += 1
+                if seen >= events:
+                    break
+        if seen >= events:
+            break
     await stream.aclose()
-    return len(cache)
+    return len(pods)
 
 
 async def watch_child(kubeconfigs: list[Path], events_each: int) -> None:

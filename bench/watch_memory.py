@@ -4,8 +4,10 @@ For each cluster size, three processes, so each one's memory is its own:
 - the fake apiserver (`python -m tests.fakes.kube_api`), loaded with realistic pods
   (`bench.detect_core.new_pod`: ~2.5 KB of JSON each, 100 namespaces); it pages lists as the apiserver
   does (`limit` + `continue` over one snapshot);
-- the **watcher**: `PodStream` over all namespaces (a paged list, 500 pods a page, then the watch) feeding
-  `detect_terminations` with a `compact_previous` cache, the way the alert service consumes it; after
+- the **watcher**: `PodStream` over all namespaces (a paged list, 500 pods a page, then the watch) read
+  with `batches()` and feeding `SeenPods` (`bench.watch_detect.watcher_step`: an event whose glance shows
+  the cached container records is done, any other is decoded and detection runs), the way the alert
+  service's term consumes it; after
   the list it receives as many watch events at every size (one change per pod of the largest cluster:
   readiness churn, and crash-loop steps for 2 % of the pods), queued in the fake while it waits, and
   reports its peak RSS (`VmHWM`) and the CPU time it spent listing and watching;
@@ -38,7 +40,8 @@ from typing import Any
 
 from bench.detect_core import churn, crash_step, new_pod, stamp
 from bench.figures import figure
-from bot.alerting import compact_previous, detect_terminations
+from bench.watch_detect import watcher_step
+from bot.alerting.seen_pods import SeenPods
 from bot.kube.client import build_api_client
 from bot.kube.watch import PodStream, Synced, WatchSettings
 
@@ -74,48 +77,45 @@ async def watch_child(kubeconfig: Path, watch_events: int) -> None:
     """List and watch; print a report after the list, then another after `watch_events` watch events."""
     api_client = build_api_client(config_file=kubeconfig)
     stream = PodStream(api_client, settings=WatchSettings(watch_timeout_seconds=3600))
-    cache: dict[str, Any] = {}
+    pods = SeenPods()
     terminations = seen = 0
     collections_before = [stats["collections"] for stats in gc.get_stats()]
     listed_cpu = 0.0
     started_cpu = watch_started_cpu = time.process_time()
     watch_started = time.perf_counter()
     async with asyncio.timeout(CHILD_TIMEOUT_SECONDS):
-        async for item in stream:
-            if isinstance(item, Synced):
-                for uid in [uid for uid in cache if uid not in item.uids]:
-                    del cache[uid]
-                if not listed_cpu:
-                    listed_cpu = time.process_time() - started_cpu
-                    report = {"synced": len(item.uids), "rss_kib": peak_rss_kib(), "list_cpu": listed_cpu}
-                    print(json.dumps(report), flush=True)
-                    if watch_events == 0:
+        async for batch in stream.batches():  # as the alert service's term reads it
+            for item in batch:
+                if isinstance(item, Synced):
+                    pods.forget_missing(item.uids, item.covers)
+                    if not listed_cpu:
+                        listed_cpu = time.process_time() - started_cpu
+                        report = {"synced": len(item.uids), "rss_kib": peak_rss_kib(), "list_cpu": listed_cpu}
+                        print(json.dumps(report), flush=True)
+                        if watch_events == 0:
+                            break
+                        # The driver writes every change now; they wait in the apiserver's watch queue
+                        # (this process reads nothing more while it waits), so the watch phase below runs
+                        # at the watcher's own pace whatever the cluster's size, not at the pace of the
+                        # writes.
+                        await asyncio.to_thread(sys.stdin.readline)
+                        watch_started_cpu, watch_started = time.process_time(), time.perf_counter()
+                        collections_before = [stats["collections"] for stats in gc.get_stats()]
+                    continue
+                terminations += watcher_step(pods, item)
+                if listed_cpu:
+                    seen += 1
+                    if seen >= watch_events:
                         break
-                    # The driver writes every change now; they wait in the apiserver's watch queue (this
-                    # process reads nothing more while it waits), so the watch phase below runs at the
-                    # watcher's own pace whatever the cluster's size, not at the pace of the writes.
-                    await asyncio.to_thread(sys.stdin.readline)
-                    watch_started_cpu, watch_started = time.process_time(), time.perf_counter()
-                    collections_before = [stats["collections"] for stats in gc.get_stats()]
-                continue
-            pod = item.pod
-            uid = pod["metadata"]["uid"]
-            if item.type == "DELETED":
-                cache.pop(uid, None)
-            else:
-                terminations += len(detect_terminations(cache.get(uid), pod))
-                cache[uid] = compact_previous(pod)
-            if listed_cpu:
-                seen += 1
-                if seen >= watch_events:
-                    break
+            if (listed_cpu and watch_events == 0) or (watch_events and seen >= watch_events):
+                break
     watch_cpu = time.process_time() - watch_started_cpu
     collections = [stats["collections"] for stats in gc.get_stats()]
     watch_wall = time.perf_counter() - watch_started
     await stream.aclose()
     result = {
         "peak_rss_kib": peak_rss_kib(),
-        "cached_pods": len(cache),
+        "cached_pods": len(pods),
         "watch_events": seen,
         "terminations": terminations,
         "watch_cpu": watch_cpu,

@@ -3,7 +3,8 @@
 One replica leads (a `coordination.k8s.io` Lease); the others only serve slash commands and button
 clicks. While it leads, this loop runs:
 
-    ledger.load() ─► PodStream ─► detect_terminations (with a compact cache of each pod's last version)
+    ledger.load() ─► PodStream ─► SeenPods: an event whose glance shows the cached container records
+      is done; any other is decoded and goes to detect_terminations (a compact cache of each pod)
       ─► assess (rules, namespace annotations, routing, snoozes) ─► planner.plan ─► outbox (in the ledger)
       ─► ledger.save (debounced) ─► one sender per channel: sink.post / sink.update ─► outbox.complete
     and every few seconds planner.tick (storm ends, digest edits) and a re-read of the ledger (snoozes

@@ -26,12 +26,12 @@ from bot.alerting import (
     LedgerState,
     PostRecovery,
     PostRoot,
+    SeenPods,
     Termination,
     assess,
 )
 from bot.alerting.incidents import OwnerFate, owner_fate
 from bot.alerting.outbox import Outbox
-from bot.alerting.seen_pods import SeenPods
 from bot.alerting.unwatched import note_unwatched
 from bot.diagnosis.ports import ClusterError, JsonDict
 from bot.kube.namespaces import NamespaceAnnotations

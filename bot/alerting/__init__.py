@@ -13,6 +13,7 @@ this API. Per pod watch event an adapter does:
     ledger_value = planner.state.to_json()     # after each plan/callback; merge() on a write conflict
 
 - `detect`: `detect_terminations`, `compact_previous` (`Termination`, `Workload` in `termination`);
+  `seen_pods`: `SeenPods`, the watcher's cache of each pod's last records (`unchanged`, `update`);
 - `policy`: `classify`, `route_channel`, `assess`, `AlertRules`, `Verdict`, `Suppression`, `AlertKind`;
 - `selector`: `parse_selector` (label selectors, kubectl syntax);
 - `planner`: `AlertPlanner`, `PlannerConfig`, `Plan`, `Outcome`, `Disposition`, `Accounting`;
@@ -53,6 +54,7 @@ from bot.alerting.policy import (
     route_channel,
     snooze_key,
 )
+from bot.alerting.seen_pods import SeenPods
 from bot.alerting.selector import LabelSelector, SelectorError, parse_selector
 from bot.alerting.termination import ContainerKind, RecordSource, Termination, Workload
 
@@ -83,6 +85,7 @@ __all__ = [
     "PostThreadReply",
     "RecordSource",
     "RoutedTermination",
+    "SeenPods",
     "SelectorError",
     "Suppression",
     "Termination",

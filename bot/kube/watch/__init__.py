@@ -16,17 +16,19 @@ watch timeouts and etcd compactions, and a cluster outage must never stop the pr
 - **Backoff with full jitter** (`uniform(0, min(cap, base·2ⁿ))`, cap 30 s) while the apiserver is down;
   the iterator never raises for a cluster problem: it logs (first failure a warning, then quietly, then
   "recovered") and reports each restart to `WatchHooks.on_restart`.
-- **Raw bytes, not models**: the body is read with `_preload_content=False`, split into lines and
-  decoded with orjson, yielding the API's camelCase dicts. The client's `Watch.stream` builds a model
-  object per event, which costs far more than everything else the watcher does; its
-  `deserialize=False` mode skips the models but tracks no resourceVersion (a resumed watch replays from
-  the start) and fails on an ERROR event (kubernetes 37: `KeyError: 'raw_object'`), so this package
-  keeps its own reader, which also runs faster (see `bench/watch_detect.py`).
+- **Raw bytes, not models, and only what is read**: the body is read with `_preload_content=False` and
+  split into lines. A pod event is first glanced at (`glance`: msgspec decodes only its uid, namespace
+  and container statuses) and decoded whole with orjson only when `PodEvent.pod` is read, which the
+  crash watcher does only when the container records changed. The client's `Watch.stream` builds a
+  model object per event, which costs far more than everything else the watcher does; its
+  `deserialize=False` mode skips the models but decodes every event whole, tracks no resourceVersion
+  (a resumed watch replays from the start) and fails on an ERROR event (kubernetes 37: `KeyError:
+  'raw_object'`), so this package keeps its own reader (see `bench/watch_detect.py`).
 
 Threads: each scope (all namespaces, or each namespace of `namespaces`) runs its blocking list/watch loop
 on a daemon thread that hands *batches* to the loop (waking it only when it waits), at most
 `max_pending_batches` at a time, so a slow consumer slows the reader instead of filling memory. The
-thread does the I/O and splits lines; each event's JSON is decoded when the iterator yields it (decoded
+thread does the I/O and splits lines; each event is looked at when the iterator yields it (decoded
 objects waiting between threads would survive into the garbage collector's old generations and make
 every full collection walk them), and the resume point is read from the last line handed over only
 when a reconnect needs it. `watching(scope)` says whether a scope's watch is open (the apiserver
@@ -39,11 +41,11 @@ Use (the alert service):
 
     stream = PodStream(build_api_client(), namespaces=settings.watch_namespaces,
                        label_selector=settings.watch_label_selector, hooks=WatchHooks(on_restart=...))
-    async for item in stream:            # PodEvent | Synced; ends only after `await stream.aclose()`
-        if isinstance(item, Synced):
-            forget cached pods where item.covers(namespace) and uid not in item.uids
-        elif item.type == "DELETED": drop the pod's cache entry
-        else: terminations = detect_terminations(cache.get(uid), item.pod); cache[uid] = compact_previous(...)
+    async for batch in stream.batches():  # or `async for item in stream`; ends after `aclose()`
+        for item in batch:                # PodEvent | Synced
+            if isinstance(item, Synced): seen.forget_missing(item.uids, item.covers)
+            elif item.type == "MODIFIED" and item.glance and seen.unchanged(uid, statuses…): skip it
+            else: terminations = seen.update(item.type, item.pod)   # bot.alerting.SeenPods
 
 Give the stream its own `ApiClient` (`build_api_client()` again): each scope holds one connection open
 for minutes, which should not take slots of the connection pool the slash commands' reads use.
@@ -51,8 +53,8 @@ for minutes, which should not take slots of the connection pool the slash comman
 
 Modules (each small enough to read on its own):
 
-- `events`: what the stream yields and reports (`PodEvent`, `Synced`, `EventType`, `RestartReason`,
-  `WatchHooks`).
+- `events`: what the stream yields and reports (`PodEvent`, `PodGlance`, `Synced`, `EventType`,
+  `RestartReason`, `WatchHooks`); `glance`: the partial decode of a pod event line.
 - `settings`, `backoff`: `WatchSettings` (timeouts, page size, queue bound) and the `Backoff` policy.
 - `reader`: `ScopeReader`, the blocking HTTP list/watch loop of one scope on its thread.
 - `outage`: failure classification and the one-warning-per-outage logging of a reader.
@@ -64,7 +66,7 @@ Every module logs to the `bot.kube.watch` logger.
 
 from .backoff import Backoff
 from .events import EventFactory as EventFactory
-from .events import EventType, PodEvent, RestartReason, Synced, WatchHooks
+from .events import EventType, PodEvent, PodGlance, RestartReason, Synced, WatchHooks
 from .events import JsonDict as JsonDict
 from .pods import PodStream
 from .reader import ListCall as ListCall
@@ -75,6 +77,7 @@ __all__ = [
     "Backoff",
     "EventType",
     "PodEvent",
+    "PodGlance",
     "PodStream",
     "ResourceStream",
     "RestartReason",

@@ -4,7 +4,7 @@ Almost every pod event of a busy cluster is a readiness flip or a condition time
 is made of. Whether an event is one of those needs the pod's uid and its two container status lists,
 about a tenth of the event's JSON; the rest (spec, managed fields, conditions, annotations) is only
 needed when something changed. msgspec decodes into a typed view that names just those fields and skips
-everything else without building a Python object for it, in less than half the time orjson takes to
+everything else without building a Python object for it, in about a third of the time orjson takes to
 decode the whole event (`bench/watch_detect.py`). The full pod is still decoded with orjson, on demand
 (`PodEvent.pod`).
 
