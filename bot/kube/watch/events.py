@@ -29,7 +29,8 @@ class PodGlance(NamedTuple):
     (see `glance`).
 
     `namespace` as a consumer reads it from a full pod (`str(namespace or "")`); the status's
-    `initContainerStatuses` and `containerStatuses` as in the full pod (None when absent).
+    `initContainerStatuses` and `containerStatuses` (None when absent), each container status holding
+    only what detection reads of it (`name`, `restartCount`, `state`, `lastState`), as in the full pod.
     """
 
     uid: str
