@@ -538,6 +538,28 @@ def test_the_chunked_body_reads_the_same_lines_however_the_network_splits_it() -
     assert read_lines([body]) == expected
 
 
+class DecodedResponse:
+    """A response urllib3 must de-frame itself (here: gzip-encoded), read through `stream()`."""
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.chunked = True
+        self.headers = {"content-encoding": "gzip"}
+        self._pieces = pieces
+
+    def stream(self, amt: int | None = None, decode_content: bool = True) -> Iterator[bytes]:
+        assert amt is None and decode_content
+        yield from self._pieces
+
+
+def test_a_body_urllib3_decodes_reads_the_same_lines() -> None:
+    body = b'{"type":"ADDED"}\n{"type":"MODIFIED"}\n\n{"type":"DELETED"}\n{"type":"ADD'
+    expected = [b'{"type":"ADDED"}', b'{"type":"MODIFIED"}', b"", b'{"type":"DELETED"}']
+    for cut in range(len(body) + 1):
+        pieces = [piece for piece in (body[:cut], body[cut:]) if piece]
+        got = [line for lines in body_lines(DecodedResponse(pieces)) for line in lines]
+        assert got == expected, cut
+
+
 @pytest.mark.parametrize(
     "body",
     [framed(b"{}\n")[:-5], b"zz\r\n{}\r\n"],  # closed before the last chunk; not chunked framing
