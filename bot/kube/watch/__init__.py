@@ -57,6 +57,8 @@ Modules (each small enough to read on its own):
   `RestartReason`, `WatchHooks`); `glance`: the partial decode of a pod event line.
 - `settings`, `backoff`: `WatchSettings` (timeouts, page size, queue bound) and the `Backoff` policy.
 - `reader`: `ScopeReader`, the blocking HTTP list/watch loop of one scope on its thread.
+- `list_slots`: how many lists of the process hold pages at once (`LIST_SLOTS`), taken once an apiserver
+  has answered.
 - `outage`: failure classification and the one-warning-per-outage logging of a reader.
 - `handover`: the bounded thread-to-loop `Sink` and the items it carries.
 - `stream`: `ResourceStream`, the async iterator merging every scope's reader; `pods`: `PodStream`.

@@ -24,6 +24,7 @@ from bot.kube.errors import ApiCall
 
 from .events import E, EventFactory, EventType, JsonDict, RestartReason, Synced
 from .handover import Batch, Restart, Sink
+from .list_slots import ListSlot
 from .outage import Dropped, Expired, OutageLog, StreamError, classify, describe_scope
 from .settings import WatchSettings
 
@@ -161,6 +162,13 @@ class ScopeReader(Generic[E]):
 
     def _list(self, relist: bool) -> None:
         """Deliver every object as an ADDED event, then `Synced`; sets the resume resourceVersion."""
+        slot = ListSlot(self._stopping)
+        try:
+            self._list_pages(relist, slot)
+        finally:
+            slot.release()
+
+    def _list_pages(self, relist: bool, slot: ListSlot) -> None:
         uids: set[str] = set()
         token: str | None = None
         resource_version = ""
@@ -170,7 +178,7 @@ class ScopeReader(Generic[E]):
             if token:
                 paging["_continue"] = token
             try:
-                body = self._read_page(paging)
+                body = self._read_page(paging, slot)
             except ApiException as error:
                 if error.status == 410 and token and not restarted:
                     # The continue token outlived the apiserver's window (etcd compacted its revision):
@@ -202,7 +210,9 @@ class ScopeReader(Generic[E]):
             self.resource_version = resource_version
             self._listed = True
 
-    def _read_page(self, paging: dict[str, Any]) -> JsonDict:
+    def _read_page(self, paging: dict[str, Any], slot: ListSlot) -> JsonDict:
+        """One page of the list, decoded. The list's slot (`list_slots`) is taken once the apiserver
+        has answered, before the page is read: an apiserver that never answers holds none."""
         timeout = self._settings.request_timeout_seconds
         self._phase = "list"
         response = self._list_call(
@@ -211,6 +221,9 @@ class ScopeReader(Generic[E]):
         self._set_active(response)
         self._connected()
         try:
+            if not slot.take():
+                _close(response)  # unread: never back into the pool
+                raise StreamError(f"the list of {self.resource} {self._where} stopped waiting for its turn")
             raw = response.data
         finally:
             self._set_active(None)
