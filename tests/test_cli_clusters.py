@@ -1,4 +1,4 @@
-"""`exitcode-bot pod CLUSTER/NS/POD` and `exitcode-bot ns CLUSTER/NS`: the CLI serves every cluster in CLUSTERS.
+"""`exitcode-bot pod CLUSTER/NS/POD` and `ns CLUSTER/NS`: the CLI serves every cluster in CLUSTERS.
 
 Two fake API servers on background threads (the CLI blocks while it reads) behind one kubeconfig, as an
 operator's kubeconfig for several clusters looks: `prod-eu` (the current context, so the home cluster)
