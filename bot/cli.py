@@ -279,10 +279,8 @@ def _cluster_diagnose(
 ) -> CliDiagnose:
     """The clusters `pod`/`ns` may read: every one of CLUSTERS, or the current context without it. A
     CLUSTERS entry the kubeconfig lacks is a `StartupError` (exit 2, one line), as for the bot."""
-    from bot.access import ClusterAccess, NamespaceAccess
+    from bot.access import NamespaceAccess
     from bot.application.cluster import ClusterConnection, connect_cluster
-    from bot.application.cluster_commands import ClusterDiagnose
-    from bot.application.clusters import ClusterSelectionError, connect_clusters
     from bot.application.diagnose import DiagnoseService
 
     def service(connection: ClusterConnection) -> DiagnoseService:
@@ -298,6 +296,10 @@ def _cluster_diagnose(
     if not settings.clusters:
         connection = connect_cluster(settings.kube_timeout_seconds, environ=environ)
         return CliDiagnose(None, service(connection), connection.close)
+    from bot.access import ClusterAccess
+    from bot.application.cluster_commands import ClusterDiagnose
+    from bot.application.clusters import ClusterSelectionError, connect_clusters
+
     try:
         registry = connect_clusters(
             settings.clusters,
