@@ -21,10 +21,10 @@ import io
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bot import __version__
 from bot.application.startup import (
@@ -40,7 +40,6 @@ from bot.command import CLI_PROGRAM, SUBCOMMAND_WORDS, DiagnoseCommand, QueryKin
 if TYPE_CHECKING:
     import argparse
 
-    from bot.application.cluster_commands import ClusterDiagnose
     from bot.application.diagnose import DiagnoseService
     from bot.diagnosis.answers import Answer
     from bot.knowledge import KnowledgeBase
@@ -295,7 +294,12 @@ def _cluster_diagnose(
 
     if not settings.clusters:
         connection = connect_cluster(settings.kube_timeout_seconds, environ=environ)
-        return CliDiagnose(None, service(connection), connection.close)
+        single = service(connection)
+
+        async def current_context(kind: QueryKind, argument: str) -> tuple[str | None, Answer]:
+            return None, await single.answer(kind, argument)
+
+        return CliDiagnose(current_context, connection.close)
     from bot.access import ClusterAccess
     from bot.application.cluster_commands import ClusterDiagnose
     from bot.application.clusters import ClusterSelectionError, connect_clusters
@@ -310,25 +314,23 @@ def _cluster_diagnose(
     except ClusterSelectionError as error:
         raise StartupError(str(error)) from None
     services = {connection.name or registry.home: service(connection) for connection in registry}
-    # No channel on a shell: every cluster may be asked (`ClusterAccess` with a channel of None).
-    return CliDiagnose(ClusterDiagnose(registry, services, ClusterAccess()), None, registry.close)
+    # No channel on a shell: every cluster may be asked, the home one by default (`ClusterAccess`).
+    router = ClusterDiagnose(registry, services, ClusterAccess())
+
+    async def routed(kind: QueryKind, argument: str) -> tuple[str | None, Answer]:
+        result = await router.answer(kind, argument)
+        return result.cluster, result.answer
+
+    return CliDiagnose(routed, registry.close)
 
 
 @dataclass(frozen=True, slots=True)
 class CliDiagnose:
-    """What `pod`/`ns` ask: the CLUSTERS router, or the one cluster's use case; and how to close it."""
+    """What `pod`/`ns` ask, and how to close its clients after."""
 
-    clusters: ClusterDiagnose | None
-    single: DiagnoseService | None
+    answer: Callable[[QueryKind, str], Coroutine[Any, Any, tuple[str | None, Answer]]]
+    """(the cluster the answer is about, or None without CLUSTERS; the answer)"""
     close: Callable[[], None]
-
-    async def answer(self, kind: QueryKind, argument: str) -> tuple[str | None, Answer]:
-        """(the cluster the answer is about, or None without CLUSTERS; the answer)."""
-        if self.clusters is not None:
-            routed = await self.clusters.answer(kind, argument)
-            return routed.cluster, routed.answer
-        assert self.single is not None
-        return None, await self.single.answer(kind, argument)
 
 
 def _diagnose_subcommand(kind: QueryKind) -> Callable[[argparse.Namespace], int]:
