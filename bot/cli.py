@@ -2,9 +2,11 @@
 
 Without a subcommand the bot runs (in Slack, or in console mode without tokens; `bot.wiring`).
 Subcommands answer from the shell, for scripts and for engineers who are not in Slack:
-`explain QUERY`, and `pod NS/NAME` / `ns NAMESPACE` (also `namespace`, as in Slack), which read the
-cluster of the current kubeconfig: exit 0 with an answer, 1 when the cluster said no, 2 for bad input
-or a namespace ALLOWED_NAMESPACES excludes. `--version` prints `exitcode-bot <version>`.
+`explain QUERY`, and `pod [CLUSTER/]NS/NAME` / `ns [CLUSTER/]NAMESPACE` (also `namespace`, as in
+Slack), which read the cluster of the current kubeconfig, or with CLUSTERS any of the bot's clusters,
+chosen as the slash command chooses: exit 0 with an answer, 1 when the cluster said no (or cannot be
+reached), 2 for bad input, a cluster the bot does not serve or a namespace ALLOWED_NAMESPACES excludes.
+`--version` prints `exitcode-bot <version>`.
 
 Start-up speed is a feature here (`exitcode-bot explain 137` should feel as quick as `kubectl`), so each
 subcommand imports what it uses when it runs, and nothing else: `explain` never loads the Slack,
@@ -19,10 +21,10 @@ import io
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bot import __version__
 from bot.application.startup import (
@@ -38,7 +40,10 @@ from bot.command import CLI_PROGRAM, SUBCOMMAND_WORDS, DiagnoseCommand, QueryKin
 if TYPE_CHECKING:
     import argparse
 
+    from bot.application.diagnose import DiagnoseService
+    from bot.diagnosis.answers import Answer
     from bot.knowledge import KnowledgeBase
+    from bot.settings import Settings
 
 PROGRAM = CLI_PROGRAM
 
@@ -198,15 +203,21 @@ EXPLAIN = Subcommand(
 def _pod_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "argument",
-        metavar="NAMESPACE/POD",
+        metavar="[CLUSTER/]NAMESPACE/POD",
         help="a pod (POD alone means DEFAULT_NAMESPACE); a Deployment, StatefulSet or Job name, or a pod "
-        "name prefix, diagnoses its most recently crashed pod",
+        "name prefix, diagnoses its most recently crashed pod. With CLUSTERS, CLUSTER/ names one of its "
+        "clusters (default: the home cluster)",
     )
     parser.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
 
 
 def _ns_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("argument", metavar="NAMESPACE", help="the namespace to triage")
+    parser.add_argument(
+        "argument",
+        metavar="[CLUSTER/]NAMESPACE",
+        help="the namespace to triage; with CLUSTERS, CLUSTER/ names one of its clusters (default: the "
+        "home cluster)",
+    )
     parser.add_argument("--json", action="store_true", help="print the triage as JSON")
 
 
@@ -218,19 +229,21 @@ def run_diagnose_command(
     err: TextIO,
     environ: dict[str, str] | None = None,
 ) -> int:
-    """`exitcode-bot pod NS/NAME` and `exitcode-bot ns NAMESPACE` with the current kubeconfig.
+    """`exitcode-bot pod [CLUSTER/]NS/NAME` and `exitcode-bot ns [CLUSTER/]NAMESPACE`.
 
-    The answer goes to `out`; a refusal's sentence to `err` (exit 2 for bad input or a denied namespace,
-    1 for anything the cluster said). Never a traceback: an unexpected failure is one line and exit 1.
-    The Kubernetes client is imported only now, for these.
+    Without CLUSTERS: the current kubeconfig context, as always. With CLUSTERS: the clusters the bot
+    serves, connected and routed exactly as the slash command's are (`connect_clusters`, `ClusterDiagnose`:
+    `CLUSTER/` as `split_cluster` reads it, else the home cluster), and the answer names its cluster.
+
+    The answer goes to `out`; a refusal's sentence to `err` (exit 2 for bad input, an unknown cluster or
+    a denied namespace, 1 for anything the cluster said, such as a cluster that cannot be reached). Never
+    a traceback: an unexpected failure is one line and exit 1. The Kubernetes client is imported only
+    now, for these.
     """
     import asyncio
     import json
     import logging
 
-    from bot.access import NamespaceAccess
-    from bot.application.cluster import connect_cluster
-    from bot.application.diagnose import DiagnoseService
     from bot.diagnosis.answers import BAD_INPUT, Refusal
     from bot.render.answer_json import answer_json
     from bot.render.answer_text import answer_text, refusal_text
@@ -239,31 +252,85 @@ def run_diagnose_command(
     settings = load_settings()
     knowledge = load_knowledge_base(settings)
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # connection retries are reported as one sentence
-    cluster = connect_cluster(settings.kube_timeout_seconds, environ=environ)
-    service = DiagnoseService(
-        knowledge,
-        cluster.reader,
-        access=NamespaceAccess(settings.allowed_namespaces),
-        default_namespace=settings.default_namespace,
-        log_lines=settings.log_lines,
-        unavailable=cluster.problem,
-    )
+    diagnose = _cluster_diagnose(settings, knowledge, environ)
     try:
-        answer = asyncio.run(service.answer(command.kind, command.argument))
+        cluster, answer = asyncio.run(diagnose.answer(command.kind, command.argument))
     except Exception as error:
         err.write(printable(f"{PROGRAM}: unexpected error ({type(error).__name__}: {error})\n"))
         return EXIT_FAILURE
     finally:
-        cluster.close()
+        diagnose.close()
     if isinstance(answer, Refusal):
         err.write(printable(f"{PROGRAM}: " + refusal_text(answer, program=PROGRAM)))
         return EXIT_USAGE if answer.kind in BAD_INPUT else EXIT_FAILURE
+    named = {"cluster": cluster} if cluster is not None else {}
     if as_json:
-        out.write(json.dumps(answer_json(answer), indent=2, ensure_ascii=False) + "\n")
+        out.write(json.dumps(named | answer_json(answer), indent=2, ensure_ascii=False) + "\n")
     else:
-        out.write(answer_text(answer, program=PROGRAM))
+        heading = printable(f"Cluster: {cluster}\n") if cluster is not None else ""
+        out.write(heading + answer_text(answer, program=PROGRAM))
     out.flush()
     return EXIT_OK
+
+
+def _cluster_diagnose(
+    settings: Settings, knowledge: KnowledgeBase, environ: dict[str, str] | None
+) -> CliDiagnose:
+    """The clusters `pod`/`ns` may read: every one of CLUSTERS, or the current context without it. A
+    CLUSTERS entry the kubeconfig lacks is a `StartupError` (exit 2, one line), as for the bot."""
+    from bot.access import NamespaceAccess
+    from bot.application.cluster import ClusterConnection, connect_cluster
+    from bot.application.diagnose import DiagnoseService
+
+    def service(connection: ClusterConnection) -> DiagnoseService:
+        return DiagnoseService(
+            knowledge,
+            connection.reader,
+            access=NamespaceAccess(settings.allowed_namespaces),
+            default_namespace=settings.default_namespace,
+            log_lines=settings.log_lines,
+            unavailable=connection.problem,
+        )
+
+    if not settings.clusters:
+        connection = connect_cluster(settings.kube_timeout_seconds, environ=environ)
+        single = service(connection)
+
+        async def current_context(kind: QueryKind, argument: str) -> tuple[str | None, Answer]:
+            return None, await single.answer(kind, argument)
+
+        return CliDiagnose(current_context, connection.close)
+    from bot.access import ClusterAccess
+    from bot.application.cluster_commands import ClusterDiagnose
+    from bot.application.clusters import ClusterSelectionError, connect_clusters
+
+    try:
+        registry = connect_clusters(
+            settings.clusters,
+            cluster_name=settings.cluster_name,
+            timeout_seconds=settings.kube_timeout_seconds,
+            environ=environ,
+        )
+    except ClusterSelectionError as error:
+        raise StartupError(str(error)) from None
+    services = {connection.name or registry.home: service(connection) for connection in registry}
+    # No channel on a shell: every cluster may be asked, the home one by default (`ClusterAccess`).
+    router = ClusterDiagnose(registry, services, ClusterAccess())
+
+    async def routed(kind: QueryKind, argument: str) -> tuple[str | None, Answer]:
+        result = await router.answer(kind, argument)
+        return result.cluster, result.answer
+
+    return CliDiagnose(routed, registry.close)
+
+
+@dataclass(frozen=True, slots=True)
+class CliDiagnose:
+    """What `pod`/`ns` ask, and how to close its clients after."""
+
+    answer: Callable[[QueryKind, str], Coroutine[Any, Any, tuple[str | None, Answer]]]
+    """(the cluster the answer is about, or None without CLUSTERS; the answer)"""
+    close: Callable[[], None]
 
 
 def _diagnose_subcommand(kind: QueryKind) -> Callable[[argparse.Namespace], int]:
@@ -281,7 +348,8 @@ def _aliases(kind: QueryKind) -> tuple[str, ...]:
 
 POD = Subcommand(
     name="pod",
-    help="diagnose why a pod's containers died, from the live cluster (current kubeconfig)",
+    help="diagnose why a pod's containers died, from the live cluster (the current kubeconfig context, "
+    "or with CLUSTERS the one CLUSTER/ names)",
     add_arguments=_pod_arguments,
     run=_diagnose_subcommand("pod"),
     aliases=_aliases("pod"),
@@ -289,7 +357,8 @@ POD = Subcommand(
 
 NS = Subcommand(
     name="ns",
-    help="list a namespace's crashing pods, newest failure first (current kubeconfig)",
+    help="list a namespace's crashing pods, newest failure first (the current kubeconfig context, or "
+    "with CLUSTERS the one CLUSTER/ names)",
     add_arguments=_ns_arguments,
     run=_diagnose_subcommand("ns"),
     aliases=_aliases("ns"),

@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from bot.application.clusters import ClusterRegistry
     from bot.application.diagnose import DiagnoseService
     from bot.slack import ClustersHandler, DiagnoseHandler
+    from bot.slack.app import SnoozesHandler
     from bot.slack.responder import Responder
-    from bot.slack.snooze_list import SnoozeListing
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ class SlackBot(ClusterWiring):
             clusters=clusters_handler,
             snoozes=self._list_snoozes,
         )
-        self.snooze_listing: SnoozeListing | None = None
+        self.snooze_listing: SnoozesHandler | None = None
         """`/exitcode snoozes`, once the alert service (which keeps the snoozes) exists."""
         self.alerts: AlertRunner | ClusterAlertRunners | None
         if clusters is not None:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from bot.application.diagnose import DiagnoseService
     from bot.metrics import BotMetrics
     from bot.slack import BackgroundTasks, ClustersHandler, DiagnoseHandler
-    from bot.slack.snooze_list import SnoozeListing
+    from bot.slack.app import SnoozesHandler
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class ClusterWiring:
     cluster_services: dict[str, DiagnoseService]
     cluster_diagnose: ClusterDiagnose
     alerts: AlertRunner | ClusterAlertRunners | None
-    snooze_listing: SnoozeListing | None
+    snooze_listing: SnoozesHandler | None
 
     def _build_cluster_commands(
         self, settings: Settings, knowledge: KnowledgeBase, clusters: ClusterRegistry, config: BotConfig
@@ -123,16 +123,25 @@ class ClusterWiring:
         """CLUSTERS: the alert buttons, each click routed to the handlers of its alert's cluster (its
         reader, its snooze store), after the channel's cluster check."""
         from bot.access import ClusterAccess
+        from bot.application.cluster_snoozes import ClusterSnoozeListing
         from bot.slack.alert_actions import AlertActions
         from bot.slack.click_guard import RecentClicks
         from bot.slack.cluster_actions import ClusterAlertActions, register_cluster_alert_actions
-        from bot.slack.snooze_list import SnoozeListing
 
         recent = RecentClicks()
         access = NamespaceAccess.from_config(settings.allowed_namespaces, config)
         runners = self.alerts.runners if isinstance(self.alerts, ClusterAlertRunners) else {}
-        if self.alerts is not None:  # `/exitcode snoozes` lists the home cluster's
-            self.snooze_listing = SnoozeListing(self.alerts.service.snoozes, access)
+        if self.alerts is not None:  # `/exitcode snoozes` lists every cluster's the channel may ask
+            self.snooze_listing = ClusterSnoozeListing(
+                {
+                    name: runners[name].service.snoozes
+                    if name in runners
+                    else f"this replica does not watch it ({clusters.connections[name].problem})"
+                    for name in clusters.names
+                },
+                access=access,
+                clusters=ClusterAccess(config.channel_clusters),
+            )
         by_cluster: dict[str, AlertActions] = {}
         for connection in clusters:
             name = connection.name or clusters.home

@@ -86,12 +86,14 @@ class FaultRule:
     latency: float
     message: str | None
     remaining: int | None  # None = forever
+    name: str | None = None  # one object only (RBAC `resourceNames`); None = any
 
     def matches(self, request: KubeRequest) -> bool:
         return (
             (self.verb is None or self.verb == request.verb)
             and (self.resource is None or self.resource in (request.rbac_resource, request.resource))
             and (self.namespace is None or self.namespace == request.namespace)
+            and (self.name is None or self.name == request.name)
             and (self.remaining is None or self.remaining > 0)
         )
 
@@ -120,14 +122,16 @@ class FaultPlan:
         namespace: str | None = None,
         times: int | None = None,
         message: str | None = None,
+        name: str | None = None,
     ) -> None:
         """Answer `verb` on `resource` (e.g. `"list", "pods"`, `"get", "pods/log"`) with `status`.
 
         403 gets RBAC's exact message for the request, 404 the apiserver's "not found", others a
-        generic message unless one is given. `times=None` fails every matching request.
+        generic message unless one is given. `times=None` fails every matching request; `name` fails
+        only requests for that one object (as a Role whose `resourceNames` lack it would).
         """
         with self._lock:
-            self._rules.append(FaultRule(verb, resource, namespace, status, 0.0, message, times))
+            self._rules.append(FaultRule(verb, resource, namespace, status, 0.0, message, times, name))
 
     def forbid(self, verb: str, resource: str, *, namespace: str | None = None) -> None:
         """Behave as if the bot's RBAC lacked `verb` on `resource`."""
