@@ -12,10 +12,16 @@ from collections import defaultdict
 
 from prometheus_client import CollectorRegistry
 
+from bot.access import BotConfig
+from bot.application.clusters import connect_clusters
 from bot.metrics import AlertMetrics, watcher_context
+from bot.wiring import build_cluster_alert_runners
+from bot.wiring.surfaces import build_surfaces
+from tests.fakes import webhook_receiver
 from tests.fakes.slack_api import ServerError
+from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.test_alert_clusters import Clusters, clusters_fixture, leading, watching
-from tests.test_alert_service import until
+from tests.test_alert_service import FAST, until
 
 __all__ = ["clusters_fixture"]  # the fixture `clusters`, shared with test_alert_clusters
 
@@ -102,6 +108,61 @@ async def test_a_crash_counts_only_for_its_cluster_and_so_do_slack_errors(cluste
         "each cluster's ledger written",
         lambda: by_cluster(registry, "exitcode_bot_ledger_writes").keys() >= {"prod-eu", "prod-us"},
     )
+
+
+async def test_a_surface_every_cluster_shares_counts_each_delivery_for_its_cluster(
+    clusters: Clusters,
+) -> None:
+    """Alerts-only: one signed webhook for both clusters; what it accepts and what fails, per cluster."""
+    secret = "whsec-metrics-clusters-test-only"
+    receiver = await WebhookReceiver(secret).start()
+    registry = CollectorRegistry()
+    metrics = AlertMetrics(registry)
+    settings = clusters.harness.settings(
+        clusters=["*"], slack_bot_token=None, webhook_url=receiver.url, webhook_secret=secret
+    )
+    surfaces = build_surfaces(settings, BotConfig(), metrics=metrics)
+    connected = connect_clusters(
+        ["*"], cluster_name=None, timeout_seconds=3.0, environ={"KUBECONFIG": str(clusters.kubeconfig)}
+    )
+    clusters.registries.append(connected)
+    replica = build_cluster_alert_runners(
+        settings,
+        clusters.knowledge,
+        connected,
+        BotConfig(),
+        sink=None,
+        metrics=metrics,
+        identity="bot-a",
+        tuning=FAST,
+        surfaces=surfaces,
+    )
+    assert replica is not None
+    replica.start()
+    clusters.replicas.append(replica)
+    try:
+        await until(
+            "both clusters watched", lambda: watching(replica, "prod-eu") and watching(replica, "prod-us")
+        )
+        receiver.fail(webhook_receiver.ServerError(503))  # the first delivery fails once, then goes through
+        clusters.crash("prod-us", "api-us-1", 137)
+        await receiver.wait_for(lambda seen: len(seen.events) == 1)
+        await until(
+            "prod-us's delivery counted",
+            lambda: by_cluster(registry, "exitcode_bot_surface_messages") == {"prod-us": 1},
+        )
+        assert by_cluster(registry, "exitcode_bot_surface_errors") == {"prod-us": 1}
+
+        clusters.crash("prod-eu", "api-eu-1", 1)
+        await receiver.wait_for(lambda seen: len(seen.events) == 2)
+        await until(
+            "prod-eu's delivery counted",
+            lambda: by_cluster(registry, "exitcode_bot_surface_messages") == {"prod-us": 1, "prod-eu": 1},
+        )
+        assert by_cluster(registry, "exitcode_bot_surface_errors") == {"prod-us": 1}
+        assert by_cluster(registry, "exitcode_bot_alerts") == {"prod-us": 1, "prod-eu": 1}
+    finally:
+        await receiver.close()
 
 
 def test_each_cluster_gets_one_view_whose_gauges_are_its_own() -> None:
