@@ -57,12 +57,15 @@ class Clusters:
     clock: float = field(default_factory=lambda: now_offset(-300))
     """Pod time of the next crash: each a few seconds after the previous one, in the recent past."""
 
-    def start(self, identity: str, *, config: BotConfig | None = None) -> ClusterAlertRunners:
+    def start(
+        self, identity: str, *, config: BotConfig | None = None, metrics: AlertMetrics | None = None
+    ) -> ClusterAlertRunners:
+        """A replica watching every cluster; `metrics`: the alert metrics on its `/metrics` registry."""
         registry = connect_clusters(
             ["*"], cluster_name=None, timeout_seconds=3.0, environ={"KUBECONFIG": str(self.kubeconfig)}
         )
         self.registries.append(registry)
-        metrics = AlertMetrics(CollectorRegistry())
+        metrics = metrics or AlertMetrics(CollectorRegistry())
         web = AsyncWebClient(token=DEFAULT_BOT_TOKEN, base_url=self.slack.base_url)
         runners = build_cluster_alert_runners(
             self.harness.settings(clusters=["*"]),

@@ -159,7 +159,7 @@ async def test_a_stateful_set_scaled_to_zero_while_the_bot_restarts_is_announced
 
     third = await harness.leading(await harness.start(recovery_seconds=NEVER))
     await until(
-        "the third bot to tick", lambda: third.settled() and third.metrics.incidents_open._value.get() == 0
+        "the third bot to tick", lambda: third.settled() and third.gauge("exitcode_bot_incidents_open") == 0
     )
     await asyncio.sleep(0.5)
     assert len(recoveries(harness)) == 1

@@ -87,7 +87,7 @@ async def test_a_container_that_runs_clean_recovers_its_incident_once(harness: H
     assert "Recovered" in edited and "1 crash" in edited and "burned" in edited
     assert "crashed: exit 1" in edited  # the edit keeps the crash the root was posted for
     assert root["channel"] == CHANNEL
-    assert bot.metrics.incidents_open._value.get() == 0
+    assert bot.gauge("exitcode_bot_incidents_open") == 0
     duration = bot.metrics.incident_duration.labels(reason="ran_clean")
     assert duration._sum.get() >= 0 and _count(duration) == 1
     assert open_incidents(harness.ledger()) == 0
@@ -105,7 +105,7 @@ async def test_a_crash_loop_stays_firing_and_its_root_says_so(harness: Harness) 
     edited = last_root_edit(harness)
     assert "Firing since" in edited and "2 crashes" in edited
     assert recoveries(harness) == []
-    assert bot.metrics.incidents_open._value.get() == 1
+    assert bot.gauge("exitcode_bot_incidents_open") == 1
 
 
 async def test_a_restart_before_the_recovery_neither_loses_nor_repeats_it(harness: Harness) -> None:
@@ -121,7 +121,7 @@ async def test_a_restart_before_the_recovery_neither_loses_nor_repeats_it(harnes
 
     third = await harness.leading(await harness.start(recovery_seconds=1))
     await until(
-        "the third bot to tick", lambda: third.settled() and third.metrics.incidents_open._value.get() == 0
+        "the third bot to tick", lambda: third.settled() and third.gauge("exitcode_bot_incidents_open") == 0
     )
     await asyncio.sleep(0.5)
     assert len(recoveries(harness)) == 1
@@ -163,7 +163,7 @@ async def test_the_standby_that_takes_over_announces_the_recovery_once(harness: 
     await until("the recovery", lambda: len(recoveries(harness)) == 1 and b.settled(), timeout=20)
     await asyncio.sleep(0.5)
     assert len(recoveries(harness)) == 1
-    assert b.metrics.leader._value.get() == 1
+    assert b.gauge("exitcode_bot_leader") == 1
 
 
 async def test_a_pod_that_starts_running_with_no_new_record_still_counts_for_its_incident(

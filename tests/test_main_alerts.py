@@ -38,7 +38,7 @@ WAIT = 20.0
 """Upper bound of every wait (process start-up included); a healthy run needs a fraction of it."""
 STOP_TIMEOUT = 10.0
 OOM_HEADLINE = "Deployment/api / app crashed: exit 137 (OOMKilled)"
-LEADER_GAUGE = re.compile(r"^exitcode_bot_leader (\S+)$", re.MULTILINE)
+LEADER_GAUGE = re.compile(r'^exitcode_bot_leader\{cluster=""\} (\S+)$', re.MULTILINE)
 
 
 async def until(what: str, condition: Callable[[], bool | Awaitable[bool]], timeout: float = WAIT) -> None:
@@ -260,7 +260,9 @@ def posts(slack: FakeSlackApi, *, thread: bool) -> list[JsonDict]:
 
 
 def sent_roots(metrics: str) -> float:
-    found = re.search(r'^exitcode_bot_alert_messages_total\{kind="root"\} (\S+)$', metrics, re.MULTILINE)
+    found = re.search(
+        r'^exitcode_bot_alert_messages_total\{cluster="",kind="root"\} (\S+)$', metrics, re.MULTILINE
+    )
     return float(found.group(1)) if found else 0.0
 
 

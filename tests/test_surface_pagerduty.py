@@ -444,9 +444,9 @@ async def test_an_invalid_event_is_rejected_with_pagerdutys_reason_and_no_key_is
     assert "Invalid routing key" in caplog.text and "target=stale" in caplog.text
     for secret in (ROUTING_KEY, "not-a-key", unknown):
         assert secret not in logged
-    errors = {"surface": "pagerduty", "kind": "http_400"}
+    errors = {"cluster": "", "surface": "pagerduty", "kind": "http_400"}
     assert registry.get_sample_value("exitcode_bot_surface_errors_total", errors) == 2
-    accepted = {"surface": "pagerduty", "event": "crash"}
+    accepted = {"cluster": "", "surface": "pagerduty", "event": "crash"}
     assert registry.get_sample_value("exitcode_bot_surface_messages_total", accepted) == 1
 
 

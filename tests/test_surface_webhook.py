@@ -551,7 +551,7 @@ async def test_409_for_a_key_the_receiver_already_has_counts_as_delivered_and_er
     assert [attempt.status for attempt in receiver.attempts] == [503, 200, 409]
     assert receiver.keys == [item.key]
     accepted = registry.get_sample_value(
-        "exitcode_bot_surface_messages_total", {"surface": "webhook", "event": "crash"}
+        "exitcode_bot_surface_messages_total", {"cluster": "", "surface": "webhook", "event": "crash"}
     )
     assert accepted == 2.0
     errors = {

@@ -76,8 +76,9 @@ def build_alert_service(
 
     With CLUSTERS (issue 13) there is one service per cluster: `api_client` reads and watches that
     cluster, while its Lease (`lease_name`) and ledger (`ledger_name`) live in the home cluster
-    (`state_api_client`), and `cluster_name` names it on every alert. Defaults: LEASE_NAME,
-    LEDGER_CONFIGMAP, CLUSTER_NAME and the same client, i.e. the one-cluster bot.
+    (`state_api_client`), and `cluster_name` names it on every alert and in the `cluster` label of
+    its metrics (`metrics.for_cluster`). Defaults: LEASE_NAME, LEDGER_CONFIGMAP, CLUSTER_NAME and the
+    same client, i.e. the one-cluster bot.
 
     `sink` is the chat sink (Slack or the console; None in an alerts-only deployment); `surfaces` the
     other alert surfaces and their routing (issue 12).
@@ -100,6 +101,9 @@ def build_alert_service(
         digest_update_seconds=tuning.digest_update_seconds,
         recovery_seconds=settings.recovery_seconds,
     )
+    named = cluster_name if cluster_name is not None else settings.cluster_name
+    if metrics is not None:  # this cluster's series: every count below is about `named`
+        metrics = metrics.for_cluster(named)
     watch_client = stream_api_client or sibling_client(api_client)
     watch_settings = tuning.watch or WatchSettings(request_timeout_seconds=settings.kube_timeout_seconds)
     hooks = WatchHooks(
@@ -125,7 +129,6 @@ def build_alert_service(
         )
 
     state_client = state_api_client if state_api_client is not None else api_client
-    named = cluster_name if cluster_name is not None else settings.cluster_name
     ledger: LedgerStore = MemoryLedger()
     if persistent_ledger:
         ledger = ConfigMapLedger(

@@ -55,7 +55,15 @@ class AlertRunner:
     def start(self) -> None:
         """Run the service in the background (it waits for the Lease first, unless in console mode)."""
         if self._task is None and not self._stop.is_set():
-            self._task = asyncio.create_task(self.service.run(self._stop), name="crash-alerts")
+            from bot.metrics import watcher_context
+
+            # The Slack sink and the other surfaces serve every cluster: what they count while this
+            # task (or one it starts) calls them is this cluster's.
+            self._task = asyncio.create_task(
+                self.service.run(self._stop),
+                name="crash-alerts",
+                context=watcher_context(self.service.context.cluster_name),
+            )
             self._task.add_done_callback(self._ended)
 
     def _ended(self, task: asyncio.Task[None]) -> None:
